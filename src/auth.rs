@@ -1,0 +1,244 @@
+//! Who is asking: subscriber tokens (HS256 JWT, `sub` = user id) and the publisher key.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::{HttpRequest, http::header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{config::Secret, event::UserId};
+
+/// The cookie a browser may carry its subscriber token in.
+pub const TOKEN_COOKIE: &str = "notify_token";
+
+/// Why a request was not authenticated. The message is safe to show the client.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token in the header, cookie or query.
+    #[error("no token: send Authorization: Bearer <jwt>, a notify_token cookie, or ?token=")]
+    Missing,
+    /// The token is expired.
+    #[error("the token has expired")]
+    Expired,
+    /// The token does not verify or its claims are unusable.
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+    /// The publisher key is missing or wrong.
+    #[error("missing or wrong publish key: send Authorization: Bearer <publish key>")]
+    BadPublishKey,
+    /// HTTP publishing is switched off.
+    #[error("HTTP publishing is off: start the relay with --publish-key / NOTIFY_PUBLISH_KEY")]
+    PublishDisabled,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Value,
+    exp: u64,
+}
+
+/// Verifies subscriber tokens and the publisher key.
+pub struct Authenticator {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+    publish_key: Option<Secret>,
+    demo: bool,
+}
+
+impl Authenticator {
+    /// Builds the authenticator. Without a JWT secret (demo mode) a random one is made up, so
+    /// only tokens this process minted are accepted.
+    pub fn new(jwt_secret: Option<&Secret>, publish_key: Option<Secret>) -> Self {
+        let demo = jwt_secret.is_none();
+        let secret: Vec<u8> = match jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => (0..32).map(|_| rand::random::<u8>()).collect(),
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is exact: a stream must not outlive the token that opened it.
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            decoding: DecodingKey::from_secret(&secret),
+            encoding: EncodingKey::from_secret(&secret),
+            validation,
+            publish_key,
+            demo,
+        }
+    }
+
+    /// The user a subscriber request is for, from its token.
+    pub fn subscriber(
+        &self,
+        req: &HttpRequest,
+        query_token: Option<&str>,
+    ) -> Result<UserId, AuthError> {
+        let token = bearer(req)
+            .or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_owned()))
+            .or_else(|| query_token.map(str::to_owned))
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        self.verify(&token)
+    }
+
+    /// Verifies a token and returns its user.
+    pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::ImmatureSignature => {
+                        AuthError::Invalid("not valid yet (nbf)".into())
+                    }
+                    ErrorKind::InvalidAlgorithm => {
+                        AuthError::Invalid("only HS256 is accepted".into())
+                    }
+                    ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                    ErrorKind::MissingRequiredClaim(c) => {
+                        AuthError::Invalid(format!("missing claim {c}"))
+                    }
+                    _ => AuthError::Invalid("malformed".into()),
+                }
+            })?;
+        UserId::from_json(&data.claims.sub).map_err(|e| AuthError::Invalid(format!("sub: {e}")))
+    }
+
+    /// Mints a token for `user` valid for `ttl_secs` (demo mode, and tests).
+    pub fn mint(&self, user: &UserId, ttl_secs: u64) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let claims = Claims {
+            sub: Value::String(user.to_string()),
+            exp: now + ttl_secs,
+        };
+        // Encoding a two-field struct with an HMAC key cannot fail.
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// Checks the publisher key. In demo mode without a key, loopback callers may publish.
+    pub fn publisher(&self, req: &HttpRequest) -> Result<(), AuthError> {
+        let Some(key) = &self.publish_key else {
+            return if self.demo {
+                Ok(())
+            } else {
+                Err(AuthError::PublishDisabled)
+            };
+        };
+        match bearer(req) {
+            Some(given) if constant_time_eq(given.as_bytes(), key.expose().as_bytes()) => Ok(()),
+            _ => Err(AuthError::BadPublishKey),
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much of a key matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Authenticator {
+        Authenticator::new(Some(&"s3cret".parse().unwrap()), None)
+    }
+
+    fn token(claims: Value, secret: &str, alg: Algorithm) -> String {
+        encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn exp(delta: i64) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + delta
+    }
+
+    #[test]
+    fn a_valid_token_names_its_user_whether_sub_is_a_string_or_a_number() {
+        let a = auth();
+        let t = token(
+            serde_json::json!({"sub": "42", "exp": exp(60)}),
+            "s3cret",
+            Algorithm::HS256,
+        );
+        assert_eq!(a.verify(&t).unwrap().as_str(), "42");
+        let t = token(
+            serde_json::json!({"sub": 42, "exp": exp(60)}),
+            "s3cret",
+            Algorithm::HS256,
+        );
+        assert_eq!(a.verify(&t).unwrap().as_str(), "42");
+        assert_eq!(
+            a.verify(&a.mint(&UserId::parse("7").unwrap(), 60))
+                .unwrap()
+                .as_str(),
+            "7"
+        );
+    }
+
+    #[test]
+    fn bad_tokens_are_refused() {
+        let a = auth();
+        let ok = |c: Value| token(c, "s3cret", Algorithm::HS256);
+        assert_eq!(
+            a.verify(&ok(serde_json::json!({"sub": "1", "exp": exp(-5)}))),
+            Err(AuthError::Expired)
+        );
+        assert!(
+            a.verify(&ok(
+                serde_json::json!({"sub": "1", "exp": exp(60), "nbf": exp(30)})
+            ))
+            .is_err()
+        );
+        assert!(
+            a.verify(&ok(serde_json::json!({"sub": "", "exp": exp(60)})))
+                .is_err()
+        );
+        assert!(a.verify(&ok(serde_json::json!({"exp": exp(60)}))).is_err());
+        assert!(a.verify(&ok(serde_json::json!({"sub": "1"}))).is_err());
+        assert!(
+            a.verify(&token(
+                serde_json::json!({"sub": "1", "exp": exp(60)}),
+                "wrong",
+                Algorithm::HS256
+            ))
+            .is_err()
+        );
+        assert!(
+            a.verify(&token(
+                serde_json::json!({"sub": "1", "exp": exp(60)}),
+                "s3cret",
+                Algorithm::HS384
+            ))
+            .is_err()
+        );
+        assert!(a.verify("garbage").is_err());
+        // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
+        assert!(
+            a.verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.")
+                .is_err()
+        );
+    }
+}

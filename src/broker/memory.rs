@@ -1,0 +1,230 @@
+//! The embedded broker: one process, history in per-user ring buffers, no Redis needed.
+//!
+//! One mutex guards the id counter, the histories and the hand-off to the tail, so ids are
+//! assigned and handed to the tail in the same order. The critical section is a few pointer
+//! moves; nothing awaits while holding it.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{
+    Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts, cursor_is_stale,
+};
+use crate::event::{EventId, NewEvent, StoredEvent, UserId};
+
+/// In-process broker; history is lost when the process ends (cursors from before are reset).
+pub struct MemoryBroker {
+    state: Mutex<State>,
+    history_len: usize,
+    ttl: Duration,
+    /// Entries for the hub, sent under the state lock so the tail sees ids in order.
+    tail_tx: mpsc::UnboundedSender<LogEntry>,
+    tail_rx: Mutex<Option<mpsc::UnboundedReceiver<LogEntry>>>,
+}
+
+struct State {
+    /// First id of this process's life: every cursor before it comes from a previous life.
+    epoch: EventId,
+    last: EventId,
+    users: HashMap<UserId, UserHistory>,
+}
+
+struct UserHistory {
+    events: VecDeque<Arc<StoredEvent>>,
+    max_deleted: EventId,
+    last_append_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl MemoryBroker {
+    /// Creates a broker keeping `history_len` events per user for `ttl` after their last event.
+    pub fn new(history_len: usize, ttl: Duration) -> Arc<Self> {
+        let epoch = EventId::new(now_ms(), 0);
+        let (tail_tx, tail_rx) = mpsc::unbounded_channel();
+        let broker = Arc::new(Self {
+            state: Mutex::new(State {
+                epoch,
+                last: epoch,
+                users: HashMap::new(),
+            }),
+            history_len: history_len.max(1),
+            ttl,
+            tail_tx,
+            tail_rx: Mutex::new(Some(tail_rx)),
+        });
+        Self::spawn_sweeper(Arc::downgrade(&broker));
+        broker
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind, still consistent enough to
+        // serve; poisoning would only turn one bug into an outage.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the histories of users idle for longer than the TTL, so memory follows activity.
+    fn spawn_sweeper(weak: std::sync::Weak<Self>) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let Some(broker) = weak.upgrade() else { return };
+                let cutoff = now_ms().saturating_sub(broker.ttl.as_millis() as u64);
+                broker
+                    .lock()
+                    .users
+                    .retain(|_, h| h.last_append_ms >= cutoff);
+            }
+        });
+    }
+
+    fn next_id(last: EventId, now: u64) -> EventId {
+        if now > last.ms {
+            EventId::new(now, 0)
+        } else {
+            EventId::new(last.ms, last.seq + 1)
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for MemoryBroker {
+    async fn append(&self, new: &NewEvent) -> Result<EventId, BrokerError> {
+        let now = now_ms();
+        let mut state = self.lock();
+        let id = Self::next_id(state.last, now);
+        let stored = StoredEvent::new(id, new.event.clone(), new.data.clone())
+            .map_err(|e| BrokerError::Corrupt(e.to_string()))?;
+        let stored = Arc::new(stored);
+        state.last = id;
+        for user in &new.recipients {
+            let history = state
+                .users
+                .entry(user.clone())
+                .or_insert_with(|| UserHistory {
+                    events: VecDeque::new(),
+                    max_deleted: EventId::ZERO,
+                    last_append_ms: now,
+                });
+            history.last_append_ms = now;
+            history.events.push_back(stored.clone());
+            while history.events.len() > self.history_len {
+                if let Some(old) = history.events.pop_front() {
+                    history.max_deleted = old.id;
+                }
+            }
+        }
+        // The receiver lives as long as the hub; if it is gone the process is shutting down.
+        let _ = self.tail_tx.send(LogEntry {
+            event: stored,
+            recipients: new.recipients.clone(),
+        });
+        Ok(id)
+    }
+
+    async fn read_after(
+        &self,
+        user: &UserId,
+        cursor: EventId,
+        limit: usize,
+    ) -> Result<History, BrokerError> {
+        let state = self.lock();
+        let history = state.users.get(user);
+        let facts = CursorFacts {
+            head: state.last,
+            epoch: Some(state.epoch),
+            user: match history {
+                None => UserHistoryFacts::Missing,
+                Some(h) => UserHistoryFacts::Present {
+                    max_deleted: h.max_deleted,
+                },
+            },
+            now_ms: now_ms(),
+            ttl_ms: self.ttl.as_millis() as u64,
+        };
+        if cursor_is_stale(cursor, &facts) {
+            return Ok(History::Reset { head: state.last });
+        }
+        let events = history
+            .map(|h| {
+                let start = h.events.partition_point(|e| e.id <= cursor);
+                h.events.iter().skip(start).take(limit).cloned().collect()
+            })
+            .unwrap_or_default();
+        Ok(History::Events(events))
+    }
+
+    async fn head(&self) -> Result<EventId, BrokerError> {
+        Ok(self.lock().last)
+    }
+
+    async fn ping(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
+    fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg> {
+        let (tx, rx) = mpsc::channel(1024);
+        let source = self
+            .tail_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        tokio::spawn(async move {
+            let Some(mut source) = source else { return };
+            if tx.send(TailMsg::Live).await.is_err() {
+                return;
+            }
+            while let Some(entry) = source.recv().await {
+                if tx.send(TailMsg::Entry(entry)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(user: &str) -> NewEvent {
+        NewEvent {
+            recipients: vec![UserId::parse(user).unwrap()],
+            event: None,
+            data: format!(r#"{{"user_id":"{user}"}}"#),
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_increase_and_history_is_bounded_with_a_reset_past_it() {
+        let broker = MemoryBroker::new(3, Duration::from_secs(60));
+        let user = UserId::parse("1").unwrap();
+        let start = broker.head().await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            ids.push(broker.append(&event("1")).await.unwrap());
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(matches!(
+            broker.read_after(&user, start, 10).await.unwrap(),
+            History::Reset { head } if head == ids[4]
+        ));
+        let History::Events(got) = broker.read_after(&user, ids[1], 10).await.unwrap() else {
+            panic!("expected events");
+        };
+        assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), ids[2..]);
+    }
+}

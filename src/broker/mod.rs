@@ -1,0 +1,177 @@
+//! Where events are stored and ordered: the append-only log and each user's history.
+//!
+//! A broker assigns every appended event an [`EventId`] that is greater than every id before it,
+//! keeps the last events of each user for resume, and offers a *tail*: every entry appended after
+//! the tail started, in id order. The hub consumes the tail; the broker knows nothing of
+//! connections.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::event::{EventId, NewEvent, StoredEvent, UserId};
+
+pub mod memory;
+pub mod redis;
+
+/// What went wrong talking to the store.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The store cannot be reached now; the caller may retry.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with something this relay did not write.
+    #[error("broker returned unexpected data: {0}")]
+    Corrupt(String),
+}
+
+/// The answer to "what did this user get after this cursor?".
+#[derive(Debug)]
+pub enum History {
+    /// The events after the cursor, oldest first, at most the limit asked for.
+    Events(Vec<Arc<StoredEvent>>),
+    /// Events after the cursor may be gone (trimmed, expired, lost with the store, or the cursor
+    /// is from the future): the client must start over from `head`.
+    Reset {
+        /// The current position: everything after it will be delivered.
+        head: EventId,
+    },
+}
+
+/// One appended event with the users it is for, as the tail delivers it.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The event, frame already rendered.
+    pub event: Arc<StoredEvent>,
+    /// The users it is for.
+    pub recipients: Vec<UserId>,
+}
+
+/// What the tail reports to the hub, in order.
+#[derive(Debug)]
+pub enum TailMsg {
+    /// The tail is positioned: no entry appended from now on will be missed.
+    Live,
+    /// The next entry of the log.
+    Entry(LogEntry),
+}
+
+/// Storage for the event log and per-user history.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Stores an event for all its recipients under one new id, atomically.
+    async fn append(&self, event: &NewEvent) -> Result<EventId, BrokerError>;
+
+    /// Reads a user's events after `cursor`, at most `limit`, or says the cursor is stale.
+    async fn read_after(
+        &self,
+        user: &UserId,
+        cursor: EventId,
+        limit: usize,
+    ) -> Result<History, BrokerError>;
+
+    /// The id of the newest event in the log: a starting cursor that misses nothing after it.
+    async fn head(&self) -> Result<EventId, BrokerError>;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), BrokerError>;
+
+    /// Starts the tail. Called once; the receiver yields [`TailMsg::Live`] and then every entry
+    /// appended after that point, in order, across reconnects to the store.
+    fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg>;
+}
+
+/// What a broker knows about a user's history, to decide whether a cursor is still good.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UserHistoryFacts {
+    /// No history is kept for the user (never had an event, or it expired).
+    Missing,
+    /// History exists; events up to `max_deleted` were trimmed from it.
+    Present {
+        /// The newest id that was trimmed away, or zero.
+        max_deleted: EventId,
+    },
+}
+
+/// Everything needed to judge a cursor, read in one go from the store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CursorFacts {
+    /// Newest id in the log.
+    pub head: EventId,
+    /// First id the store's current life appended; older cursors come from a lost life.
+    pub epoch: Option<EventId>,
+    /// The user's history.
+    pub user: UserHistoryFacts,
+    /// The store's clock, in ms.
+    pub now_ms: u64,
+    /// How long a user's history lives after their last event, in ms.
+    pub ttl_ms: u64,
+}
+
+/// True when events after `cursor` may have been lost to the client, so it must be reset.
+///
+/// The zero cursor is what an empty store hands out as its head; it means "from the beginning"
+/// and is never stale by age.
+pub(crate) fn cursor_is_stale(cursor: EventId, facts: &CursorFacts) -> bool {
+    if cursor > facts.head {
+        return true;
+    }
+    if cursor == EventId::ZERO {
+        return false;
+    }
+    if facts.epoch.is_some_and(|epoch| cursor < epoch) {
+        return true;
+    }
+    match facts.user {
+        UserHistoryFacts::Present { max_deleted } => cursor < max_deleted,
+        UserHistoryFacts::Missing => cursor.ms.saturating_add(facts.ttl_ms) < facts.now_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(user: UserHistoryFacts) -> CursorFacts {
+        CursorFacts {
+            head: EventId::new(1000, 5),
+            epoch: Some(EventId::new(100, 0)),
+            user,
+            now_ms: 2000,
+            ttl_ms: 500,
+        }
+    }
+
+    #[test]
+    fn a_cursor_from_the_future_is_stale() {
+        let f = facts(UserHistoryFacts::Missing);
+        assert!(cursor_is_stale(EventId::new(1000, 6), &f));
+        assert!(!cursor_is_stale(EventId::new(1000, 5), &f));
+    }
+
+    #[test]
+    fn a_cursor_from_before_the_store_lost_its_data_is_stale() {
+        let f = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::ZERO,
+        });
+        assert!(cursor_is_stale(EventId::new(99, 0), &f));
+        assert!(!cursor_is_stale(EventId::ZERO, &f));
+    }
+
+    #[test]
+    fn a_cursor_older_than_trimmed_history_is_stale() {
+        let f = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::new(500, 0),
+        });
+        assert!(cursor_is_stale(EventId::new(499, 9), &f));
+        assert!(!cursor_is_stale(EventId::new(500, 0), &f));
+    }
+
+    #[test]
+    fn a_missing_history_is_stale_only_for_cursors_older_than_its_ttl() {
+        let f = facts(UserHistoryFacts::Missing);
+        assert!(cursor_is_stale(EventId::new(1499, 0), &f));
+        assert!(!cursor_is_stale(EventId::new(1500, 0), &f));
+    }
+}

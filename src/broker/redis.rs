@@ -1,0 +1,385 @@
+//! The Redis broker: the log and per-user histories in Redis Streams, shared by every instance.
+//!
+//! Layout (hash-tagged for Redis Cluster): `<prefix>:{0}:log` holds every event with its
+//! recipients; `<prefix>:{0}:u:<user>` holds a user's recent events under the same ids;
+//! `<prefix>:{0}:epoch` holds the first id appended since the store was last empty.
+//!
+//! Commands go through a [`ConnectionManager`], which reconnects by itself. The tail runs on its
+//! own connection because `XREAD BLOCK` would trip the manager's response timeout; after any
+//! error it reconnects with backoff and resumes from the last id it delivered, so nothing
+//! appended while it was away is skipped.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use redis::{
+    AsyncConnectionConfig, Client, Script, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio::sync::{OnceCell, mpsc};
+
+use super::{
+    Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts, cursor_is_stale,
+};
+use crate::{
+    backoff::Backoff,
+    event::{EventId, NewEvent, StoredEvent, UserId},
+};
+
+/// How long the tail blocks in one `XREAD`, in ms.
+const TAIL_BLOCK_MS: u64 = 5_000;
+/// Entries read per `XREAD`.
+const TAIL_BATCH: usize = 512;
+
+/// Settings of the Redis broker.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://` URL.
+    pub url: String,
+    /// Key prefix, so several deployments can share one Redis.
+    pub prefix: String,
+    /// Events kept per user.
+    pub history_len: usize,
+    /// Seconds a user's history lives after their last event.
+    pub history_ttl: Duration,
+    /// Approximate length of the shared log.
+    pub log_len: usize,
+}
+
+/// Broker backed by Redis Streams.
+pub struct RedisBroker {
+    client: Client,
+    settings: RedisSettings,
+    conn: OnceCell<ConnectionManager>,
+    append: Script,
+    read: Script,
+}
+
+impl RedisBroker {
+    /// Creates the broker; it connects lazily, so it can start while Redis is down.
+    pub fn new(settings: RedisSettings) -> Result<Arc<Self>, BrokerError> {
+        let client = Client::open(settings.url.as_str())
+            .map_err(|e| BrokerError::Unavailable(format!("bad redis url: {e}")))?;
+        Ok(Arc::new(Self {
+            client,
+            settings,
+            conn: OnceCell::new(),
+            append: Script::new(include_str!("append.lua")),
+            read: Script::new(include_str!("read.lua")),
+        }))
+    }
+
+    /// The Redis client, for other parts (pub/sub ingest) that need their own connections.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{{0}}:{suffix}", self.settings.prefix)
+    }
+
+    fn user_key(&self, user: &UserId) -> String {
+        self.key(&format!("u:{user}"))
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, BrokerError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(2);
+        self.conn
+            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .await
+            .cloned()
+            .map_err(unavailable)
+    }
+
+    /// Runs the tail until the receiver is dropped.
+    async fn run_tail(self: Arc<Self>, tx: mpsc::Sender<TailMsg>) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut last: Option<EventId> = None;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_millis(TAIL_BLOCK_MS + 5_000)));
+        loop {
+            let result = async {
+                let mut conn = self
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(unavailable)?;
+                let from = match last {
+                    Some(id) => id,
+                    None => {
+                        let head = self.head().await?;
+                        last = Some(head);
+                        if tx.send(TailMsg::Live).await.is_err() {
+                            return Ok(());
+                        }
+                        head
+                    }
+                };
+                tracing::info!(from = %from, "tailing the redis log");
+                backoff.reset();
+                self.tail_from(&mut conn, from, &mut last, &tx).await
+            }
+            .await;
+            if tx.is_closed() {
+                return;
+            }
+            if let Err(e) = result {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "redis tail lost");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    async fn tail_from(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        mut from: EventId,
+        last: &mut Option<EventId>,
+        tx: &mpsc::Sender<TailMsg>,
+    ) -> Result<(), BrokerError> {
+        let log = self.key("log");
+        loop {
+            let reply: Value = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(TAIL_BATCH)
+                .arg("BLOCK")
+                .arg(TAIL_BLOCK_MS)
+                .arg("STREAMS")
+                .arg(&log)
+                .arg(from.to_string())
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+            for entry in xread_entries(reply)? {
+                let entry = parse_log_entry(entry)?;
+                from = entry.event.id;
+                *last = Some(from);
+                if tx.send(TailMsg::Entry(entry)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> BrokerError {
+    BrokerError::Unavailable(e.to_string())
+}
+
+fn corrupt(what: &str) -> BrokerError {
+    BrokerError::Corrupt(what.to_owned())
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn append(&self, new: &NewEvent) -> Result<EventId, BrokerError> {
+        let mut conn = self.conn().await?;
+        let users: Vec<&str> = new.recipients.iter().map(UserId::as_str).collect();
+        let users = serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))?;
+        let mut call = self.append.prepare_invoke();
+        call.key(self.key("log")).key(self.key("epoch"));
+        for user in &new.recipients {
+            call.key(self.user_key(user));
+        }
+        call.arg(&new.data)
+            .arg(new.event.as_deref().unwrap_or(""))
+            .arg(users)
+            .arg(self.settings.history_len)
+            .arg(self.settings.history_ttl.as_secs().max(1))
+            .arg(self.settings.log_len);
+        let id: String = call.invoke_async(&mut conn).await.map_err(unavailable)?;
+        id.parse().map_err(|_| corrupt("append returned a bad id"))
+    }
+
+    async fn read_after(
+        &self,
+        user: &UserId,
+        cursor: EventId,
+        limit: usize,
+    ) -> Result<History, BrokerError> {
+        let mut conn = self.conn().await?;
+        let reply: Value = self
+            .read
+            .key(self.user_key(user))
+            .key(self.key("log"))
+            .key(self.key("epoch"))
+            .arg(cursor.to_string())
+            .arg(limit.max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let Value::Array(parts) = reply else {
+            return Err(corrupt("read reply is not an array"));
+        };
+        let [head, epoch, exists, deleted, events, now]: [Value; 6] = parts
+            .try_into()
+            .map_err(|_| corrupt("read reply has the wrong length"))?;
+        let head = parse_id(&head)?;
+        let facts = CursorFacts {
+            head,
+            epoch: text(&epoch).and_then(|s| s.parse().ok()),
+            user: match exists {
+                Value::Int(1) => UserHistoryFacts::Present {
+                    max_deleted: parse_id(&deleted)?,
+                },
+                _ => UserHistoryFacts::Missing,
+            },
+            now_ms: match now {
+                Value::Int(n) => n.max(0) as u64,
+                _ => return Err(corrupt("read reply has no time")),
+            },
+            ttl_ms: self.settings.history_ttl.as_millis() as u64,
+        };
+        if cursor_is_stale(cursor, &facts) {
+            return Ok(History::Reset { head });
+        }
+        let Value::Array(entries) = events else {
+            return Err(corrupt("history is not an array"));
+        };
+        let events = entries
+            .into_iter()
+            .map(|e| {
+                parse_entry(e)
+                    .and_then(|(id, f)| stored(id, &f))
+                    .map(Arc::new)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(History::Events(events))
+    }
+
+    async fn head(&self) -> Result<EventId, BrokerError> {
+        let mut conn = self.conn().await?;
+        let reply: Value = redis::cmd("XREVRANGE")
+            .arg(self.key("log"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        match reply {
+            Value::Array(mut entries) if !entries.is_empty() => {
+                parse_entry(entries.swap_remove(0)).map(|(id, _)| id)
+            }
+            _ => Ok(EventId::ZERO),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BrokerError> {
+        let mut conn = self.conn().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg> {
+        let (tx, rx) = mpsc::channel(TAIL_BATCH * 2);
+        tokio::spawn(self.run_tail(tx));
+        rx
+    }
+}
+
+/// Fields of one stream entry, by name.
+struct Fields {
+    data: Option<String>,
+    event: Option<String>,
+    users: Option<String>,
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn parse_id(v: &Value) -> Result<EventId, BrokerError> {
+    text(v)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt("bad stream id"))
+}
+
+fn parse_entry(v: Value) -> Result<(EventId, Fields), BrokerError> {
+    let Value::Array(parts) = v else {
+        return Err(corrupt("stream entry is not an array"));
+    };
+    let [id, fields]: [Value; 2] = parts
+        .try_into()
+        .map_err(|_| corrupt("stream entry has the wrong shape"))?;
+    let id = parse_id(&id)?;
+    let pairs: Vec<Value> = match fields {
+        Value::Array(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => return Err(corrupt("stream fields are not a list")),
+    };
+    let mut out = Fields {
+        data: None,
+        event: None,
+        users: None,
+    };
+    for pair in pairs.chunks(2) {
+        let (Some(name), Some(value)) = (pair.first().and_then(text), pair.get(1).and_then(text))
+        else {
+            continue;
+        };
+        match name.as_str() {
+            "d" => out.data = Some(value),
+            "e" => out.event = Some(value).filter(|e| !e.is_empty()),
+            "u" => out.users = Some(value),
+            _ => {}
+        }
+    }
+    Ok((id, out))
+}
+
+fn stored(id: EventId, fields: &Fields) -> Result<StoredEvent, BrokerError> {
+    let data = fields
+        .data
+        .clone()
+        .ok_or_else(|| corrupt("entry has no data"))?;
+    StoredEvent::new(id, fields.event.clone(), data).map_err(|e| corrupt(&e.to_string()))
+}
+
+fn parse_log_entry(v: Value) -> Result<LogEntry, BrokerError> {
+    let (id, fields) = parse_entry(v)?;
+    let users: Vec<String> = fields
+        .users
+        .as_deref()
+        .and_then(|u| serde_json::from_str(u).ok())
+        .ok_or_else(|| corrupt("log entry has no recipients"))?;
+    let recipients = users
+        .iter()
+        .map(|u| UserId::parse(u))
+        .collect::<Result<_, _>>()
+        .map_err(|e| corrupt(&e.to_string()))?;
+    Ok(LogEntry {
+        event: Arc::new(stored(id, &fields)?),
+        recipients,
+    })
+}
+
+/// The entries of an `XREAD` reply on one stream (nil when the block timed out).
+fn xread_entries(reply: Value) -> Result<Vec<Value>, BrokerError> {
+    let stream = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(mut streams) if !streams.is_empty() => match streams.swap_remove(0) {
+            Value::Array(mut pair) if pair.len() == 2 => pair.swap_remove(1),
+            _ => return Err(corrupt("xread stream has the wrong shape")),
+        },
+        Value::Map(mut streams) if !streams.is_empty() => streams.swap_remove(0).1,
+        _ => return Err(corrupt("xread reply has the wrong shape")),
+    };
+    match stream {
+        Value::Array(entries) => Ok(entries),
+        _ => Err(corrupt("xread entries are not an array")),
+    }
+}

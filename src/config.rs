@@ -1,0 +1,227 @@
+//! Settings: one struct, every field a CLI flag with a `NOTIFY_*` environment equivalent.
+
+use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
+
+use clap::{Parser, ValueEnum};
+
+/// A secret read from the command line or environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's text, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the relay can be told at start-up.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "notify-relay",
+    version,
+    about = "Pushes per-user notifications from Redis to browsers over SSE and long-poll"
+)]
+pub struct Settings {
+    /// Address to listen on. Without a JWT secret it must be a loopback address (demo mode).
+    #[arg(long, env = "NOTIFY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Redis URL, e.g. redis://127.0.0.1:6379. Unset: the embedded in-memory broker.
+    #[arg(long, env = "NOTIFY_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key this relay writes.
+    #[arg(long, env = "NOTIFY_REDIS_PREFIX", default_value = "notify")]
+    pub redis_prefix: String,
+
+    /// Redis pub/sub channels to ingest, comma-separated (redis broker only).
+    #[arg(
+        long,
+        env = "NOTIFY_CHANNELS",
+        value_delimiter = ',',
+        default_value = "image_update"
+    )]
+    pub channels: Vec<String>,
+
+    /// HS256 secret for subscriber tokens. Unset: local demo mode (loopback only).
+    #[arg(long, env = "NOTIFY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Bearer key publishers present to POST /publish. Unset: HTTP publishing is off (outside demo mode).
+    #[arg(long, env = "NOTIFY_PUBLISH_KEY", hide_env_values = true)]
+    pub publish_key: Option<Secret>,
+
+    /// Seconds between keepalive comments on idle SSE streams.
+    #[arg(long, env = "NOTIFY_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub keepalive_secs: u64,
+
+    /// Longest a poll is held, in seconds; a client's `timeout` is capped by it.
+    #[arg(long, env = "NOTIFY_POLL_TIMEOUT_SECS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub poll_timeout_secs: u64,
+
+    /// Events kept per user for resume.
+    #[arg(long, env = "NOTIFY_HISTORY_LEN", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub history_len: u64,
+
+    /// Seconds a user's history is kept after their last event.
+    #[arg(long, env = "NOTIFY_HISTORY_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub history_ttl_secs: u64,
+
+    /// Approximate number of events kept in the shared Redis log.
+    #[arg(long, env = "NOTIFY_LOG_LEN", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=100_000_000))]
+    pub log_len: u64,
+
+    /// Largest published message, in bytes.
+    #[arg(long, env = "NOTIFY_MAX_PAYLOAD_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
+    pub max_payload_bytes: u64,
+
+    /// Most recipients in one event (`user_ids`).
+    #[arg(long, env = "NOTIFY_MAX_RECIPIENTS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_recipients: u64,
+
+    /// Most open connections (SSE streams and waiting polls) per user; more get 429.
+    #[arg(long, env = "NOTIFY_MAX_CONNECTIONS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_connections_per_user: u64,
+
+    /// Most open connections in this instance; more get 503.
+    #[arg(long, env = "NOTIFY_MAX_CONNECTIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: u64,
+
+    /// Events queued per connection before a slow client is disconnected.
+    #[arg(long, env = "NOTIFY_QUEUE_LEN", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub queue_len: u64,
+
+    /// Most events in one poll answer.
+    #[arg(long, env = "NOTIFY_POLL_BATCH", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub poll_batch: u64,
+
+    /// Reconnect delay suggested to browsers (`retry:`), in ms.
+    #[arg(long, env = "NOTIFY_RETRY_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub retry_ms: u64,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "NOTIFY_WORKERS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub workers: Option<u64>,
+
+    /// Log line format.
+    #[arg(long, env = "NOTIFY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// A combination of settings that cannot work, found before anything starts.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Demo mode on a reachable address would let anyone act as any user.
+    #[error(
+        "--listen / NOTIFY_LISTEN is {0}, not a loopback address, and no --jwt-secret / NOTIFY_JWT_SECRET is set: without a secret the relay runs in demo mode, which lets anyone pick a user id, so it only listens on loopback"
+    )]
+    DemoNotLoopback(SocketAddr),
+    /// A channel name is empty.
+    #[error("--channels / NOTIFY_CHANNELS has an empty channel name")]
+    EmptyChannel,
+}
+
+impl Settings {
+    /// Checks the settings that depend on each other.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.jwt_secret.is_none() && !self.listen.ip().is_loopback() {
+            return Err(SettingsError::DemoNotLoopback(self.listen));
+        }
+        if self.channels.iter().any(|c| c.trim().is_empty()) {
+            return Err(SettingsError::EmptyChannel);
+        }
+        Ok(())
+    }
+
+    /// True in local demo mode: no JWT secret, loopback only.
+    pub fn demo_mode(&self) -> bool {
+        self.jwt_secret.is_none()
+    }
+
+    /// The keepalive interval.
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs)
+    }
+
+    /// The longest a poll is held.
+    pub fn poll_timeout(&self) -> Duration {
+        Duration::from_secs(self.poll_timeout_secs)
+    }
+
+    /// Settings for tests and embedding: the defaults, as if no flag were given.
+    pub fn defaults() -> Self {
+        Self::parse_from(["notify-relay"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        let err = Settings::try_parse_from(["notify-relay", "--keepalive-secs", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--keepalive-secs"), "{err}");
+        let err = Settings::try_parse_from(["notify-relay", "--listen", "nope"]).unwrap_err();
+        assert!(err.to_string().contains("--listen"), "{err}");
+    }
+
+    #[test]
+    fn demo_mode_refuses_a_public_address() {
+        let s = Settings::try_parse_from(["notify-relay", "--listen", "0.0.0.0:8080"]).unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("NOTIFY_JWT_SECRET"), "{err}");
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--listen",
+            "0.0.0.0:8080",
+            "--jwt-secret",
+            "s",
+        ])
+        .unwrap();
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--jwt-secret",
+            "hunter2",
+            "--publish-key",
+            "k3y",
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("k3y"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The one place where failures become HTTP statuses and JSON bodies.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde_json::json;
+
+use crate::{auth::AuthError, broker::BrokerError, event::EventError, hub::HubError};
+
+/// An error answered to an HTTP client as `{"error": code, "message": text}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A message, user id or cursor is malformed.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// A query parameter is malformed.
+    #[error("bad query: {0}")]
+    Query(String),
+    /// A subscriber limit was hit.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// The store is unreachable.
+    #[error("the event store is unavailable; retry shortly")]
+    Broker(#[from] BrokerError),
+    /// The relay has not finished starting (its log tail is not positioned yet).
+    #[error("the relay is starting; retry shortly")]
+    NotReady,
+    /// No such route.
+    #[error("no such endpoint")]
+    NotFound,
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Auth(AuthError::PublishDisabled) => "publish_disabled",
+            Self::Auth(AuthError::BadPublishKey) => "bad_publish_key",
+            Self::Auth(AuthError::Expired) => "token_expired",
+            Self::Auth(_) => "unauthorized",
+            Self::Event(EventError::TooLarge(_)) => "payload_too_large",
+            Self::Event(EventError::BadCursor) => "bad_cursor",
+            Self::Event(_) => "bad_event",
+            Self::Query(_) => "bad_query",
+            Self::Hub(HubError::UserLimit(_)) => "too_many_connections_for_user",
+            Self::Hub(HubError::TotalLimit) => "relay_full",
+            Self::Hub(HubError::ShuttingDown) => "shutting_down",
+            Self::Broker(_) => "broker_unavailable",
+            Self::NotReady => "not_ready",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Auth(AuthError::PublishDisabled) => StatusCode::FORBIDDEN,
+            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::Event(EventError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Event(_) | Self::Query(_) => StatusCode::BAD_REQUEST,
+            Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Broker(cause) = self {
+            // The client gets a generic message; the cause goes to the log.
+            tracing::warn!(error = %cause, "request failed on the broker");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header(("Retry-After", "1"));
+        }
+        res.insert_header(("Cache-Control", "no-store"))
+            .json(json!({ "error": self.code(), "message": self.to_string() }))
+    }
+}

@@ -1,0 +1,357 @@
+//! Event types shared by every layer: who an event is for, its cursor, and its payload.
+//!
+//! Parsing happens here, at the edge, so that an invalid user id, cursor or message can never
+//! reach the broker or the hub.
+
+use std::{cmp::Ordering, fmt, str::FromStr, sync::Arc};
+
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value, value::RawValue};
+
+use crate::sse;
+
+/// Longest user id accepted, in characters.
+pub const MAX_USER_ID_CHARS: usize = 128;
+/// Longest SSE event name accepted, in characters.
+pub const MAX_EVENT_NAME_CHARS: usize = 64;
+
+/// A user that events are addressed to; `42` and `"42"` are the same user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(Arc<str>);
+
+impl UserId {
+    /// Parses a user id given as a string: 1 to 128 characters, no control characters.
+    pub fn parse(raw: &str) -> Result<Self, EventError> {
+        let chars = raw.chars().count();
+        if chars == 0 || chars > MAX_USER_ID_CHARS {
+            return Err(EventError::BadUserId("must be 1 to 128 characters"));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(EventError::BadUserId("must not contain control characters"));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    /// Parses a user id from JSON: an integer or a string.
+    pub fn from_json(value: &Value) -> Result<Self, EventError> {
+        match value {
+            Value::String(s) => Self::parse(s),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Self::parse(&n.to_string()),
+            Value::Number(_) => Err(EventError::BadUserId("a number must be an integer")),
+            _ => Err(EventError::BadUserId("must be a string or an integer")),
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A position in the event log, `<ms>-<seq>` like a Redis stream id; the cursor clients hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EventId {
+    /// Milliseconds since the Unix epoch at which the event was appended.
+    pub ms: u64,
+    /// Order among events appended in the same millisecond.
+    pub seq: u64,
+}
+
+impl EventId {
+    /// The position before every event.
+    pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
+
+    /// Builds an id from its two parts.
+    pub const fn new(ms: u64, seq: u64) -> Self {
+        Self { ms, seq }
+    }
+}
+
+impl Ord for EventId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.ms, self.seq).cmp(&(other.ms, other.seq))
+    }
+}
+
+impl PartialOrd for EventId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl FromStr for EventId {
+    type Err = EventError;
+
+    /// Accepts exactly `<digits>-<digits>`, each part fitting in a u64.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ms, seq) = s.split_once('-').ok_or(EventError::BadCursor)?;
+        let part = |p: &str| -> Result<u64, EventError> {
+            if p.is_empty() || p.len() > 20 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EventError::BadCursor);
+            }
+            p.parse().map_err(|_| EventError::BadCursor)
+        };
+        Ok(Self::new(part(ms)?, part(seq)?))
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Why a message, user id or cursor was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    /// The bytes are not a JSON object.
+    #[error("the message is not a JSON object: {0}")]
+    NotJson(String),
+    /// Neither `user_id` nor a non-empty `user_ids` was given.
+    #[error("the message names no recipient: give user_id or user_ids")]
+    NoRecipient,
+    /// A user id is malformed.
+    #[error("a user id {0}")]
+    BadUserId(&'static str),
+    /// `user_ids` is not an array.
+    #[error("user_ids must be an array")]
+    BadUserIds,
+    /// More recipients than allowed in one event.
+    #[error("too many recipients: at most {0}")]
+    TooManyRecipients(usize),
+    /// The `event` field is not a usable SSE event name.
+    #[error("event must be a string of 1 to 64 characters without control characters")]
+    BadEventName,
+    /// The message is larger than the payload limit.
+    #[error("the message is larger than {0} bytes")]
+    TooLarge(usize),
+    /// A cursor is not of the form `<ms>-<seq>`.
+    #[error("the cursor is malformed: expected <ms>-<seq> as sent in an id")]
+    BadCursor,
+}
+
+/// Limits applied when parsing a publisher's message.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Largest message, in bytes.
+    pub max_bytes: usize,
+    /// Most recipients in one message.
+    pub max_recipients: usize,
+}
+
+/// A publisher's message, validated and ready to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Every user the event is for, without duplicates, in the order given.
+    pub recipients: Vec<UserId>,
+    /// SSE event name, if the publisher set `event`.
+    pub event: Option<String>,
+    /// The whole published object, as compact JSON: what subscribers receive as `data`.
+    pub data: String,
+}
+
+impl NewEvent {
+    /// Parses a publisher's message (pub/sub payload or `POST /publish` body).
+    pub fn parse(bytes: &[u8], limits: ParseLimits) -> Result<Self, EventError> {
+        if bytes.len() > limits.max_bytes {
+            return Err(EventError::TooLarge(limits.max_bytes));
+        }
+        let object: Map<String, Value> =
+            serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
+        let recipients = recipients(&object, limits.max_recipients)?;
+        let event = match object.get("event") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) if valid_event_name(name) => Some(name.clone()),
+            Some(_) => return Err(EventError::BadEventName),
+        };
+        let data = Value::Object(object).to_string();
+        Ok(Self {
+            recipients,
+            event,
+            data,
+        })
+    }
+}
+
+fn valid_event_name(name: &str) -> bool {
+    let chars = name.chars().count();
+    (1..=MAX_EVENT_NAME_CHARS).contains(&chars) && !name.chars().any(char::is_control)
+}
+
+fn recipients(object: &Map<String, Value>, max: usize) -> Result<Vec<UserId>, EventError> {
+    let mut users = Vec::new();
+    if let Some(one) = object.get("user_id").filter(|v| !v.is_null()) {
+        users.push(UserId::from_json(one)?);
+    }
+    match object.get("user_ids") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(many)) => {
+            if many.len() > max {
+                return Err(EventError::TooManyRecipients(max));
+            }
+            for value in many {
+                let user = UserId::from_json(value)?;
+                if !users.contains(&user) {
+                    users.push(user);
+                }
+            }
+        }
+        Some(_) => return Err(EventError::BadUserIds),
+    }
+    if users.is_empty() {
+        return Err(EventError::NoRecipient);
+    }
+    if users.len() > max {
+        return Err(EventError::TooManyRecipients(max));
+    }
+    Ok(users)
+}
+
+/// An event as stored and delivered: its id, name, data, and its SSE frame rendered once.
+#[derive(Debug)]
+pub struct StoredEvent {
+    /// The event's cursor.
+    pub id: EventId,
+    /// SSE event name, if any.
+    pub event: Option<String>,
+    /// The published object, compact JSON.
+    pub data: Box<RawValue>,
+    /// `id:`/`event:`/`data:` lines ready to write to every SSE connection; shared, not copied.
+    pub frame: Bytes,
+}
+
+impl StoredEvent {
+    /// Builds a stored event from trusted parts (already validated when appended).
+    pub fn new(id: EventId, event: Option<String>, data: String) -> Result<Self, EventError> {
+        let data = RawValue::from_string(data).map_err(|e| EventError::NotJson(e.to_string()))?;
+        let frame = sse::message_frame(&id.to_string(), event.as_deref(), data.get());
+        Ok(Self {
+            id,
+            event,
+            data,
+            frame,
+        })
+    }
+}
+
+impl Serialize for StoredEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Event", 3)?;
+        s.serialize_field("id", &self.id)?;
+        s.serialize_field("event", &self.event)?;
+        s.serialize_field("data", &self.data)?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ParseLimits = ParseLimits {
+        max_bytes: 1024,
+        max_recipients: 3,
+    };
+
+    #[test]
+    fn the_php_seed_message_parses_with_the_number_as_a_user() {
+        let e = NewEvent::parse(br#"{"user_id":42,"img_url":"/uploads/abc.jpg"}"#, LIMITS).unwrap();
+        assert_eq!(e.recipients, vec![UserId::parse("42").unwrap()]);
+        assert_eq!(e.event, None);
+        assert_eq!(e.data, r#"{"user_id":42,"img_url":"/uploads/abc.jpg"}"#);
+    }
+
+    #[test]
+    fn number_and_string_ids_are_the_same_user_and_deduplicated() {
+        let e = NewEvent::parse(br#"{"user_id":"42","user_ids":[42,"7"]}"#, LIMITS).unwrap();
+        let ids: Vec<_> = e.recipients.iter().map(UserId::as_str).collect();
+        assert_eq!(ids, ["42", "7"]);
+    }
+
+    #[test]
+    fn bad_messages_are_refused_with_the_reason() {
+        let p = |s: &str| NewEvent::parse(s.as_bytes(), LIMITS).unwrap_err();
+        assert!(matches!(p("nope"), EventError::NotJson(_)));
+        assert!(matches!(p("[1]"), EventError::NotJson(_)));
+        assert_eq!(p(r#"{"img":1}"#), EventError::NoRecipient);
+        assert_eq!(p(r#"{"user_ids":[]}"#), EventError::NoRecipient);
+        assert_eq!(
+            p(r#"{"user_id":1.5}"#),
+            EventError::BadUserId("a number must be an integer")
+        );
+        assert!(matches!(p(r#"{"user_id":""}"#), EventError::BadUserId(_)));
+        assert!(matches!(
+            p(r#"{"user_id":"a\nb"}"#),
+            EventError::BadUserId(_)
+        ));
+        assert_eq!(p(r#"{"user_ids":"1"}"#), EventError::BadUserIds);
+        assert_eq!(
+            p(r#"{"user_ids":[1,2,3,4]}"#),
+            EventError::TooManyRecipients(3)
+        );
+        assert_eq!(
+            p(r#"{"user_id":1,"event":"a\nb"}"#),
+            EventError::BadEventName
+        );
+        assert_eq!(p(r#"{"user_id":1,"event":5}"#), EventError::BadEventName);
+        let big = format!(r#"{{"user_id":1,"x":"{}"}}"#, "a".repeat(2000));
+        assert_eq!(p(&big), EventError::TooLarge(1024));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let deep = format!(
+            r#"{{"user_id":1,"x":{}{}}}"#,
+            "[".repeat(500),
+            "]".repeat(500)
+        );
+        let limits = ParseLimits {
+            max_bytes: 10_000,
+            max_recipients: 3,
+        };
+        assert!(matches!(
+            NewEvent::parse(deep.as_bytes(), limits),
+            Err(EventError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn cursors_parse_strictly_and_order_numerically() {
+        let a: EventId = "1732550400000-9".parse().unwrap();
+        let b: EventId = "1732550400000-10".parse().unwrap();
+        assert!(a < b);
+        assert_eq!(b.to_string(), "1732550400000-10");
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-1-1",
+            "+1-1",
+            "1--1",
+            " 1-1",
+            "99999999999999999999999-0",
+        ] {
+            assert_eq!(
+                bad.parse::<EventId>(),
+                Err(EventError::BadCursor),
+                "{bad:?}"
+            );
+        }
+    }
+}

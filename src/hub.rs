@@ -1,0 +1,358 @@
+//! The per-instance registry of live subscribers (SSE streams and waiting polls), keyed by user.
+//!
+//! Fan-out takes one [`LogEntry`] from the broker's tail and hands the same `Arc` to every queue
+//! of every recipient: the SSE frame was rendered once when the event was read, so delivery
+//! copies nothing. Each subscriber has a bounded queue; when it is full the subscriber is dropped
+//! from the hub, its stream ends after what is queued, and the browser reconnects with
+//! `Last-Event-ID` and catches up from history. A slow client therefore never slows the others
+//! and never makes the relay buffer without bound.
+//!
+//! The registry is split into shards by user so that fan-out for different users, connects and
+//! disconnects rarely contend on one lock. Locks are std mutexes held for a few pointer moves and
+//! never across an await.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::mpsc;
+
+use crate::{
+    broker::{LogEntry, TailMsg},
+    event::{StoredEvent, UserId},
+};
+
+const SHARDS: usize = 64;
+
+/// What a subscriber's queue carries.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// An event for this subscriber's user.
+    Event(Arc<StoredEvent>),
+    /// Time for a keepalive comment (SSE only).
+    Ping,
+}
+
+/// Which transport a subscriber uses; keepalives go to SSE streams only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A `GET /events` stream.
+    Sse,
+    /// A waiting `GET /poll`.
+    Poll,
+}
+
+/// Limits on subscribers.
+#[derive(Debug, Clone, Copy)]
+pub struct HubLimits {
+    /// Most live subscribers per user.
+    pub per_user: usize,
+    /// Most live subscribers in this instance.
+    pub total: usize,
+    /// Capacity of each subscriber's queue.
+    pub queue_len: usize,
+}
+
+/// Why a subscriber was not admitted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HubError {
+    /// The user already has the most connections allowed.
+    #[error("this user already has {0} open connections")]
+    UserLimit(usize),
+    /// The instance already serves the most connections allowed.
+    #[error("the relay is at its connection limit")]
+    TotalLimit,
+    /// The relay is shutting down.
+    #[error("the relay is shutting down")]
+    ShuttingDown,
+}
+
+/// Counters the hub keeps; read by the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    /// Events handed to a subscriber's queue.
+    pub delivered: AtomicU64,
+    /// Subscribers dropped because their queue was full.
+    pub slow_disconnects: AtomicU64,
+    /// Entries received from the broker's tail.
+    pub fanned_out: AtomicU64,
+}
+
+struct Subscriber {
+    id: u64,
+    transport: Transport,
+    tx: mpsc::Sender<Push>,
+}
+
+type Shard = HashMap<UserId, Vec<Subscriber>>;
+
+/// Live subscribers of this instance, by user.
+pub struct Hub {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    next_id: AtomicU64,
+    total: AtomicUsize,
+    limits: HubLimits,
+    live: AtomicBool,
+    closed: AtomicBool,
+    /// Counters.
+    pub stats: HubStats,
+}
+
+/// A registered subscriber; dropping it unregisters it.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    user: UserId,
+    id: u64,
+    /// The subscriber's queue; ends when the hub drops it (slow client or shutdown).
+    pub rx: mpsc::Receiver<Push>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.remove(&self.user, self.id);
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(limits: HubLimits) -> Arc<Self> {
+        Arc::new(Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            next_id: AtomicU64::new(1),
+            total: AtomicUsize::new(0),
+            limits,
+            live: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            stats: HubStats::default(),
+        })
+    }
+
+    fn shard(&self, user: &UserId) -> MutexGuard<'_, Shard> {
+        let i = (self.hasher.hash_one(user) as usize) % SHARDS;
+        // Shards hold plain data; a panic elsewhere must not take delivery down with it.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True once the broker's tail is positioned: before that, a subscriber could miss events.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Live subscribers in this instance.
+    pub fn connections(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Registers a subscriber for `user`. Register before reading history: then every event is
+    /// either in the history read or in the queue (possibly both; callers skip ids already sent).
+    pub fn subscribe(
+        self: &Arc<Self>,
+        user: UserId,
+        transport: Transport,
+    ) -> Result<Subscription, HubError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(HubError::ShuttingDown);
+        }
+        let (tx, rx) = mpsc::channel(self.limits.queue_len.max(1));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut shard = self.shard(&user);
+            let subs = shard.entry(user.clone()).or_default();
+            if subs.len() >= self.limits.per_user {
+                return Err(HubError::UserLimit(self.limits.per_user));
+            }
+            if self.total.fetch_add(1, Ordering::AcqRel) >= self.limits.total {
+                self.total.fetch_sub(1, Ordering::AcqRel);
+                return Err(HubError::TotalLimit);
+            }
+            subs.push(Subscriber { id, transport, tx });
+        }
+        Ok(Subscription {
+            hub: self.clone(),
+            user,
+            id,
+            rx,
+        })
+    }
+
+    fn remove(&self, user: &UserId, id: u64) {
+        let mut shard = self.shard(user);
+        if let Some(subs) = shard.get_mut(user) {
+            if let Some(pos) = subs.iter().position(|s| s.id == id) {
+                subs.swap_remove(pos);
+                self.total.fetch_sub(1, Ordering::AcqRel);
+            }
+            if subs.is_empty() {
+                shard.remove(user);
+            }
+        }
+    }
+
+    /// Hands an entry to every subscriber of its recipients; drops subscribers that are full.
+    pub fn fan_out(&self, entry: &LogEntry) {
+        self.stats.fanned_out.fetch_add(1, Ordering::Relaxed);
+        let mut delivered = 0;
+        for user in &entry.recipients {
+            let mut shard = self.shard(user);
+            let Some(subs) = shard.get_mut(user) else {
+                continue;
+            };
+            subs.retain(|sub| match sub.tx.try_send(Push::Event(entry.event.clone())) {
+                Ok(()) => {
+                    delivered += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                    self.total.fetch_sub(1, Ordering::AcqRel);
+                    tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.total.fetch_sub(1, Ordering::AcqRel);
+                    false
+                }
+            });
+            if subs.is_empty() {
+                shard.remove(user);
+            }
+        }
+        self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// Queues a keepalive for every SSE stream. One ticker for all streams instead of a timer
+    /// per stream; a full queue is busy anyway and needs no keepalive.
+    pub fn ping_all(&self) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for sub in shard.values().flatten() {
+                if sub.transport == Transport::Sse {
+                    let _ = sub.tx.try_send(Push::Ping);
+                }
+            }
+        }
+    }
+
+    /// Ends every subscriber and refuses new ones: streams end after what is queued, and waiting
+    /// polls answer at once, so clients reconnect (to another instance) without waiting.
+    pub fn close_all(&self) {
+        self.closed.store(true, Ordering::Release);
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let n: usize = shard.values().map(Vec::len).sum();
+            shard.clear();
+            self.total.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// Consumes the broker's tail until it ends, fanning out each entry.
+    pub async fn run(self: Arc<Self>, mut tail: mpsc::Receiver<TailMsg>) {
+        while let Some(msg) = tail.recv().await {
+            match msg {
+                TailMsg::Live => self.live.store(true, Ordering::Release),
+                TailMsg::Entry(entry) => self.fan_out(&entry),
+            }
+        }
+    }
+
+    /// Sends keepalives every `every` until the hub is closed.
+    pub async fn run_keepalive(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        while !self.closed.load(Ordering::Acquire) {
+            tick.tick().await;
+            self.ping_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventId;
+
+    fn hub(per_user: usize, total: usize, queue_len: usize) -> Arc<Hub> {
+        Hub::new(HubLimits {
+            per_user,
+            total,
+            queue_len,
+        })
+    }
+
+    fn entry(seq: u64, users: &[&str]) -> LogEntry {
+        LogEntry {
+            event: Arc::new(StoredEvent::new(EventId::new(1, seq), None, "{}".into()).unwrap()),
+            recipients: users.iter().map(|u| UserId::parse(u).unwrap()).collect(),
+        }
+    }
+
+    fn user(u: &str) -> UserId {
+        UserId::parse(u).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_of_a_recipient_gets_the_event_and_no_one_else() {
+        let hub = hub(4, 100, 8);
+        let mut a1 = hub.subscribe(user("a"), Transport::Sse).unwrap();
+        let mut a2 = hub.subscribe(user("a"), Transport::Poll).unwrap();
+        let mut b = hub.subscribe(user("b"), Transport::Sse).unwrap();
+        hub.fan_out(&entry(1, &["a"]));
+        assert!(matches!(a1.rx.try_recv(), Ok(Push::Event(e)) if e.id.seq == 1));
+        assert!(matches!(a2.rx.try_recv(), Ok(Push::Event(e)) if e.id.seq == 1));
+        assert!(b.rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_disconnects_only_that_subscriber() {
+        let hub = hub(4, 100, 2);
+        let mut slow = hub.subscribe(user("a"), Transport::Sse).unwrap();
+        let mut fast = hub.subscribe(user("a"), Transport::Sse).unwrap();
+        for seq in 1..=3 {
+            hub.fan_out(&entry(seq, &["a"]));
+            assert!(matches!(fast.rx.try_recv(), Ok(Push::Event(_))));
+        }
+        assert!(matches!(slow.rx.recv().await, Some(Push::Event(_))));
+        assert!(matches!(slow.rx.recv().await, Some(Push::Event(_))));
+        assert!(slow.rx.recv().await.is_none(), "the slow stream ends");
+        assert_eq!(hub.connections(), 1);
+        assert_eq!(hub.stats.slow_disconnects.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn limits_are_enforced_and_released_on_drop() {
+        let hub = hub(1, 2, 4);
+        let a = hub.subscribe(user("a"), Transport::Sse).unwrap();
+        assert_eq!(
+            hub.subscribe(user("a"), Transport::Sse).err(),
+            Some(HubError::UserLimit(1))
+        );
+        let _b = hub.subscribe(user("b"), Transport::Sse).unwrap();
+        assert_eq!(
+            hub.subscribe(user("c"), Transport::Sse).err(),
+            Some(HubError::TotalLimit)
+        );
+        drop(a);
+        assert!(hub.subscribe(user("c"), Transport::Sse).is_ok());
+    }
+
+    #[tokio::test]
+    async fn close_all_ends_every_queue_and_refuses_new_subscribers() {
+        let hub = hub(4, 100, 4);
+        let mut a = hub.subscribe(user("a"), Transport::Sse).unwrap();
+        hub.close_all();
+        assert!(a.rx.recv().await.is_none());
+        assert_eq!(hub.connections(), 0);
+        assert_eq!(
+            hub.subscribe(user("a"), Transport::Sse).err(),
+            Some(HubError::ShuttingDown)
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! notify-relay: pushes per-user notifications from Redis (or HTTP) to browsers over Server-Sent
+//! Events and long-poll, with resumable cursors.
+//!
+//! # Layout
+//! - [`event`]: user ids, cursors, the publisher's message and the stored event.
+//! - [`broker`]: the log and per-user history (memory or Redis), and the tail of new events.
+//! - [`hub`]: this instance's live subscribers and the fan-out to them.
+//! - [`ingest`]: the Redis pub/sub bridge into the broker.
+//! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
+
+pub mod auth;
+pub mod backoff;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod hub;
+pub mod ingest;
+pub mod routes;
+pub mod sse;
+pub mod startup;
+pub mod telemetry;

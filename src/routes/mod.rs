@@ -1,0 +1,72 @@
+//! HTTP routes: thin handlers that authenticate, parse, and talk to the hub and broker.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    auth::Authenticator,
+    broker::Broker,
+    config::Settings,
+    error::ApiError,
+    event::{EventId, ParseLimits},
+    hub::Hub,
+};
+
+pub mod demo;
+pub mod events;
+pub mod ops;
+pub mod poll;
+pub mod publish;
+
+/// What every handler shares.
+pub struct AppState {
+    /// Where events are stored.
+    pub broker: Arc<dyn Broker>,
+    /// Live subscribers of this instance.
+    pub hub: Arc<Hub>,
+    /// Token and key checks.
+    pub auth: Authenticator,
+    /// The settings the relay started with.
+    pub settings: Settings,
+}
+
+impl AppState {
+    /// Limits for parsing a publisher's message.
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_bytes: self.settings.max_payload_bytes as usize,
+            max_recipients: self.settings.max_recipients as usize,
+        }
+    }
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig, demo: bool) {
+    cfg.route("/events", web::get().to(events::events))
+        .route("/poll", web::get().to(poll::poll))
+        .route("/publish", web::post().to(publish::publish))
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/", web::get().to(ops::index))
+        .route("/notify-client.js", web::get().to(ops::client_js));
+    if demo {
+        cfg.route("/demo/token", web::get().to(demo::token));
+    }
+}
+
+/// Parses the query string into `T`, answering 400 with the reason.
+pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::Query(e.to_string()))
+}
+
+/// Parses an optional cursor; an empty one counts as absent (EventSource sends none at first).
+pub(crate) fn cursor(raw: Option<&str>) -> Result<Option<EventId>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(c) => Ok(Some(c.parse()?)),
+    }
+}

@@ -1,0 +1,112 @@
+//! `GET /poll`: long-poll for clients whose proxies buffer or cut streams.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, cursor, query};
+use crate::{
+    broker::History,
+    error::ApiError,
+    event::{EventId, StoredEvent},
+    hub::{Push, Transport},
+};
+
+#[derive(Debug, Deserialize)]
+struct PollQuery {
+    token: Option<String>,
+    cursor: Option<String>,
+    timeout: Option<u64>,
+}
+
+/// A poll answer: events after the cursor, the cursor to send next, and whether it was reset.
+#[derive(Debug, Serialize)]
+pub struct PollAnswer {
+    /// Events after the cursor, oldest first.
+    pub events: Vec<std::sync::Arc<StoredEvent>>,
+    /// The cursor for the next poll.
+    pub cursor: EventId,
+    /// True when the old cursor was too old: the client may have missed events.
+    pub reset: bool,
+}
+
+/// Answers at once when events exist after the cursor, else waits for one or the timeout.
+pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let q: PollQuery = query(&req)?;
+    let user = state.auth.subscriber(&req, q.token.as_deref())?;
+    let cursor = cursor(q.cursor.as_deref())?;
+    let timeout = q
+        .timeout
+        .map(Duration::from_secs)
+        .unwrap_or(state.settings.poll_timeout())
+        .min(state.settings.poll_timeout());
+    if !state.hub.is_live() {
+        return Err(ApiError::NotReady);
+    }
+    let Some(cursor) = cursor else {
+        let head = state.broker.head().await?;
+        return Ok(answer(PollAnswer {
+            events: Vec::new(),
+            cursor: head,
+            reset: false,
+        }));
+    };
+    let batch = state.settings.poll_batch as usize;
+    // Subscribe before reading history, so nothing appended in between is missed.
+    let mut sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
+    match state.broker.read_after(&user, cursor, batch).await? {
+        History::Reset { head } => {
+            return Ok(answer(PollAnswer {
+                events: Vec::new(),
+                cursor: head,
+                reset: true,
+            }));
+        }
+        History::Events(events) if !events.is_empty() => {
+            let last = events.last().map_or(cursor, |e| e.id);
+            return Ok(answer(PollAnswer {
+                events,
+                cursor: last,
+                reset: false,
+            }));
+        }
+        History::Events(_) => {}
+    }
+    let mut events = Vec::new();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    while events.is_empty() {
+        tokio::select! {
+            push = sub.rx.recv() => match push {
+                Some(Push::Event(e)) => events.push(e),
+                Some(Push::Ping) => {}
+                // The hub let go of us: shutting down. Answer now so the client moves on.
+                None => break,
+            },
+            () = &mut deadline => break,
+        }
+        // Take whatever else is already queued, up to the batch size.
+        while events.len() < batch {
+            match sub.rx.try_recv() {
+                Ok(Push::Event(e)) => events.push(e),
+                Ok(Push::Ping) => {}
+                Err(_) => break,
+            }
+        }
+        // A lagging tail can hand over events the client already has.
+        events.retain(|e| e.id > cursor);
+    }
+    let last = events.last().map_or(cursor, |e| e.id);
+    Ok(answer(PollAnswer {
+        events,
+        cursor: last,
+        reset: false,
+    }))
+}
+
+fn answer(body: PollAnswer) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}

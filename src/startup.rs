@@ -1,0 +1,228 @@
+//! Builds the running relay from [`Settings`]: broker, hub, bridge, HTTP server.
+//!
+//! Tests call [`Application::build`] with port 0 and talk to the real server.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{
+    App, HttpServer,
+    dev::{Server, ServerHandle},
+    web,
+};
+use tracing_actix_web::TracingLogger;
+
+use crate::{
+    auth::Authenticator,
+    broker::{
+        Broker, BrokerError,
+        memory::MemoryBroker,
+        redis::{RedisBroker, RedisSettings},
+    },
+    config::{Settings, SettingsError},
+    error::ApiError,
+    hub::{Hub, HubLimits},
+    ingest::{self, IngestStats},
+    routes::{self, AppState},
+    telemetry::RedactedSpan,
+};
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Settings that cannot work together.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The broker could not be set up (bad Redis URL).
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+/// A built relay, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    stopper: Stopper,
+}
+
+/// Stops a running relay gracefully: subscribers are ended first so browsers reconnect at once.
+#[derive(Clone)]
+pub struct Stopper {
+    hub: Arc<Hub>,
+    server: ServerHandle,
+}
+
+impl Stopper {
+    /// Ends every stream and poll, stops accepting, and lets the server finish.
+    pub async fn stop(&self) {
+        self.hub.close_all();
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Binds the listener and wires everything; nothing is served until [`Self::run`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
+        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: settings.listen,
+                source,
+            })?
+            .port();
+        let limits = HubLimits {
+            per_user: settings.max_connections_per_user as usize,
+            total: settings.max_connections as usize,
+            queue_len: settings.queue_len as usize,
+        };
+        let hub = Hub::new(limits);
+        let broker = make_broker(&settings, &hub)?;
+        tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
+        let demo = settings.demo_mode();
+        if demo {
+            tracing::warn!(
+                listen = %settings.listen,
+                "DEMO MODE: no --jwt-secret / NOTIFY_JWT_SECRET is set, so /demo/token hands out a token for any user id. For local demos only; the relay listens on loopback only."
+            );
+        }
+        let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
+        let state = web::Data::new(AppState {
+            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.publish_key.clone()),
+            broker,
+            hub: hub.clone(),
+            settings,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<RedactedSpan>::new())
+                .app_data(state.clone())
+                .configure(|cfg| routes::configure(cfg, demo))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+                }))
+        })
+        .workers(workers)
+        // Notice a peer that closed its side at once, so its stream and queue are freed.
+        .h1_allow_half_closed(false)
+        .shutdown_timeout(5)
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: ([0, 0, 0, 0], port).into(),
+            source,
+        })?
+        .run();
+        let stopper = Stopper {
+            hub,
+            server: server.handle(),
+        };
+        Ok(Self {
+            port,
+            server,
+            stopper,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the relay gracefully.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Serves until stopped through a [`Stopper`].
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops gracefully.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received: ending streams and polls, then stopping");
+            stopper.stop().await;
+        });
+        self.run().await
+    }
+}
+
+fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<Arc<dyn Broker>, StartupError> {
+    let ttl = Duration::from_secs(settings.history_ttl_secs);
+    let limits = crate::event::ParseLimits {
+        max_bytes: settings.max_payload_bytes as usize,
+        max_recipients: settings.max_recipients as usize,
+    };
+    let broker: Arc<dyn Broker> = match &settings.redis_url {
+        None => {
+            tracing::info!("using the in-memory broker (one process; history is lost on restart)");
+            MemoryBroker::new(settings.history_len as usize, ttl)
+        }
+        Some(url) => {
+            let redis = RedisBroker::new(RedisSettings {
+                url: url.clone(),
+                prefix: settings.redis_prefix.clone(),
+                history_len: settings.history_len as usize,
+                history_ttl: ttl,
+                log_len: settings.log_len as usize,
+            })?;
+            let broker: Arc<dyn Broker> = redis.clone();
+            tokio::spawn(ingest::run_pubsub(
+                redis.client().clone(),
+                settings
+                    .channels
+                    .iter()
+                    .map(|c| c.trim().to_owned())
+                    .collect(),
+                broker.clone(),
+                limits,
+                Arc::new(IngestStats::default()),
+            ));
+            tracing::info!(channels = ?settings.channels, "using the redis broker");
+            broker
+        }
+    };
+    tokio::spawn(hub.clone().run(broker.clone().tail()));
+    Ok(broker)
+}
+
+fn num_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
