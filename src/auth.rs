@@ -34,6 +34,8 @@ pub enum AuthError {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
+    /// A string or, as PHP apps often send it, an integer; so checked here, not by the library.
+    #[serde(default)]
     sub: Value,
     exp: u64,
 }
@@ -60,7 +62,7 @@ impl Authenticator {
         // Expiry is exact: a stream must not outlive the token that opened it.
         validation.leeway = 0;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp"]);
         Self {
             decoding: DecodingKey::from_secret(&secret),
             encoding: EncodingKey::from_secret(&secret),
@@ -104,6 +106,9 @@ impl Authenticator {
                     _ => AuthError::Invalid("malformed".into()),
                 }
             })?;
+        if data.claims.sub.is_null() {
+            return Err(AuthError::Invalid("missing claim sub".into()));
+        }
         UserId::from_json(&data.claims.sub).map_err(|e| AuthError::Invalid(format!("sub: {e}")))
     }
 

@@ -135,7 +135,7 @@ mod tests {
 
     fn facts(user: UserHistoryFacts) -> CursorFacts {
         CursorFacts {
-            head: EventId::new(1000, 5),
+            head: EventId::new(1900, 5),
             epoch: Some(EventId::new(100, 0)),
             user,
             now_ms: 2000,
@@ -145,9 +145,11 @@ mod tests {
 
     #[test]
     fn a_cursor_from_the_future_is_stale() {
-        let f = facts(UserHistoryFacts::Missing);
-        assert!(cursor_is_stale(EventId::new(1000, 6), &f));
-        assert!(!cursor_is_stale(EventId::new(1000, 5), &f));
+        let f = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::ZERO,
+        });
+        assert!(cursor_is_stale(EventId::new(1900, 6), &f));
+        assert!(!cursor_is_stale(EventId::new(1900, 5), &f));
     }
 
     #[test]

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
+# (redis-server, nginx, chromium from apt; playwright-core from npm into ./node_modules).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ -f package.json ]; then
+    command -v node >/dev/null 2>&1 || need+=(nodejs)
+    command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+    echo "test.sh: installing ${need[*]}"
+    sudo_cmd=()
+    [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+
+if [ -f package-lock.json ] && [ ! -d node_modules/playwright-core ]; then
+    npm ci --no-audit --no-fund
+fi
+
+# The browser tests run the relay binary, so build it first.
+cargo build --bins
+cargo test --all-targets
+
+if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
+    node --test --test-concurrency=1 tests/browser/
+fi

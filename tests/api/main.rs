@@ -1,0 +1,10 @@
+//! Integration tests: the real relay on port 0, a real redis-server per test.
+
+mod helpers;
+
+mod delivery;
+mod errors;
+mod poll;
+mod pubsub;
+mod resume;
+mod shutdown;
