@@ -135,7 +135,7 @@ impl Args {
         if self.pub_relay.is_some() && self.publish_key.is_none() {
             return Err("--pub-relay needs --publish-key".into());
         }
-        if !(self.rate.is_finite() && self.rate >= 0.0) || !self.duration_secs.is_finite() {
+        if !(self.rate.is_finite() && self.rate >= 0.0 && self.duration_secs.is_finite()) {
             return Err("--rate and --duration-secs must be finite and >= 0".into());
         }
         if self.ramp_rate <= 0.0 || !self.ramp_rate.is_finite() {

@@ -1,6 +1,7 @@
 //! Tests for the response-head parser and body decoders.
 
-use crate::http::{Decoder, Framing, parse_head};
+use crate::body::Decoder;
+use crate::http::{Framing, parse_head};
 
 fn decode_all(framing: Framing, pieces: &[&[u8]]) -> (Vec<u8>, bool, usize) {
     let mut dec = Decoder::new(framing);
@@ -24,7 +25,11 @@ fn head_with_chunked_framing_and_nchan_cursor() {
     assert_eq!(head.etag.as_deref(), Some("3"));
     assert!(head.last_modified.is_some());
     assert_eq!(&raw[len..], b"abc");
-    assert!(parse_head(b"HTTP/1.1 200 OK\r\nX: y\r\n").expect("ok").is_none());
+    assert!(
+        parse_head(b"HTTP/1.1 200 OK\r\nX: y\r\n")
+            .expect("ok")
+            .is_none()
+    );
     assert!(parse_head(b"garbage\r\n\r\n").is_err());
 }
 
@@ -38,7 +43,7 @@ fn head_without_length_reads_until_close() {
 
 #[test]
 fn chunked_body_survives_every_split() {
-    let raw: &[u8] = b"d\r\nretry: 3000\n\n\r\n1A;ext=1\r\nid: 1-0\ndata: {\"seq\":1}\n\n\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+    let raw: &[u8] = b"d\r\nretry: 3000\n\n\r\n19;ext=1\r\nid: 1-0\ndata: {\"seq\":1}\n\n\r\n0\r\nX-T: 1\r\n\r\nNEXT";
     let want: &[u8] = b"retry: 3000\n\nid: 1-0\ndata: {\"seq\":1}\n\n";
     for cut in 0..raw.len() {
         let (body, done, leftover) = decode_all(Framing::Chunked, &[&raw[..cut], &raw[cut..]]);

@@ -1,5 +1,6 @@
 //! `notify-load`: SSE / long-poll load and latency benchmark for notify-relay and Nchan.
 
+mod body;
 mod cli;
 mod conn;
 mod http;

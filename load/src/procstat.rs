@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn parses_rss_and_cpu() {
-        assert_eq!(rss_from_status("Name:\tx\nVmRSS:\t  1234 kB\n"), Some(1234 * 1024));
+        assert_eq!(
+            rss_from_status("Name:\tx\nVmRSS:\t  1234 kB\n"),
+            Some(1234 * 1024)
+        );
         let stat = "42 (a b) c) S 1 1 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 5 1000 10";
         assert_eq!(cpu_ticks_from_stat(stat), Some(300));
     }

@@ -132,7 +132,9 @@ impl Client {
                 if stream.is_none() {
                     *stream = Some(http::connect(*addr, None).await?);
                 }
-                let s = stream.as_mut().ok_or_else(|| io::Error::other("no redis"))?;
+                let s = stream
+                    .as_mut()
+                    .ok_or_else(|| io::Error::other("no redis"))?;
                 s.write_all(resp_publish(channel, body).as_bytes()).await?;
                 read_redis_reply(s, buf).await
             }

@@ -54,7 +54,10 @@ async fn sink(args: &Args) -> Result<Option<Sink>, String> {
         }));
     }
     if let Some(url) = &args.pub_relay {
-        let key = args.publish_key.clone().ok_or("--pub-relay needs --publish-key")?;
+        let key = args
+            .publish_key
+            .clone()
+            .ok_or("--pub-relay needs --publish-key")?;
         let target = Target::parse(url).await?;
         return Ok(Some(Sink::Relay { target, key }));
     }
@@ -129,13 +132,21 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         wait_up(&shared, n, Duration::from_secs(args.connect_timeout_secs)).await;
     }
     let connect_secs = t0.elapsed().as_secs_f64();
-    phases.push(Phase::at("connected", procstat::sample(&args.pids), connect_secs));
+    phases.push(Phase::at(
+        "connected",
+        procstat::sample(&args.pids),
+        connect_secs,
+    ));
     // Let the server settle (allocator, kernel) before the idle window.
     sleep(Duration::from_millis(if n > 0 { 1000 } else { 0 })).await;
     let idle_start = procstat::sample(&args.pids);
     let ka0 = shared.keepalives.load(Ordering::Relaxed);
     sleep(Duration::from_secs(args.idle_secs)).await;
-    phases.push(Phase::at("idle", procstat::sample(&args.pids), t0.elapsed().as_secs_f64()));
+    phases.push(Phase::at(
+        "idle",
+        procstat::sample(&args.pids),
+        t0.elapsed().as_secs_f64(),
+    ));
     let idle_keepalives = shared.keepalives.load(Ordering::Relaxed) - ka0;
 
     let plan = Plan {

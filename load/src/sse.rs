@@ -129,9 +129,13 @@ mod tests {
     #[test]
     fn parses_relay_stream_in_one_piece() {
         let mut p = Parser::new();
-        let body = b"retry: 3000\nid: 5-0\n\nid: 6-0\nevent: image\ndata: {\"a\":1}\n\n: keepalive\n\n";
+        let body =
+            b"retry: 3000\nid: 5-0\n\nid: 6-0\nevent: image\ndata: {\"a\":1}\n\n: keepalive\n\n";
         let ev = collect(&mut p, &[body]);
-        assert_eq!(ev, vec![("6-0".into(), Some("image".into()), "{\"a\":1}".into())]);
+        assert_eq!(
+            ev,
+            vec![("6-0".into(), Some("image".into()), "{\"a\":1}".into())]
+        );
         assert_eq!(p.comments, 1);
         assert_eq!(p.retries, 1);
     }

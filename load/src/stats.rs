@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn exact_delivery_is_clean() {
         let t = Tally::of(&[1, 4, 9], &[4, 1, 9]);
-        assert_eq!((t.lost, t.duplicated, t.unexpected, t.received), (0, 0, 0, 3));
+        assert_eq!(
+            (t.lost, t.duplicated, t.unexpected, t.received),
+            (0, 0, 0, 3)
+        );
     }
 
     #[test]
@@ -219,7 +222,10 @@ mod tests {
     #[test]
     fn record_parses_payload_and_histogram_merges() {
         let s = Shared::new().expect("histogram");
-        let data = format!("{{\"user_id\":3,\"seq\":17,\"ts\":{},\"x\":\"y\"}}", now_us());
+        let data = format!(
+            "{{\"user_id\":3,\"seq\":17,\"ts\":{},\"x\":\"y\"}}",
+            now_us()
+        );
         assert_eq!(s.record(5, data.as_bytes()), Some(17));
         assert_eq!(s.record(6, b"{\"nope\":1}"), None);
         assert_eq!(s.bad_payloads.load(Ordering::Relaxed), 1);

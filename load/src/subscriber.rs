@@ -9,9 +9,10 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::body::Decoder;
 use crate::cli::Mode;
 use crate::conn::{KeepAlive, encode_query};
-use crate::http::{self, Decoder, Target};
+use crate::http::{self, Target};
 use crate::sse;
 use crate::stats::{ConnResult, Payload, Shared};
 
@@ -54,7 +55,10 @@ pub async fn run(ctx: Arc<SubCtx>, spec: Spec) -> ConnResult {
     let sh = &ctx.shared;
     if let Some(r) = outcome {
         if let Err(e) = r {
-            sh.error(format!("{}: {e}", if res.connected { "stream" } else { "connect" }));
+            sh.error(format!(
+                "{}: {e}",
+                if res.connected { "stream" } else { "connect" }
+            ));
         }
         if res.connected {
             res.dropped = true;
@@ -157,7 +161,10 @@ async fn relay_poll(ctx: &SubCtx, spec: &Spec, res: &mut ConnResult) -> io::Resu
                 ctx.poll_timeout_secs
             ),
         };
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", conn.target().host);
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            conn.target().host
+        );
         let (head, body) = conn.request(req.as_bytes()).await?;
         if head.status != 200 {
             return Err(io::Error::other(format!("poll status {}", head.status)));
@@ -185,9 +192,15 @@ async fn nchan_poll(ctx: &SubCtx, spec: &Spec, res: &mut ConnResult) -> io::Resu
     let mut last_modified: Option<String> = None;
     let mut etag: Option<String> = None;
     for _ in 0..MAX_POLLS {
-        let mut req = format!("GET {} HTTP/1.1\r\nHost: {}\r\n", spec.path, conn.target().host);
+        let mut req = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n",
+            spec.path,
+            conn.target().host
+        );
         if let (Some(lm), Some(et)) = (&last_modified, &etag) {
-            req.push_str(&format!("If-Modified-Since: {lm}\r\nIf-None-Match: {et}\r\n"));
+            req.push_str(&format!(
+                "If-Modified-Since: {lm}\r\nIf-None-Match: {et}\r\n"
+            ));
         }
         req.push_str("\r\n");
         let (head, body) = conn.request(req.as_bytes()).await?;
