@@ -252,6 +252,11 @@ class Stack {
       exitedEarly,
     ]);
     exitedEarly.catch(() => {});
+    // Ready over HTTP is not yet subscribed to Redis; a PUBLISH before that reaches nobody.
+    await waitFor(() => new Promise((resolve) => {
+      execFile('redis-cli', ['-p', String(this.redisPort), 'PUBSUB', 'NUMSUB', 'image_update'],
+        (err, out) => resolve(!err && Number(out.trim().split('\n')[1]) >= 1));
+    }), { what: 'relay to subscribe to image_update' });
   }
 
   /** SIGTERM, as a deployment would: the relay ends its streams and exits. */
