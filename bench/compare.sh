@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: notify-relay (memory and Redis broker) vs Nchan (memory and Redis
+# store) on this machine, loopback only. Every server is started fresh per case and stopped by pid.
+#
+#   bench/compare.sh                       # everything (~15 min)
+#   QUICK=1 bench/compare.sh               # smoke test: small counts, short windows (< 2 min)
+#   SCENARIOS="fanout hot" TARGETS="relay-mem nchan-mem" bench/compare.sh
+#   DURATION=10 bench/compare.sh           # shorter publish windows
+# Scenarios: idle fanout hot poll pub.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
+# RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
+# Results: $OUT (default bench/results/<date>) holds per-case logs, results.jsonl, summary.md.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+SCENARIOS="${SCENARIOS:-idle fanout hot poll pub}"
+TARGETS="${TARGETS:-relay-mem relay-redis nchan-mem nchan-redis}"
+QUICK="${QUICK:-0}"
+OUT="${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}"
+JWT_SECRET="${JWT_SECRET:-bench-secret-$$}"
+PUBLISH_KEY="${PUBLISH_KEY:-bench-key-$$}"
+RELAY_INGEST="${RELAY_INGEST:-http}"
+mkdir -p "$OUT"
+
+if [ "$QUICK" = 1 ]; then
+    IDLE_N=1000; IDLE_SECS=2; FAN_N=1000; FAN_RATE=500; HOT_N=100; HOT_RATE=50
+    POLL_N=500; POLL_RATE=200; DUR="${DURATION:-2}"; DRAIN=3; WRK_SECS=2
+else
+    IDLE_N=19000; IDLE_SECS=20; FAN_N=10000; FAN_RATE=5000; HOT_N=1000; HOT_RATE=100
+    POLL_N=5000; POLL_RATE=2000; DUR="${DURATION:-30}"; DRAIN=5; WRK_SECS=10
+fi
+RAMP="${RAMP:-3000}"
+
+trap 'stop_all' EXIT
+trap 'stop_all; exit 130' INT TERM
+ensure_deps
+ulimit -n "$(ulimit -Hn)"
+
+RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
+LOAD_BIN="$ROOT/load/target/release/notify-load"
+if [ ! -x "$RELAY_BIN" ]; then (cd "$ROOT" && cargo build --release); fi
+cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+export RUST_LOG="${RUST_LOG:-warn}"   # the relay's per-request logs off, like nginx access_log off
+
+# Sum of utime+stime (seconds) over the given pids.
+cpu_secs() {
+    local t=0 pid f
+    for pid in "$@"; do
+        f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        t=$(( t + $(echo "$f" | awk '{print $12 + $13}') ))
+    done
+    awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# start_target <target>: starts its servers; sets PORT, SERVER_PIDS, REDIS_PORT.
+start_target() {
+    PORT=$(free_port 18100); REDIS_PORT=""
+    case "$1" in
+        relay-mem) start_relay "$PORT"; SERVER_PIDS="$RELAY_PID" ;;
+        relay-redis)
+            REDIS_PORT=$(free_port 16400); start_redis "$REDIS_PORT" "$OUT/redis-$REDIS_PORT"
+            start_relay "$PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT"
+            SERVER_PIDS="$RELAY_PID $REDIS_PID" ;;
+        nchan-mem) start_nchan "$PORT" ""; SERVER_PIDS="$NGINX_PIDS" ;;
+        nchan-redis)
+            REDIS_PORT=$(free_port 16400); start_redis "$REDIS_PORT" "$OUT/redis-$REDIS_PORT"
+            start_nchan "$PORT" "$REDIS_PORT"; SERVER_PIDS="$NGINX_PIDS $REDIS_PID" ;;
+        *) log "unknown target $1"; return 1 ;;
+    esac
+}
+
+# Prints notify-load's target-specific flags for <target> <sse|poll>.
+target_flags() {
+    local base="http://127.0.0.1:$PORT"
+    case "$1" in
+        relay-*)
+            if [ "$2" = poll ]; then
+                echo "--mode relay-poll --url $base/poll?token={token}"
+            else
+                echo "--url $base/events?token={token}"
+            fi
+            if [ "$1" = relay-redis ] && [ "$RELAY_INGEST" = redis ]; then
+                echo "--pub-redis 127.0.0.1:$REDIS_PORT --pub-channel image_update"
+            else
+                echo "--pub-relay $base/publish"
+            fi ;;
+        nchan-*)
+            if [ "$2" = poll ]; then echo "--mode nchan-poll"; fi
+            echo "--url $base/sub/u{user} --pub-url $base/pub/u{user}" ;;
+    esac
+}
+
+# run_load <scenario> <target> <sse|poll> [notify-load flags...]
+run_load() {
+    local sc="$1" tg="$2" kind="$3"; shift 3
+    local pidflags=() p
+    for p in $SERVER_PIDS; do pidflags+=(--pid "$p"); done
+    # shellcheck disable=SC2046
+    NOTIFY_LOAD_JWT_SECRET="$JWT_SECRET" NOTIFY_LOAD_PUBLISH_KEY="$PUBLISH_KEY" \
+        timeout 600 "$LOAD_BIN" $(target_flags "$tg" "$kind") "${pidflags[@]}" \
+        --label "$sc/$tg" --ramp-rate "$RAMP" --drain-secs "$DRAIN" "$@" \
+        | tee "$OUT/$sc-$tg.txt"
+    grep '^NOTIFY_LOAD_RESULT ' "$OUT/$sc-$tg.txt" | sed 's/^NOTIFY_LOAD_RESULT //' \
+        | jq -c --arg s "$sc" --arg t "$tg" '. + {scenario: $s, target: $t}' >>"$OUT/results.jsonl"
+}
+
+run_wrk() {
+    local tg="$1" kind=relay c0 c1 rps non2xx
+    case "$tg" in nchan-*) kind=nchan ;; esac
+    c0=$(cpu_secs $SERVER_PIDS)
+    KIND=$kind KEY="$PUBLISH_KEY" USERS=1000 timeout 120 wrk -t1 -c32 -d"${WRK_SECS}s" \
+        -s "$HERE/wrk-publish.lua" "http://127.0.0.1:$PORT" | tee "$OUT/pub-$tg.txt"
+    c1=$(cpu_secs $SERVER_PIDS)
+    rps=$(awk '/^Requests\/sec/ {print $2}' "$OUT/pub-$tg.txt")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$OUT/pub-$tg.txt"); non2xx=${non2xx:-0}
+    jq -nc --arg t "$tg" --argjson r "${rps:-0}" --argjson e "$non2xx" \
+        --argjson c "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}')" \
+        '{scenario:"pub", target:$t, requests_per_sec:$r, non_2xx:$e, server_cpu_secs:$c}' \
+        >>"$OUT/results.jsonl"
+}
+
+log "results in $OUT"
+for sc in $SCENARIOS; do
+    for tg in $TARGETS; do
+        log "=== $sc / $tg ==="
+        start_target "$tg"
+        case "$sc" in
+            idle) run_load idle "$tg" sse --connections "$IDLE_N" --idle-secs "$IDLE_SECS" --rate 0 ;;
+            fanout) run_load fanout "$tg" sse --connections "$FAN_N" --rate "$FAN_RATE" \
+                        --duration-secs "$DUR" --pub-conns 8 ;;
+            hot) run_load hot "$tg" sse --connections "$HOT_N" --users 1 --rate "$HOT_RATE" \
+                        --duration-secs "$DUR" --pub-conns 2 ;;
+            poll) run_load poll "$tg" poll --connections "$POLL_N" --rate "$POLL_RATE" \
+                        --duration-secs "$DUR" --pub-conns 8 ;;
+            pub) run_wrk "$tg" ;;
+            *) log "unknown scenario $sc" ;;
+        esac
+        stop_all
+    done
+done
+"$HERE/table.sh" "$OUT/results.jsonl" | tee "$OUT/summary.md"
