@@ -45,6 +45,7 @@ pub enum LogFormat {
 #[command(
     name = "notify-relay",
     version,
+    args_override_self = true,
     about = "Pushes per-user notifications from Redis to browsers over SSE and long-poll"
 )]
 pub struct Settings {
@@ -68,6 +69,16 @@ pub struct Settings {
         default_value = "image_update"
     )]
     pub channels: Vec<String>,
+
+    /// Length of the pub/sub bridge lease in ms: with several instances, one bridges; if it
+    /// dies another takes over within about this long.
+    #[arg(long, env = "NOTIFY_BRIDGE_LEASE_MS", default_value_t = 6_000, value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub bridge_lease_ms: u64,
+
+    /// Seconds a connection may leave written data unacknowledged (a client that stopped reading,
+    /// or vanished) before the kernel drops it (TCP_USER_TIMEOUT).
+    #[arg(long, env = "NOTIFY_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
 
     /// HS256 secret for subscriber tokens. Unset: local demo mode (loopback only).
     #[arg(long, env = "NOTIFY_JWT_SECRET", hide_env_values = true)]

@@ -1,117 +1,175 @@
 //! The pub/sub bridge: messages on the configured Redis channels become appended events.
 //!
-//! A PHP app's `PUBLISH image_update {...}` lands here. Pub/sub connections do not reconnect by
-//! themselves, so this loop reconnects with backoff and subscribes again; messages published
-//! while no bridge is subscribed are lost to the publisher's view (its PUBLISH reports 0
-//! receivers), as with any pub/sub.
+//! A PHP app's `PUBLISH image_update {...}` lands here. With several relays on one Redis, each
+//! message must be appended once, not once per relay: the relays compete for a lease in Redis,
+//! the holder subscribes and appends, the others stand by and take over within a lease length if
+//! the holder dies. Appends are fenced by the lease (the append script checks the holder), so a
+//! relay that lost its lease without noticing cannot append a duplicate.
+//!
+//! Pub/sub is at-most-once: a message published while no bridge is subscribed (Redis restarting,
+//! the lease changing hands) reaches nobody, and the publisher's `PUBLISH` reports 0 receivers.
 
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use futures_util::StreamExt;
-use redis::Client;
 
 use crate::{
     backoff::Backoff,
-    broker::{Broker, BrokerError},
+    broker::{BrokerError, redis::RedisBroker},
     event::{NewEvent, ParseLimits},
 };
 
-/// Counters of the bridge.
+/// What the bridge is doing, for readiness and metrics.
 #[derive(Debug, Default)]
-pub struct IngestStats {
+pub struct BridgeStatus {
+    /// True while this instance holds the lease and is subscribed.
+    pub holder: AtomicBool,
     /// Messages appended.
     pub accepted: AtomicU64,
     /// Messages skipped as malformed.
     pub rejected: AtomicU64,
-    /// Messages lost because the broker would not take them.
+    /// Messages the broker would not take.
     pub failed: AtomicU64,
 }
 
-/// Subscribes to `channels` and appends each valid message, until the process ends.
-pub async fn run_pubsub(
-    client: Client,
-    channels: Vec<String>,
-    broker: Arc<dyn Broker>,
-    limits: ParseLimits,
-    stats: Arc<IngestStats>,
+/// How the bridge runs.
+#[derive(Debug, Clone)]
+pub struct BridgeSettings {
+    /// Channels to subscribe to.
+    pub channels: Vec<String>,
+    /// Limits for parsing messages.
+    pub limits: ParseLimits,
+    /// Lease length: a dead holder is replaced within about this long.
+    pub lease: Duration,
+}
+
+/// Competes for the lease and, while holding it, bridges messages; runs until the process ends.
+pub async fn run_bridge(
+    redis: Arc<RedisBroker>,
+    settings: BridgeSettings,
+    status: Arc<BridgeStatus>,
 ) {
+    let token = format!("{:032x}", rand::random::<u128>());
+    let renew_every = settings.lease / 3;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => {
-                let subscribed = async {
-                    for channel in &channels {
-                        pubsub.subscribe(channel).await?;
-                    }
-                    Ok::<_, redis::RedisError>(())
+        match redis.hold_lease(&token, settings.lease).await {
+            Ok(true) => {
+                tracing::info!("holding the bridge lease: subscribing to pub/sub");
+                match bridge_while_holding(&redis, &settings, &status, &token, renew_every).await {
+                    Ok(()) => backoff.reset(),
+                    Err(e) => tracing::warn!(error = %e, "bridge interrupted"),
                 }
-                .await;
-                match subscribed {
-                    Ok(()) => {
-                        tracing::info!(channels = ?channels, "subscribed to pub/sub channels");
-                        backoff.reset();
-                        let mut messages = pubsub.on_message();
-                        while let Some(msg) = messages.next().await {
-                            ingest_one(
-                                msg.get_channel_name(),
-                                msg.get_payload_bytes(),
-                                &*broker,
-                                limits,
-                                &stats,
-                            )
-                            .await;
-                        }
-                        tracing::warn!("pub/sub connection lost; resubscribing");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "pub/sub subscribe failed"),
-                }
+                status.holder.store(false, Ordering::Release);
             }
-            Err(e) => tracing::warn!(error = %e, "pub/sub connect failed"),
+            Ok(false) => {
+                backoff.reset();
+                tokio::time::sleep(renew_every).await;
+                continue;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reach redis for the bridge lease"),
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
+/// Subscribes and appends until the lease is lost or the connection drops.
+async fn bridge_while_holding(
+    redis: &RedisBroker,
+    settings: &BridgeSettings,
+    status: &BridgeStatus,
+    token: &str,
+    renew_every: Duration,
+) -> Result<(), String> {
+    let mut pubsub = redis
+        .client()
+        .get_async_pubsub()
+        .await
+        .map_err(|e| e.to_string())?;
+    for channel in &settings.channels {
+        pubsub.subscribe(channel).await.map_err(|e| e.to_string())?;
+    }
+    status.holder.store(true, Ordering::Release);
+    tracing::info!(channels = ?settings.channels, "bridging pub/sub channels");
+    let mut messages = pubsub.on_message();
+    let mut renew = tokio::time::interval(renew_every);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            msg = messages.next() => {
+                let Some(msg) = msg else { return Err("pub/sub connection lost".into()) };
+                let outcome = ingest_one(redis, token, msg.get_channel_name(), msg.get_payload_bytes(), settings.limits, status).await;
+                if outcome == Outcome::LeaseLost {
+                    return Ok(());
+                }
+            }
+            _ = renew.tick() => match redis.hold_lease(token, settings.lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("lost the bridge lease: standing by");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.to_string()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    LeaseLost,
+}
+
 /// Parses and appends one message; a bad one is logged with the reason and skipped.
-pub async fn ingest_one(
+async fn ingest_one(
+    redis: &RedisBroker,
+    token: &str,
     channel: &str,
     payload: &[u8],
-    broker: &dyn Broker,
     limits: ParseLimits,
-    stats: &IngestStats,
-) {
+    status: &BridgeStatus,
+) -> Outcome {
     let event = match NewEvent::parse(payload, limits) {
         Ok(event) => event,
         Err(reason) => {
-            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            status.rejected.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");
-            return;
+            return Outcome::Done;
         }
     };
     // The message arrived over this same Redis, so a failure here is a blip: retry briefly.
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     for attempt in 1..=5 {
-        match broker.append(&event).await {
+        match redis.append_fenced(&event, token).await {
             Ok(id) => {
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
+                status.accepted.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(channel, %id, "ingested pub/sub message");
-                return;
+                return Outcome::Done;
+            }
+            Err(BrokerError::NotLeaseHolder) => {
+                tracing::warn!(
+                    channel,
+                    "not appending: the bridge lease moved to another instance"
+                );
+                return Outcome::LeaseLost;
             }
             Err(BrokerError::Unavailable(e)) if attempt < 5 => {
                 tracing::warn!(channel, attempt, error = %e, "append failed; retrying");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => {
-                stats.failed.fetch_add(1, Ordering::Relaxed);
+                status.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(channel, error = %e, "lost a pub/sub message: the broker would not take it");
-                return;
+                return Outcome::Done;
             }
         }
     }
+    Outcome::Done
 }

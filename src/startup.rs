@@ -21,7 +21,7 @@ use crate::{
     config::{Settings, SettingsError},
     error::ApiError,
     hub::{Hub, HubLimits},
-    ingest::{self, IngestStats},
+    ingest::{self, BridgeSettings, BridgeStatus},
     routes::{self, AppState},
     telemetry::RedactedSpan,
 };
@@ -88,7 +88,7 @@ impl Application {
             queue_len: settings.queue_len as usize,
         };
         let hub = Hub::new(limits);
-        let broker = make_broker(&settings, &hub)?;
+        let (broker, bridge) = make_broker(&settings, &hub)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
         if demo {
@@ -98,10 +98,12 @@ impl Application {
             );
         }
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
+        let write_timeout = Duration::from_secs(settings.write_timeout_secs);
         let state = web::Data::new(AppState {
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.publish_key.clone()),
             broker,
             hub: hub.clone(),
+            bridge,
             settings,
         });
         let server = HttpServer::new(move || {
@@ -113,6 +115,7 @@ impl Application {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
                 }))
         })
+        .on_connect(move |conn, _| drop_stalled_after(conn, write_timeout))
         .workers(workers)
         // Notice a peer that closed its side at once, so its stream and queue are freed.
         .h1_allow_half_closed(false)
@@ -162,16 +165,18 @@ impl Application {
     }
 }
 
-fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<Arc<dyn Broker>, StartupError> {
+type BrokerParts = (Arc<dyn Broker>, Option<Arc<BridgeStatus>>);
+
+fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, StartupError> {
     let ttl = Duration::from_secs(settings.history_ttl_secs);
     let limits = crate::event::ParseLimits {
         max_bytes: settings.max_payload_bytes as usize,
         max_recipients: settings.max_recipients as usize,
     };
-    let broker: Arc<dyn Broker> = match &settings.redis_url {
+    let (broker, bridge): BrokerParts = match &settings.redis_url {
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
-            MemoryBroker::new(settings.history_len as usize, ttl)
+            (MemoryBroker::new(settings.history_len as usize, ttl), None)
         }
         Some(url) => {
             let redis = RedisBroker::new(RedisSettings {
@@ -181,24 +186,34 @@ fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<Arc<dyn Broker>, S
                 history_ttl: ttl,
                 log_len: settings.log_len as usize,
             })?;
-            let broker: Arc<dyn Broker> = redis.clone();
-            tokio::spawn(ingest::run_pubsub(
-                redis.client().clone(),
-                settings
+            let status = Arc::new(BridgeStatus::default());
+            let bridge = BridgeSettings {
+                channels: settings
                     .channels
                     .iter()
                     .map(|c| c.trim().to_owned())
                     .collect(),
-                broker.clone(),
                 limits,
-                Arc::new(IngestStats::default()),
-            ));
+                lease: Duration::from_millis(settings.bridge_lease_ms),
+            };
+            tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            broker
+            (redis, Some(status))
         }
     };
     tokio::spawn(hub.clone().run(broker.clone().tail()));
-    Ok(broker)
+    Ok((broker, bridge))
+}
+
+/// Asks the kernel to drop a connection whose written data stays unacknowledged for `timeout`:
+/// a client that stopped reading (zero window) or vanished without a FIN. actix never polls a
+/// blocked stream's body again, so without this such a connection would hold its socket forever.
+fn drop_stalled_after(conn: &dyn std::any::Any, timeout: Duration) {
+    if let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout))
+    {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
+    }
 }
 
 fn num_workers() -> usize {

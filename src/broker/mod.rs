@@ -21,6 +21,9 @@ pub enum BrokerError {
     /// The store cannot be reached now; the caller may retry.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// A fenced append was refused: this instance no longer holds the bridge lease.
+    #[error("this instance does not hold the bridge lease")]
+    NotLeaseHolder,
     /// The store answered with something this relay did not write.
     #[error("broker returned unexpected data: {0}")]
     Corrupt(String),

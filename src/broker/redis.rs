@@ -53,6 +53,7 @@ pub struct RedisBroker {
     conn: OnceCell<ConnectionManager>,
     append: Script,
     read: Script,
+    lease: Script,
 }
 
 impl RedisBroker {
@@ -66,6 +67,7 @@ impl RedisBroker {
             conn: OnceCell::new(),
             append: Script::new(include_str!("append.lua")),
             read: Script::new(include_str!("read.lua")),
+            lease: Script::new(include_str!("lease.lua")),
         }))
     }
 
@@ -175,14 +177,39 @@ fn corrupt(what: &str) -> BrokerError {
     BrokerError::Corrupt(what.to_owned())
 }
 
-#[async_trait]
-impl Broker for RedisBroker {
-    async fn append(&self, new: &NewEvent) -> Result<EventId, BrokerError> {
+impl RedisBroker {
+    /// Appends only while `lease_token` holds the bridge lease, so that of several instances
+    /// bridging pub/sub exactly one appends each message, even while the lease changes hands.
+    pub async fn append_fenced(
+        &self,
+        new: &NewEvent,
+        lease_token: &str,
+    ) -> Result<EventId, BrokerError> {
+        self.append_with(new, lease_token).await
+    }
+
+    /// Takes the bridge lease if it is free, or renews it if `token` holds it; true if held.
+    pub async fn hold_lease(&self, token: &str, lease: Duration) -> Result<bool, BrokerError> {
+        let mut conn = self.conn().await?;
+        let held: i64 = self
+            .lease
+            .key(self.key("bridge-lease"))
+            .arg(token)
+            .arg(lease.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(held == 1)
+    }
+
+    async fn append_with(&self, new: &NewEvent, lease_token: &str) -> Result<EventId, BrokerError> {
         let mut conn = self.conn().await?;
         let users: Vec<&str> = new.recipients.iter().map(UserId::as_str).collect();
         let users = serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))?;
         let mut call = self.append.prepare_invoke();
-        call.key(self.key("log")).key(self.key("epoch"));
+        call.key(self.key("log"))
+            .key(self.key("epoch"))
+            .key(self.key("bridge-lease"));
         for user in &new.recipients {
             call.key(self.user_key(user));
         }
@@ -191,9 +218,23 @@ impl Broker for RedisBroker {
             .arg(users)
             .arg(self.settings.history_len)
             .arg(self.settings.history_ttl.as_secs().max(1))
-            .arg(self.settings.log_len);
-        let id: String = call.invoke_async(&mut conn).await.map_err(unavailable)?;
+            .arg(self.settings.log_len)
+            .arg(lease_token);
+        let id: String = call.invoke_async(&mut conn).await.map_err(|e| {
+            if e.to_string().contains("NOTLEASE") {
+                BrokerError::NotLeaseHolder
+            } else {
+                unavailable(e)
+            }
+        })?;
         id.parse().map_err(|_| corrupt("append returned a bad id"))
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn append(&self, new: &NewEvent) -> Result<EventId, BrokerError> {
+        self.append_with(new, "").await
     }
 
     async fn read_after(

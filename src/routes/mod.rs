@@ -12,6 +12,7 @@ use crate::{
     error::ApiError,
     event::{EventId, ParseLimits},
     hub::Hub,
+    ingest::BridgeStatus,
 };
 
 pub mod demo;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The settings the relay started with.
     pub settings: Settings,
+    /// The pub/sub bridge, when running on Redis.
+    pub bridge: Option<Arc<BridgeStatus>>,
 }
 
 impl AppState {

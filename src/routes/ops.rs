@@ -1,5 +1,7 @@
 //! Operator endpoints (health, readiness) and the static demo page and client.
 
+use std::sync::atomic::Ordering;
+
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -18,6 +20,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         "broker": if broker.is_ok() { "ok" } else { "unavailable" },
         "tail": if tail { "live" } else { "starting" },
         "connections": state.hub.connections(),
+        "bridge": match &state.bridge {
+            None => "off",
+            Some(b) if b.holder.load(Ordering::Acquire) => "holder",
+            Some(_) => "standby",
+        },
     });
     if broker.is_ok() && tail {
         HttpResponse::Ok().json(body)

@@ -195,16 +195,11 @@ impl TestApp {
 
     /// Polls a path until it answers `status`.
     pub async fn wait_status(&self, path: &str, status: u16) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = self.http.get(format!("{}{path}", self.base)).send().await
-                && r.status().as_u16() == status
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{path} never answered {status}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        TestAppProbe {
+            base: self.base.clone(),
         }
+        .wait_status(path, status)
+        .await;
     }
 
     /// Waits until the pub/sub bridge is subscribed (PUBSUB NUMSUB > 0).
@@ -238,10 +233,7 @@ impl TestApp {
 
     /// Publishes over HTTP and returns the assigned id.
     pub async fn publish_ok(&self, body: Value) -> String {
-        let r = self.publish(body).await;
-        assert_eq!(r.status().as_u16(), 202);
-        let v: Value = r.json().await.expect("json");
-        v["id"].as_str().expect("id").to_owned()
+        publish_at(&self.base, body).await
     }
 
     pub async fn sse(&self, user: &str) -> SseClient {
@@ -250,21 +242,7 @@ impl TestApp {
 
     /// Opens `/events` for `user`, resuming from `last_event_id` if given.
     pub async fn sse_from(&self, user: &str, last_event_id: Option<&str>) -> SseClient {
-        let mut req = self
-            .http
-            .get(format!("{}/events", self.base))
-            .bearer_auth(token(user));
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id);
-        }
-        let res = req.send().await.expect("events request");
-        assert_eq!(
-            res.status().as_u16(),
-            200,
-            "events answered {}",
-            res.status()
-        );
-        SseClient::new(res)
+        sse_at(&self.base, user, last_event_id).await
     }
 
     pub async fn poll(&self, user: &str, cursor: Option<&str>, timeout: u64) -> Value {
@@ -455,4 +433,155 @@ fn parse_block(block: &str) -> Frame {
         data,
         retry,
     }
+}
+
+impl RedisServer {
+    /// A server that is not running yet (start it with [`RedisServer::restart`]).
+    pub fn unstarted() -> Self {
+        Self {
+            port: free_port(),
+            child: None,
+        }
+    }
+}
+
+/// The relay as a separate process (the real binary), so a test can SIGKILL or SIGTERM it.
+pub struct RelayProcess {
+    pub base: String,
+    child: Option<Child>,
+}
+
+impl RelayProcess {
+    /// Starts `notify-relay` with the test defaults plus `args`, and waits until it is ready.
+    pub async fn start(redis_url: Option<&str>, args: &[&str]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_notify-relay"));
+        cmd.args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--jwt-secret",
+            JWT_SECRET,
+            "--publish-key",
+            PUBLISH_KEY,
+        ])
+        .args(["--keepalive-secs", "1", "--redis-prefix", "test"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some(url) = redis_url {
+            cmd.args(["--redis-url", url]);
+        }
+        let relay = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child: Some(cmd.spawn().expect("relay binary")),
+        };
+        let probe = TestAppProbe {
+            base: relay.base.clone(),
+        };
+        probe.wait_status("/readyz", 200).await;
+        relay
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running")
+    }
+
+    /// Sends a signal with kill(1).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`; returns whether it did.
+    pub async fn wait_exit(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().expect("try_wait").is_some()
+            {
+                self.child = None;
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The relay's /readyz JSON.
+    pub async fn ready_json(&self) -> Value {
+        reqwest::get(format!("{}/readyz", self.base))
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json")
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Just enough of a client to wait for a status on any base URL.
+pub struct TestAppProbe {
+    pub base: String,
+}
+
+impl TestAppProbe {
+    pub async fn wait_status(&self, path: &str, status: u16) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}{path}", self.base)).await
+                && r.status().as_u16() == status
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}{path} never answered {status}",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Opens `/events` on any relay for `user`.
+pub async fn sse_at(base: &str, user: &str, last_event_id: Option<&str>) -> SseClient {
+    let mut req = reqwest::Client::new()
+        .get(format!("{base}/events"))
+        .bearer_auth(token(user));
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    let res = req.send().await.expect("events request");
+    assert_eq!(res.status().as_u16(), 200);
+    SseClient::new(res)
+}
+
+/// Publishes over HTTP to any relay and returns the id.
+pub async fn publish_at(base: &str, body: Value) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/publish"))
+        .bearer_auth(PUBLISH_KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(res.status().as_u16(), 202);
+    let v: Value = res.json().await.expect("json");
+    v["id"].as_str().expect("id").to_owned()
 }

@@ -4,7 +4,11 @@ mod helpers;
 
 mod delivery;
 mod errors;
+mod faults;
+mod instances;
 mod poll;
 mod pubsub;
 mod resume;
 mod shutdown;
+mod signals;
+mod slow;

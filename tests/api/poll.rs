@@ -70,7 +70,7 @@ async fn a_poll_holds_until_an_event_arrives(backend: Backend) {
         tokio::spawn(async move { app.poll("1", Some(&cursor), 20).await })
     };
     // The poll is held: wait until the relay counts it as a live connection, then publish.
-    wait_connections(&app, 1).await;
+    wait_connections(&app.base, 1).await;
     let id = app.publish_ok(json!({"user_id": 1, "n": 1})).await;
     let poll = waiting.await.unwrap();
     assert_eq!(poll["events"][0]["id"], id);
@@ -139,10 +139,15 @@ async fn a_long_backlog_comes_in_bounded_batches(backend: Backend) {
 }
 
 /// Waits until the relay reports `n` open connections in /readyz.
-pub async fn wait_connections(app: &TestApp, n: u64) {
+pub async fn wait_connections(base: &str, n: u64) {
     let deadline = std::time::Instant::now() + crate::helpers::WAIT;
     loop {
-        let v: Value = app.get("/readyz").await.json().await.unwrap();
+        let v: Value = reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if v["connections"] == n {
             return;
         }

@@ -22,7 +22,7 @@ async fn stopping_ends_streams_and_answers_waiting_polls_at_once(backend: Backen
         let id = id.clone();
         tokio::spawn(async move { app.poll("2", Some(&id), 60).await })
     };
-    wait_connections(&app, 2).await;
+    wait_connections(&app.base, 2).await;
     let started = Instant::now();
     app.stopper.stop().await;
     let poll = waiting.await.unwrap();

@@ -1,0 +1,113 @@
+//! Several relays on one Redis: any instance resumes any cursor, events reach every instance,
+//! and pub/sub is bridged by exactly one of them.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{RedisServer, RelayProcess, WAIT, publish_at, sse_at};
+
+async fn relays(redis: &RedisServer, n: usize) -> Vec<RelayProcess> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(RelayProcess::start(Some(&redis.url()), &["--bridge-lease-ms", "1500"]).await);
+    }
+    out
+}
+
+/// Waits until exactly one relay reports holding the bridge lease; returns its index.
+async fn wait_single_holder(relays: &[RelayProcess]) -> usize {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut holders = Vec::new();
+        for (i, r) in relays.iter().enumerate() {
+            if r.ready_json().await["bridge"] == "holder" {
+                holders.push(i);
+            }
+        }
+        if holders.len() == 1 {
+            return holders[0];
+        }
+        assert!(holders.len() < 2, "two bridges at once: {holders:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no instance took the bridge lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_from_one_instance_resumes_on_another_with_no_gap_and_no_duplicate() {
+    let redis = RedisServer::start().await;
+    let r = relays(&redis, 2).await;
+    let mut on_a = sse_at(&r[0].base, "42", None).await;
+    let first = publish_at(&r[0].base, json!({"user_id": 42, "n": 1})).await;
+    assert_eq!(on_a.next_event().await.id, first);
+    drop(on_a);
+    let mut missed = Vec::new();
+    for n in 2..=4 {
+        missed.push(publish_at(&r[n % 2].base, json!({"user_id": 42, "n": n})).await);
+    }
+    let mut on_b = sse_at(&r[1].base, "42", Some(&first)).await;
+    let got: Vec<_> = on_b.events(3).await.into_iter().map(|e| e.id).collect();
+    assert_eq!(got, missed);
+    let live = publish_at(&r[0].base, json!({"user_id": 42, "n": 5})).await;
+    assert_eq!(
+        on_b.next_event().await.id,
+        live,
+        "published on A, delivered live on B"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pubsub_message_is_appended_once_however_many_instances_run() {
+    let redis = RedisServer::start().await;
+    let r = relays(&redis, 3).await;
+    wait_single_holder(&r).await;
+    let mut streams = Vec::new();
+    for relay in &r {
+        streams.push(sse_at(&relay.base, "7", None).await);
+    }
+    assert_eq!(
+        redis
+            .publish("image_update", r#"{"user_id":7,"img_url":"/once.jpg"}"#)
+            .await,
+        1,
+        "one subscriber: the holder"
+    );
+    let marker = publish_at(&r[2].base, json!({"user_id": 7, "marker": true})).await;
+    for sse in &mut streams {
+        let got = sse.events(2).await;
+        assert_eq!(got[0].data["img_url"], "/once.jpg");
+        assert_eq!(
+            got[1].id, marker,
+            "the message was not appended a second time"
+        );
+    }
+    let mut c = redis.connection().await;
+    let len: i64 = redis::cmd("XLEN")
+        .arg("test:{0}:log")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(len, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_bridge_holder_is_killed_another_instance_takes_over() {
+    let redis = RedisServer::start().await;
+    let mut r = relays(&redis, 2).await;
+    let holder = wait_single_holder(&r).await;
+    let other = 1 - holder;
+    let mut sse = sse_at(&r[other].base, "9", None).await;
+    r[holder].kill();
+    let killed_at = Instant::now();
+    wait_single_holder(&r[other..=other]).await;
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
+    redis
+        .publish("image_update", r#"{"user_id":9,"after":"takeover"}"#)
+        .await;
+    assert_eq!(sse.next_event().await.data["after"], "takeover");
+}
