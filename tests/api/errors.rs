@@ -234,3 +234,19 @@ async fn publishing_while_redis_is_down_gets_503_never_202() {
     );
     assert_eq!(app.get("/readyz").await.status(), 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_at_its_connection_limit_answers_503() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.max_connections = 2).await;
+    let _a = app.sse("1").await;
+    let _b = app.sse("2").await;
+    let res = app
+        .http
+        .get(format!("{}/poll?cursor=0-0", app.base))
+        .bearer_auth(token("3"))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "relay_full").await;
+    assert!(body["message"].as_str().unwrap().contains("limit"));
+}
