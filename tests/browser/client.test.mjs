@@ -185,3 +185,21 @@ test('two tabs with `shared` get every event over one relay connection, and surv
     await context.close();
   }
 });
+
+test('the client also loads with a module import (import "/notify-client.js", then the global)', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    // /healthz: a page of this origin that does not load the client itself.
+    await page.goto(`${stack.url}/healthz`);
+    assert.equal(await page.evaluate(() => typeof globalThis.NotifyClient), 'undefined');
+    const kind = await page.evaluate(async () => {
+      await import('/notify-client.js');
+      const c = new globalThis.NotifyClient({ token: 'x' });
+      return [typeof globalThis.NotifyClient, c.transport, c.state];
+    });
+    assert.deepEqual(kind, ['function', null, 'idle']);
+  } finally {
+    await context.close();
+  }
+});
