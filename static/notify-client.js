@@ -357,7 +357,9 @@
       var refresh = first ? Promise.resolve(token) : self._token();
       refresh.then(function (t) {
         token = t;
-        return self._fetchPoll(gen, t, self.lastEventId, o.pollTimeoutSecs);
+        // The first round asks for an immediate answer: it tells us at once that polling works
+        // (state 'open'), instead of after a quiet poll's full wait.
+        return self._fetchPoll(gen, t, self.lastEventId, first ? 0 : o.pollTimeoutSecs);
       }).then(function (body) {
         if (gen !== self._gen) return;
         if (self._sseSuspect) {

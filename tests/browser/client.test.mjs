@@ -37,7 +37,9 @@ let browser;
 const pageErrors = [];
 
 before(async () => {
-  stack = await startStack({ keepaliveSecs: 1, extraPorts: 1, extraHttp: brokenProxy });
+  // A short history (the relay trims per-user history in whole blocks of ~100 entries) lets the
+  // reset test push a cursor out of history with a few hundred events.
+  stack = await startStack({ keepaliveSecs: 1, extraPorts: 1, extraHttp: brokenProxy, relayArgs: ['--history-len', '10'] });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 
@@ -199,6 +201,108 @@ test('the client also loads with a module import (import "/notify-client.js", th
       return [typeof globalThis.NotifyClient, c.transport, c.state];
     });
     assert.deepEqual(kind, ['function', null, 'idle']);
+  } finally {
+    await context.close();
+  }
+});
+
+test('without EventSource the client long-polls from the start', async () => {
+  const context = await browser.newContext();
+  try {
+    await context.addInitScript(() => { delete window.EventSource; });
+    const page = await openDemo(context, stack.url, 46);
+    await page.waitForFunction(() => window.notifyDemo.client?.state === 'open');
+    assert.equal(await page.evaluate(() => window.notifyDemo.client.transport), 'poll');
+    const id = await stack.publish({ user_id: 46, img_url: '/p.jpg' });
+    await waitCount(page, 1);
+    assert.deepEqual((await received(page)).map((e) => [e.id, e.transport]), [[id, 'poll']]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('when /events fails before opening (a proxy answering 502), the client long-polls', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    let tries = 0;
+    await page.route(/\/events\?/, (route) => { tries++; return route.fulfill({ status: 502, body: 'bad gateway' }); });
+    await page.goto(`${stack.url}/?token=${mintToken(47)}&keepalive=1`);
+    await page.waitForFunction(() => window.notifyDemo.client?.transport === 'poll');
+    const ids = [await stack.publish({ user_id: 47, n: 1 }), await stack.publish({ user_id: 47, n: 2 })];
+    await waitCount(page, 2);
+    await sleep(300);
+    assert.deepEqual((await received(page)).map((e) => e.id), ids);
+    // One failure may be the relay restarting; the second in a row, with polls working, means
+    // SSE is blocked on the way: the client stops trying it for a while.
+    assert.equal(tries, 2);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a token function is called again on reconnect: an expired first token is replaced', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    let calls = 0;
+    // The first token is already expired, as after a laptop wakes up; a string token could
+    // never recover from that, a function can.
+    await page.exposeFunction('getToken', () => mintToken(48, { ttlSecs: calls++ === 0 ? -60 : 600 }));
+    await page.goto(`${stack.url}/healthz`);
+    await page.setContent('<script src="/notify-client.js"></script>');
+    await page.evaluate(() => {
+      window.got = [];
+      window.client = new NotifyClient({ token: () => window.getToken(), keepaliveSecs: 1, retryMinMs: 200 });
+      window.client.on('message', (e) => window.got.push(e.id));
+      window.client.start();
+    });
+    await page.waitForFunction(() => window.client.state === 'open' && window.client.transport === 'sse');
+    assert.ok(calls >= 2, `token function called ${calls} times`);
+    const id = await stack.publish({ user_id: 48, n: 1 });
+    await page.waitForFunction(() => window.got.length === 1);
+    assert.deepEqual(await page.evaluate(() => window.got), [id]);
+    await page.evaluate(() => window.client.close());
+    assert.equal(await page.evaluate(() => [window.client.state, window.client.transport].join()), 'closed,');
+  } finally {
+    await context.close();
+  }
+});
+
+test('a cursor that fell out of history is reported as a reset, then delivery goes on', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${stack.url}/healthz`);
+    await page.setContent('<script src="/notify-client.js"></script>');
+    const connect = (token, lastEventId) => page.evaluate(([t, last]) => {
+      window.got = [];
+      window.resets = [];
+      window.client = new NotifyClient({ token: t, keepaliveSecs: 1, lastEventId: last });
+      window.client.on('message', (e) => window.got.push(e.id));
+      window.client.on('reset', (r) => window.resets.push(r));
+      window.client.start();
+    }, [token, lastEventId]);
+    const token = mintToken(49);
+    await connect(token, null);
+    await page.waitForFunction(() => window.client.state === 'open');
+    const first = await stack.publish({ user_id: 49, n: 0 });
+    await page.waitForFunction(() => window.got.length === 1);
+    // The user goes away while far more events than the history holds are published, then
+    // comes back with the last id it saw.
+    await page.evaluate(() => window.client.close());
+    let last;
+    for (let i = 1; i <= 250; i++) last = await stack.publish({ user_id: 49, n: i });
+    await connect(token, first);
+    await page.waitForFunction(() => window.resets.length === 1);
+    const reset = await page.evaluate(() => window.resets[0]);
+    assert.equal(reset.reason, 'cursor_too_old');
+    assert.equal(reset.cursor, last);
+    assert.equal(await page.evaluate(() => window.client.lastEventId), last);
+    const next = await stack.publish({ user_id: 49, n: 251 });
+    await page.waitForFunction(() => window.got.length === 1);
+    await sleep(300);
+    assert.deepEqual(await page.evaluate(() => window.got), [next]);
   } finally {
     await context.close();
   }
