@@ -307,3 +307,27 @@ test('a cursor that fell out of history is reported as a reset, then delivery go
     await context.close();
   }
 });
+
+test('named events listed in `events` arrive with their name, in order with unnamed ones', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, stack.url, 50, '&events=image_ready');
+    await page.waitForFunction(() => window.notifyDemo.client?.state === 'open');
+    const ids = [
+      await stack.publish({ user_id: 50, event: 'image_ready', img_url: '/a.jpg' }),
+      await stack.publish({ user_id: 50, img_url: '/b.jpg' }),
+      await stack.publish({ user_id: 50, event: 'not_listened', img_url: '/c.jpg' }),
+      await stack.publish({ user_id: 50, event: 'image_ready', img_url: '/d.jpg' }),
+    ];
+    await waitCount(page, 3);
+    await sleep(300);
+    const got = await page.evaluate(() => window.notifyDemo.received.map((e) => [e.id, e.event, e.data.img_url]));
+    assert.deepEqual(got, [
+      [ids[0], 'image_ready', '/a.jpg'],
+      [ids[1], 'message', '/b.jpg'],
+      [ids[3], 'image_ready', '/d.jpg'],
+    ]);
+  } finally {
+    await context.close();
+  }
+});
