@@ -108,6 +108,11 @@ pub struct Settings {
     #[arg(long, env = "NOTIFY_LOG_LEN", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=100_000_000))]
     pub log_len: u64,
 
+    /// Most user histories one Redis script writes; a topic with more subscribers is written in
+    /// batches of this size, so Redis is never held long (the same id for every recipient).
+    #[arg(long, env = "NOTIFY_APPEND_BATCH", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub append_batch: u64,
+
     /// Largest published message, in bytes.
     #[arg(long, env = "NOTIFY_MAX_PAYLOAD_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
     pub max_payload_bytes: u64,

@@ -185,6 +185,7 @@ fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, Start
                 history_len: settings.history_len as usize,
                 history_ttl: ttl,
                 log_len: settings.log_len as usize,
+                append_batch: settings.append_batch as usize,
             })?;
             let status = Arc::new(BridgeStatus::default());
             let bridge = BridgeSettings {

@@ -10,7 +10,7 @@ use crate::{
     broker::Broker,
     config::Settings,
     error::ApiError,
-    event::{EventId, ParseLimits},
+    event::{EventError, EventId, ParseLimits},
     hub::Hub,
     ingest::BridgeStatus,
 };
@@ -20,6 +20,7 @@ pub mod events;
 pub mod ops;
 pub mod poll;
 pub mod publish;
+pub mod topics;
 
 /// What every handler shares.
 pub struct AppState {
@@ -50,6 +51,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo: bool) {
     cfg.route("/events", web::get().to(events::events))
         .route("/poll", web::get().to(poll::poll))
         .route("/publish", web::post().to(publish::publish))
+        .route("/topics/{topic}/subscribers", web::get().to(topics::list))
+        .route(
+            "/topics/{topic}/subscribers",
+            web::put().to(topics::replace),
+        )
+        .route(
+            "/topics/{topic}/subscribers/{user}",
+            web::put().to(topics::add),
+        )
+        .route(
+            "/topics/{topic}/subscribers/{user}",
+            web::delete().to(topics::remove),
+        )
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/", web::get().to(ops::index))
@@ -64,6 +78,33 @@ pub(crate) fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| ApiError::Query(e.to_string()))
+}
+
+/// Reads a request body of at most `max` bytes, answering 413 past it (checked on the declared
+/// length first, then while reading, so a lying or missing Content-Length changes nothing).
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    max: usize,
+) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(EventError::TooLarge(max).into());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::Query(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > max {
+            return Err(EventError::TooLarge(max).into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Parses an optional cursor; an empty one counts as absent (EventSource sends none at first).

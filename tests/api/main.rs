@@ -12,3 +12,4 @@ mod resume;
 mod shutdown;
 mod signals;
 mod slow;
+mod topics;
