@@ -8,6 +8,7 @@
 #   DURATION=10 bench/compare.sh           # shorter publish windows
 # Scenarios: idle fanout hot poll pub.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
+# QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
 # Results: $OUT (default bench/results/<date>) holds per-case logs, results.jsonl, summary.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -124,6 +125,7 @@ run_wrk() {
 log "results in $OUT"
 for sc in $SCENARIOS; do
     for tg in $TARGETS; do
+        wait_quiet
         log "=== $sc / $tg ==="
         start_target "$tg"
         case "$sc" in
