@@ -27,6 +27,8 @@ const REPLAY_BATCH: usize = 500;
 struct EventsQuery {
     token: Option<String>,
     last_event_id: Option<String>,
+    /// `event` to get keepalives as `event: keepalive` instead of comments.
+    keepalive: Option<String>,
 }
 
 /// Opens the stream: replay after the client's cursor from history, then live events.
@@ -45,6 +47,11 @@ pub async fn events(
         })
         .transpose()?;
     let cursor = cursor(header_cursor.or(q.last_event_id.as_deref()))?;
+    let ping = match q.keepalive.as_deref() {
+        None | Some("comment") => sse::KEEPALIVE,
+        Some("event") => sse::KEEPALIVE_EVENT,
+        Some(_) => return Err(ApiError::Query("keepalive must be comment or event".into())),
+    };
     if !state.hub.is_live() {
         return Err(ApiError::NotReady);
     }
@@ -62,6 +69,7 @@ pub async fn events(
             prelude: Some(prelude),
             sub,
             last_sent,
+            ping,
         }))
 }
 
@@ -113,6 +121,8 @@ struct SseBody {
     prelude: Option<Bytes>,
     sub: Subscription,
     last_sent: EventId,
+    /// What a keepalive looks like on this stream (a shared static, not a copy).
+    ping: Bytes,
 }
 
 impl Stream for SseBody {
@@ -132,7 +142,7 @@ impl Stream for SseBody {
                     self.last_sent = e.id;
                     return Poll::Ready(Some(Ok(e.frame.clone())));
                 }
-                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(sse::KEEPALIVE))),
+                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(self.ping.clone()))),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
