@@ -29,6 +29,23 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// Too many requests of one kind from one client or key.
+    #[error("too many {what}; retry in {retry_after} s")]
+    RateLimited {
+        /// What was counted.
+        what: &'static str,
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
+    /// The request's headers are larger than allowed.
+    #[error("request headers exceed {0} bytes")]
+    HeadersTooLarge(usize),
+    /// The query string is longer than allowed.
+    #[error("query string exceeds {0} bytes")]
+    QueryTooLong(usize),
+    /// A demo-mode route was asked from somewhere other than this machine.
+    #[error("demo mode answers requests from this machine only")]
+    DemoLocalOnly,
 }
 
 impl ApiError {
@@ -48,6 +65,10 @@ impl ApiError {
             Self::Broker(_) => "broker_unavailable",
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::HeadersTooLarge(_) => "headers_too_large",
+            Self::QueryTooLong(_) => "query_too_long",
+            Self::DemoLocalOnly => "demo_local_only",
         }
     }
 }
@@ -62,6 +83,10 @@ impl ResponseError for ApiError {
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::DemoLocalOnly => StatusCode::FORBIDDEN,
         }
     }
 
@@ -73,6 +98,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header(("Retry-After", "1"));
+        }
+        if let Self::RateLimited { retry_after, .. } = self {
+            res.insert_header(("Retry-After", retry_after.to_string()));
         }
         res.insert_header(("Cache-Control", "no-store"))
             .json(json!({ "error": self.code(), "message": self.to_string() }))

@@ -17,6 +17,12 @@ pub async fn publish(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    state.limits.publish(key)?;
     let limits = state.parse_limits();
     let declared = req
         .headers()
