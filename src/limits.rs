@@ -71,18 +71,23 @@ impl RateLimits {
             + self.publishes.as_ref().map_or(0, Limiter::len)
     }
 
+    /// Forgets keys whose state is back to fresh: they would be admitted as new anyway.
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.connects {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.publishes {
+            l.retain_recent();
+        }
+    }
+
     /// Forgets idle keys once a second, for as long as the relay runs.
     pub async fn run_cleanup(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if let Some(l) = &self.connects {
-                l.retain_recent();
-                l.shrink_to_fit();
-            }
-            if let Some(l) = &self.publishes {
-                l.retain_recent();
-            }
+            self.forget_idle();
         }
     }
 }
@@ -130,4 +135,52 @@ pub async fn bound_request(
         }
     }
     next.call(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn limits(connects_per_sec: u32) -> RateLimits {
+        let mut s = Settings::defaults();
+        s.connects_per_sec = connects_per_sec;
+        RateLimits::new(&s)
+    }
+
+    fn from(ip: IpAddr) -> HttpRequest {
+        TestRequest::default()
+            .peer_addr((ip, 4000).into())
+            .to_http_request()
+    }
+
+    #[test]
+    fn each_address_has_its_own_budget_and_the_refusal_says_when_to_retry() {
+        let l = limits(2);
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        assert!(l.connect(&from(a)).is_ok() && l.connect(&from(a)).is_ok());
+        match l.connect(&from(a)) {
+            Err(ApiError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 1),
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+        assert!(l.connect(&from(b)).is_ok());
+    }
+
+    #[test]
+    fn idle_addresses_are_forgotten_so_memory_follows_active_clients() {
+        let l = limits(100);
+        for i in 0..1000u32 {
+            assert!(
+                l.connect(&from(IpAddr::from((i | 0x0a00_0000).to_be_bytes())))
+                    .is_ok()
+            );
+        }
+        assert_eq!(l.tracked(), 1000);
+        // One request at 100/s is forgotten after two cells' time (20 ms); this waits the
+        // window itself, nothing else.
+        std::thread::sleep(Duration::from_millis(100));
+        l.forget_idle();
+        assert_eq!(l.tracked(), 0);
+    }
 }
