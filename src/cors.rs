@@ -16,6 +16,8 @@ use actix_web::{
     middleware::Next,
 };
 
+use crate::error::ApiError;
+
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: usize = 600;
 
@@ -41,12 +43,24 @@ pub fn subscriber_cors<'a>(origins: impl IntoIterator<Item = &'a str>) -> Cors {
 /// Wrapped around [`subscriber_cors`]: actix-cors adds `Access-Control-Allow-Credentials` and
 /// `-Expose-Headers` to every answer, even for an origin it did not allow. Without an
 /// `Access-Control-Allow-Origin` they grant nothing, but they suggest otherwise to anyone
-/// auditing the headers, so they go.
+/// auditing the headers, so they go. A refused preflight gets our JSON error instead of
+/// actix-cors's plain-text 400.
 pub async fn only_for_allowed(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut res = next.call(req).await?;
+    if preflight && res.status().is_client_error() {
+        let why = res.response().error().map_or_else(
+            || "cross-origin request refused".to_owned(),
+            ToString::to_string,
+        );
+        return Err(ApiError::CorsRefused(why).into());
+    }
     let headers = res.headers_mut();
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The query string is longer than allowed.
     #[error("query string exceeds {0} bytes")]
     QueryTooLong(usize),
+    /// A CORS preflight was refused (origin, method or header not allowed).
+    #[error("{0}")]
+    CorsRefused(String),
     /// A demo-mode route was asked from somewhere other than this machine.
     #[error("demo mode answers requests from this machine only")]
     DemoLocalOnly,
@@ -68,6 +71,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::HeadersTooLarge(_) => "headers_too_large",
             Self::QueryTooLong(_) => "query_too_long",
+            Self::CorsRefused(_) => "cors_refused",
             Self::DemoLocalOnly => "demo_local_only",
         }
     }
@@ -86,7 +90,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
-            Self::DemoLocalOnly => StatusCode::FORBIDDEN,
+            Self::DemoLocalOnly | Self::CorsRefused(_) => StatusCode::FORBIDDEN,
         }
     }
 

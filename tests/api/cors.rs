@@ -98,8 +98,10 @@ async fn a_preflight_for_poll_with_an_authorization_header_is_allowed_for_an_all
     assert!(allowed.contains("authorization"), "{allowed}");
 
     let res = preflight(OTHER_ORIGIN).await.expect("preflight");
-    assert!(!res.status().is_success());
+    assert_eq!(res.status(), 403);
     assert!(header(&res, "access-control-allow-origin").is_none());
+    let body: serde_json::Value = res.json().await.expect("a JSON error");
+    assert_eq!(body["error"], "cors_refused", "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
