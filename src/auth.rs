@@ -134,10 +134,11 @@ impl Authenticator {
         }
         let user = UserId::from_json(&data.claims.sub)
             .map_err(|e| AuthError::Invalid(format!("sub: {e}")))?;
-        Ok(Session {
-            user,
-            expires_at: UNIX_EPOCH + Duration::from_secs(data.claims.exp),
-        })
+        // Checked: an absurd `exp` must be refused, not overflow the clock arithmetic.
+        let expires_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(data.claims.exp))
+            .ok_or_else(|| AuthError::Invalid("exp out of range".into()))?;
+        Ok(Session { user, expires_at })
     }
 
     /// Mints a token for `user` valid for `ttl_secs` (demo mode, and tests).
@@ -268,6 +269,10 @@ mod tests {
             .is_err()
         );
         assert!(a.verify("garbage").is_err());
+        assert!(
+            a.verify(&ok(serde_json::json!({"sub": "1", "exp": u64::MAX})))
+                .is_err()
+        );
         // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
         assert!(
             a.verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.")

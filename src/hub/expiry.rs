@@ -140,6 +140,7 @@ impl Hub {
         if let Some(pos) = subs.iter().position(|s| s.id == id) {
             let sub = subs.swap_remove(pos);
             let _ = sub.tx.try_send(Push::End(reason));
+            tracing::debug!(user = %user, ?reason, "stream ended at its deadline");
             self.total.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
         if subs.is_empty() {

@@ -24,6 +24,10 @@ use crate::{
 /// Events read from history per round trip while replaying.
 const REPLAY_BATCH: usize = 500;
 
+/// Deadlines further out than this are filed at this distance: a stream is ended within a year
+/// whatever its token says, and instant arithmetic cannot overflow.
+const LONGEST_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 #[derive(Debug, Deserialize)]
 struct EventsQuery {
     token: Option<String>,
@@ -76,7 +80,8 @@ fn stream_deadline(token_expires: SystemTime, max_stream_secs: u64) -> (Instant,
     let now = Instant::now();
     let token_left = token_expires
         .duration_since(SystemTime::now())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .min(LONGEST_DEADLINE);
     let token = (now + token_left, EndReason::TokenExpired);
     if max_stream_secs == 0 {
         return token;
