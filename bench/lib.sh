@@ -68,7 +68,8 @@ start_redis() {
 start_relay() {
     local port="$1"; shift
     "$RELAY_BIN" --listen "127.0.0.1:$port" --jwt-secret "$JWT_SECRET" \
-        --publish-key "$PUBLISH_KEY" --max-connections-per-user 2000 --log-format text "$@" \
+        --publish-key "$PUBLISH_KEY" --max-connections-per-user 2000 --log-format text \
+        --connects-per-sec 0 --publishes-per-sec 0 "$@" \
         >"$OUT/relay-$port.log" 2>&1 &
     RELAY_PID=$!
     PIDS_STARTED+=("$RELAY_PID")

@@ -1,6 +1,6 @@
 //! Who is asking: subscriber tokens (HS256 JWT, `sub` = user id) and the publisher key.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{HttpRequest, http::header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -30,6 +30,15 @@ pub enum AuthError {
     /// HTTP publishing is switched off.
     #[error("HTTP publishing is off: start the relay with --publish-key / NOTIFY_PUBLISH_KEY")]
     PublishDisabled,
+}
+
+/// An authenticated subscriber: who, and until when the token that proved it is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The token's user.
+    pub user: UserId,
+    /// The token's `exp`: a stream opened with it must end by then.
+    pub expires_at: SystemTime,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,16 +87,30 @@ impl Authenticator {
         req: &HttpRequest,
         query_token: Option<&str>,
     ) -> Result<UserId, AuthError> {
+        self.session(req, query_token).map(|s| s.user)
+    }
+
+    /// The user a subscriber request is for and until when its token is valid.
+    pub fn session(
+        &self,
+        req: &HttpRequest,
+        query_token: Option<&str>,
+    ) -> Result<Session, AuthError> {
         let token = bearer(req)
             .or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_owned()))
             .or_else(|| query_token.map(str::to_owned))
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        self.verify(&token)
+        self.verify_session(&token)
     }
 
     /// Verifies a token and returns its user.
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        self.verify_session(token).map(|s| s.user)
+    }
+
+    /// Verifies a token and returns its user and expiry.
+    pub fn verify_session(&self, token: &str) -> Result<Session, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
@@ -109,7 +132,13 @@ impl Authenticator {
         if data.claims.sub.is_null() {
             return Err(AuthError::Invalid("missing claim sub".into()));
         }
-        UserId::from_json(&data.claims.sub).map_err(|e| AuthError::Invalid(format!("sub: {e}")))
+        let user = UserId::from_json(&data.claims.sub)
+            .map_err(|e| AuthError::Invalid(format!("sub: {e}")))?;
+        // Checked: an absurd `exp` must be refused, not overflow the clock arithmetic.
+        let expires_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(data.claims.exp))
+            .ok_or_else(|| AuthError::Invalid("exp out of range".into()))?;
+        Ok(Session { user, expires_at })
     }
 
     /// Mints a token for `user` valid for `ttl_secs` (demo mode, and tests).
@@ -240,6 +269,10 @@ mod tests {
             .is_err()
         );
         assert!(a.verify("garbage").is_err());
+        assert!(
+            a.verify(&ok(serde_json::json!({"sub": "1", "exp": u64::MAX})))
+                .is_err()
+        );
         // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
         assert!(
             a.verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.")

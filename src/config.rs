@@ -154,6 +154,46 @@ pub struct Settings {
     /// Log line format.
     #[arg(long, env = "NOTIFY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Origins (e.g. https://app.example.com) whose pages may open /events and /poll with
+    /// credentials, comma-separated. Empty: same-origin only.
+    #[arg(long, env = "NOTIFY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Longest an SSE stream stays open, in seconds (each stream gets up to 10% less, at random,
+    /// so reconnects spread out); the browser resumes from its last id. 0: no limit.
+    #[arg(long, env = "NOTIFY_MAX_STREAM_SECS", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub max_stream_secs: u64,
+
+    /// New /events and /poll requests allowed per client address per second (also the burst);
+    /// more get 429. IPv6 clients count per /64. 0: no limit.
+    #[arg(long, env = "NOTIFY_CONNECTS_PER_SEC", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub connects_per_sec: u32,
+
+    /// Publishes allowed per publish key per second (also the burst); more get 429. 0: no limit.
+    #[arg(long, env = "NOTIFY_PUBLISHES_PER_SEC", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub publishes_per_sec: u32,
+
+    /// Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP name the
+    /// client address. Empty: the peer address is the client, forwarding headers are ignored.
+    #[arg(long, env = "NOTIFY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Largest request head (all header names and values), in bytes; more get 431.
+    #[arg(long, env = "NOTIFY_MAX_HEADER_BYTES", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1_024..=131_072))]
+    pub max_header_bytes: u64,
+
+    /// Longest query string, in bytes; longer gets 414.
+    #[arg(long, env = "NOTIFY_MAX_QUERY_BYTES", default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(256..=65_536))]
+    pub max_query_bytes: u64,
+}
+
+/// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an address nor a CIDR"))
 }
 
 /// A combination of settings that cannot work, found before anything starts.
@@ -167,6 +207,11 @@ pub enum SettingsError {
     /// A channel name is empty.
     #[error("--channels / NOTIFY_CHANNELS has an empty channel name")]
     EmptyChannel,
+    /// A CORS origin is not of the form scheme://host[:port].
+    #[error(
+        "--cors-origins / NOTIFY_CORS_ORIGINS: {0:?} is not an origin; write scheme://host[:port], e.g. https://app.example.com (no path, no *)"
+    )]
+    BadOrigin(String),
 }
 
 impl Settings {
@@ -177,6 +222,9 @@ impl Settings {
         }
         if self.channels.iter().any(|c| c.trim().is_empty()) {
             return Err(SettingsError::EmptyChannel);
+        }
+        if let Some(bad) = self.cors_origins().find(|o| !is_origin(o)) {
+            return Err(SettingsError::BadOrigin(bad.to_owned()));
         }
         Ok(())
     }
@@ -196,10 +244,31 @@ impl Settings {
         Duration::from_secs(self.poll_timeout_secs)
     }
 
+    /// The configured CORS origins, trimmed, empty entries skipped.
+    pub fn cors_origins(&self) -> impl Iterator<Item = &str> {
+        self.cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+    }
+
     /// Settings for tests and embedding: the defaults, as if no flag were given.
     pub fn defaults() -> Self {
         Self::parse_from(["notify-relay"])
     }
+}
+
+/// True for `http(s)://host[:port]`: what a browser sends in `Origin`, compared byte for byte.
+fn is_origin(o: &str) -> bool {
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && !rest.contains(['/', '*', '?', '#', '@', ' '])
+        && rest.parse::<actix_web::http::uri::Authority>().is_ok()
 }
 
 #[cfg(test)]
@@ -228,6 +297,40 @@ mod tests {
         ])
         .unwrap();
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let with = |o: &str| {
+            Settings::try_parse_from(["notify-relay", "--cors-origins", o])
+                .unwrap()
+                .validate()
+        };
+        assert!(with("https://app.example.com,http://localhost:3000").is_ok());
+        assert!(with("").is_ok());
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://app.example.com/",
+            "ftp://x",
+        ] {
+            assert!(
+                matches!(with(bad), Err(SettingsError::BadOrigin(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidrs() {
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--trusted-proxies",
+            "10.0.0.0/8, 127.0.0.1,::1",
+        ])
+        .unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(Settings::try_parse_from(["notify-relay", "--trusted-proxies", "nope"]).is_err());
     }
 
     #[test]

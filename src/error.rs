@@ -29,6 +29,26 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// Too many requests of one kind from one client or key.
+    #[error("too many {what}; retry in {retry_after} s")]
+    RateLimited {
+        /// What was counted.
+        what: &'static str,
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
+    /// The request's headers are larger than allowed.
+    #[error("request headers exceed {0} bytes")]
+    HeadersTooLarge(usize),
+    /// The query string is longer than allowed.
+    #[error("query string exceeds {0} bytes")]
+    QueryTooLong(usize),
+    /// A CORS preflight was refused (origin, method or header not allowed).
+    #[error("{0}")]
+    CorsRefused(String),
+    /// A demo-mode route was asked from somewhere other than this machine.
+    #[error("demo mode answers requests from this machine only")]
+    DemoLocalOnly,
 }
 
 impl ApiError {
@@ -49,6 +69,11 @@ impl ApiError {
             Self::Broker(_) => "broker_unavailable",
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::HeadersTooLarge(_) => "headers_too_large",
+            Self::QueryTooLong(_) => "query_too_long",
+            Self::CorsRefused(_) => "cors_refused",
+            Self::DemoLocalOnly => "demo_local_only",
         }
     }
 }
@@ -63,6 +88,10 @@ impl ResponseError for ApiError {
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::DemoLocalOnly | Self::CorsRefused(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -74,6 +103,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header(("Retry-After", "1"));
+        }
+        if let Self::RateLimited { retry_after, .. } = self {
+            res.insert_header(("Retry-After", retry_after.to_string()));
         }
         res.insert_header(("Cache-Control", "no-store"))
             .json(json!({ "error": self.code(), "message": self.to_string() }))

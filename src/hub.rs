@@ -28,6 +28,10 @@ use crate::{
     event::{StoredEvent, UserId},
 };
 
+mod expiry;
+
+pub use expiry::EndReason;
+
 const SHARDS: usize = 64;
 
 /// What a subscriber's queue carries.
@@ -37,6 +41,8 @@ pub enum Push {
     Event(Arc<StoredEvent>),
     /// Time for a keepalive comment (SSE only).
     Ping,
+    /// The relay ended this stream (SSE only): the last frame; the queue closes after it.
+    End(EndReason),
 }
 
 /// Which transport a subscriber uses; keepalives go to SSE streams only.
@@ -103,6 +109,8 @@ pub struct Hub {
     closed: AtomicBool,
     /// Counters.
     pub stats: HubStats,
+    /// Streams that must end at a given time (token expiry, maximum lifetime).
+    deadlines: expiry::Deadlines,
 }
 
 /// A registered subscriber; dropping it unregisters it.
@@ -110,13 +118,18 @@ pub struct Subscription {
     hub: Arc<Hub>,
     user: UserId,
     id: u64,
-    /// The subscriber's queue; ends when the hub drops it (slow client or shutdown).
+    /// The subscriber's queue; ends when the hub drops it (slow client, deadline or shutdown).
     pub rx: mpsc::Receiver<Push>,
+    /// The deadline bucket this subscriber is filed in, if it has one.
+    deadline: Option<u64>,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.remove(&self.user, self.id);
+        if let Some(bucket) = self.deadline {
+            self.hub.deadlines.cancel(bucket, self.id);
+        }
     }
 }
 
@@ -132,6 +145,7 @@ impl Hub {
             live: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             stats: HubStats::default(),
+            deadlines: expiry::Deadlines::new(),
         })
     }
 
@@ -180,6 +194,7 @@ impl Hub {
             user,
             id,
             rx,
+            deadline: None,
         })
     }
 

@@ -11,11 +11,14 @@
 pub mod auth;
 pub mod backoff;
 pub mod broker;
+pub mod client_addr;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod event;
 pub mod hub;
 pub mod ingest;
+pub mod limits;
 pub mod routes;
 pub mod sse;
 pub mod startup;

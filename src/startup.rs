@@ -7,6 +7,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use actix_web::{
     App, HttpServer,
     dev::{Server, ServerHandle},
+    middleware::from_fn,
     web,
 };
 use tracing_actix_web::TracingLogger;
@@ -22,6 +23,7 @@ use crate::{
     error::ApiError,
     hub::{Hub, HubLimits},
     ingest::{self, BridgeSettings, BridgeStatus},
+    limits::{self, RateLimits},
     routes::{self, AppState},
     telemetry::RedactedSpan,
 };
@@ -97,6 +99,10 @@ impl Application {
                 "DEMO MODE: no --jwt-secret / NOTIFY_JWT_SECRET is set, so /demo/token hands out a token for any user id. For local demos only; the relay listens on loopback only."
             );
         }
+        let limits = Arc::new(RateLimits::new(&settings));
+        tokio::spawn(limits.clone().run_cleanup());
+        tokio::spawn(hub.clone().run_deadlines());
+        let cors_origins: Vec<String> = settings.cors_origins().map(str::to_owned).collect();
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
         let write_timeout = Duration::from_secs(settings.write_timeout_secs);
         let http_keepalive = settings.http_keepalive_secs;
@@ -106,12 +112,14 @@ impl Application {
             hub: hub.clone(),
             bridge,
             settings,
+            limits,
         });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(limits::bound_request))
                 .wrap(TracingLogger::<RedactedSpan>::new())
                 .app_data(state.clone())
-                .configure(|cfg| routes::configure(cfg, demo))
+                .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
                 }))

@@ -10,6 +10,8 @@
  *   const client = new NotifyClient({ token: async () => (await fetch('/my-token')).text() });
  *   client.on('message', (e) => console.log(e.id, e.event, e.data));
  *   client.on('reset', (r) => reloadState());
+ *   client.on('end', (r) => {});  // the relay ended the stream (r.reason: token_expired,
+ *                                 // max_stream_lifetime); the client reconnects by itself
  *   client.start();
  *
  * Delivery: every event once, in the server's order, across reconnects and transport switches.
@@ -293,6 +295,21 @@
       var info = {};
       try { info = JSON.parse(e.data); } catch (err) { /* keep defaults */ }
       self._reset(info.cursor || e.lastEventId, info);
+    });
+    // The relay ends a stream when its token expires (`token-expired`) or at its maximum
+    // lifetime (`reconnect`). Reconnect from our cursor with a fresh token from the callback: at
+    // once if the stream had lived a while, else with backoff so a bad token cannot spin.
+    ['token-expired', 'reconnect'].forEach(function (name) {
+      es.addEventListener(name, function (e) {
+        if (gen !== self._gen) return;
+        var info = {};
+        try { info = JSON.parse(e.data); } catch (err) { /* keep defaults */ }
+        self._emit('end', { reason: info.reason || name, message: info.message });
+        if (Date.now() - openedAt <= o.stallTimeoutMs) return self._retry(gen);
+        self._attempt = 0;
+        self._teardown();
+        self._connect();
+      });
     });
     es.onerror = function () {
       if (gen !== self._gen) return;

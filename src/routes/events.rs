@@ -4,6 +4,7 @@ use std::{
     convert::Infallible,
     pin::Pin,
     task::{Context, Poll},
+    time::{Duration, Instant, SystemTime},
 };
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
@@ -16,12 +17,16 @@ use crate::{
     broker::History,
     error::ApiError,
     event::{EventId, UserId},
-    hub::{Push, Subscription, Transport},
+    hub::{EndReason, Push, Subscription},
     sse,
 };
 
 /// Events read from history per round trip while replaying.
 const REPLAY_BATCH: usize = 500;
+
+/// Deadlines further out than this are filed at this distance: a stream is ended within a year
+/// whatever its token says, and instant arithmetic cannot overflow.
+const LONGEST_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[derive(Debug, Deserialize)]
 struct EventsQuery {
@@ -36,8 +41,10 @@ pub async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.connect(&req)?;
     let q: EventsQuery = query(&req)?;
-    let user = state.auth.subscriber(&req, q.token.as_deref())?;
+    let session = state.auth.session(&req, q.token.as_deref())?;
+    let user = session.user;
     let header_cursor = req
         .headers()
         .get("last-event-id")
@@ -56,7 +63,8 @@ pub async fn events(
         return Err(ApiError::NotReady);
     }
     // Subscribe before reading history, so nothing appended in between is missed.
-    let sub = state.hub.subscribe(user.clone(), Transport::Sse)?;
+    let deadline = stream_deadline(session.expires_at, state.settings.max_stream_secs);
+    let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
     let (prelude, last_sent) = replay(&state, &user, cursor).await?;
     tracing::info!(user = %user, resume = cursor.is_some(), "sse stream opened");
     Ok(HttpResponse::Ok()
@@ -71,6 +79,28 @@ pub async fn events(
             last_sent,
             ping,
         }))
+}
+
+/// When the stream must end, and why: when its token expires, or earlier at the maximum
+/// lifetime, shortened by up to 10% at random so streams opened together do not all reconnect
+/// together.
+fn stream_deadline(token_expires: SystemTime, max_stream_secs: u64) -> (Instant, EndReason) {
+    let now = Instant::now();
+    let token_left = token_expires
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .min(LONGEST_DEADLINE);
+    let token = (now + token_left, EndReason::TokenExpired);
+    if max_stream_secs == 0 {
+        return token;
+    }
+    let jitter = 1.0 - rand::random::<f64>() * 0.1;
+    let lifetime = Duration::from_secs(max_stream_secs).mul_f64(jitter);
+    if lifetime < token_left {
+        (now + lifetime, EndReason::MaxLifetime)
+    } else {
+        token
+    }
 }
 
 /// Builds what the stream starts with: `retry:`, then either the current position (no cursor),
@@ -143,6 +173,10 @@ impl Stream for SseBody {
                     return Poll::Ready(Some(Ok(e.frame.clone())));
                 }
                 Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(self.ping.clone()))),
+                // The hub closed the queue behind this frame, so the stream ends after it.
+                Poll::Ready(Some(Push::End(reason))) => {
+                    return Poll::Ready(Some(Ok(reason.frame())));
+                }
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, middleware::from_fn, web};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -13,6 +13,7 @@ use crate::{
     event::{EventError, EventId, ParseLimits},
     hub::Hub,
     ingest::BridgeStatus,
+    limits::RateLimits,
 };
 
 pub mod demo;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The pub/sub bridge, when running on Redis.
     pub bridge: Option<Arc<BridgeStatus>>,
+    /// Connection and publish rate limits.
+    pub limits: Arc<RateLimits>,
 }
 
 impl AppState {
@@ -46,28 +49,39 @@ impl AppState {
     }
 }
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig, demo: bool) {
-    cfg.route("/events", web::get().to(events::events))
-        .route("/poll", web::get().to(poll::poll))
-        .route("/publish", web::post().to(publish::publish))
-        .route("/topics/{topic}/subscribers", web::get().to(topics::list))
-        .route(
-            "/topics/{topic}/subscribers",
-            web::put().to(topics::replace),
-        )
-        .route(
-            "/topics/{topic}/subscribers/{user}",
-            web::put().to(topics::add),
-        )
-        .route(
-            "/topics/{topic}/subscribers/{user}",
-            web::delete().to(topics::remove),
-        )
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/", web::get().to(ops::index))
-        .route("/notify-client.js", web::get().to(ops::client_js));
+/// Registers every route; `/events` and `/poll` answer cross-origin requests from `cors_origins`.
+pub fn configure(cfg: &mut web::ServiceConfig, demo: bool, cors_origins: &[String]) {
+    let cors = || crate::cors::subscriber_cors(cors_origins.iter().map(String::as_str));
+    cfg.service(
+        web::resource("/events")
+            .wrap(cors())
+            .wrap(from_fn(crate::cors::only_for_allowed))
+            .route(web::get().to(events::events)),
+    )
+    .service(
+        web::resource("/poll")
+            .wrap(cors())
+            .wrap(from_fn(crate::cors::only_for_allowed))
+            .route(web::get().to(poll::poll)),
+    )
+    .route("/publish", web::post().to(publish::publish))
+    .route("/topics/{topic}/subscribers", web::get().to(topics::list))
+    .route(
+        "/topics/{topic}/subscribers",
+        web::put().to(topics::replace),
+    )
+    .route(
+        "/topics/{topic}/subscribers/{user}",
+        web::put().to(topics::add),
+    )
+    .route(
+        "/topics/{topic}/subscribers/{user}",
+        web::delete().to(topics::remove),
+    )
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/", web::get().to(ops::index))
+    .route("/notify-client.js", web::get().to(ops::client_js));
     if demo {
         cfg.route("/demo/token", web::get().to(demo::token));
     }

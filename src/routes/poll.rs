@@ -33,14 +33,22 @@ pub struct PollAnswer {
 
 /// Answers at once when events exist after the cursor, else waits for one or the timeout.
 pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.limits.connect(&req)?;
     let q: PollQuery = query(&req)?;
-    let user = state.auth.subscriber(&req, q.token.as_deref())?;
+    let session = state.auth.session(&req, q.token.as_deref())?;
+    let user = session.user;
     let cursor = cursor(q.cursor.as_deref())?;
+    // A poll is not held past its token's expiry: the next one must present a valid token.
+    let token_left = session
+        .expires_at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
     let timeout = q
         .timeout
         .map(Duration::from_secs)
         .unwrap_or(state.settings.poll_timeout())
-        .min(state.settings.poll_timeout());
+        .min(state.settings.poll_timeout())
+        .min(token_left);
     if !state.hub.is_live() {
         return Err(ApiError::NotReady);
     }
@@ -80,7 +88,7 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         tokio::select! {
             push = sub.rx.recv() => match push {
                 Some(Push::Event(e)) => events.push(e),
-                Some(Push::Ping) => {}
+                Some(Push::Ping | Push::End(_)) => {}
                 // The hub let go of us: shutting down. Answer now so the client moves on.
                 None => break,
             },
@@ -90,7 +98,7 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         while events.len() < batch {
             match sub.rx.try_recv() {
                 Ok(Push::Event(e)) => events.push(e),
-                Ok(Push::Ping) => {}
+                Ok(Push::Ping | Push::End(_)) => {}
                 Err(_) => break,
             }
         }

@@ -1,6 +1,6 @@
 //! `POST /publish`: the HTTP way in, same JSON as the pub/sub message.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde_json::json;
 
 use super::{AppState, read_body};
@@ -13,6 +13,12 @@ pub async fn publish(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    state.limits.publish(key)?;
     let limits = state.parse_limits();
     let body = read_body(&req, &mut payload, limits.max_bytes).await?;
     let event = NewEvent::parse(&body, limits)?;

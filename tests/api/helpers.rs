@@ -279,6 +279,9 @@ pub fn test_settings(redis_url: Option<String>) -> Settings {
     s.publish_key = Some(PUBLISH_KEY.parse().expect("key"));
     s.keepalive_secs = 1;
     s.workers = Some(2);
+    // Tests open streams and publish in bursts from one address; the limits have their own tests.
+    s.connects_per_sec = 0;
+    s.publishes_per_sec = 0;
     s
 }
 
@@ -465,6 +468,7 @@ impl RelayProcess {
             PUBLISH_KEY,
         ])
         .args(["--keepalive-secs", "1", "--redis-prefix", "test"])
+        .args(["--connects-per-sec", "0", "--publishes-per-sec", "0"])
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -2,10 +2,13 @@
 
 mod helpers;
 
+mod cors;
 mod delivery;
 mod errors;
 mod faults;
 mod instances;
+mod lifetime;
+mod limits;
 mod poll;
 mod pubsub;
 mod resume;

@@ -1,0 +1,186 @@
+//! Abuse limits: new connections per client address, publishes per key, and the size of a
+//! request's head and query string.
+//!
+//! Rates use `governor`'s keyed GCRA limiters: one small state per key, no timers. Memory stays
+//! bounded because a key whose state is back to "fresh" (it has not been seen for a full
+//! window) is forgotten by [`RateLimits::run_cleanup`], once a second: the map holds only the
+//! clients of about the last second, however many addresses come and go.
+
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use actix_web::{
+    HttpRequest,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    middleware::Next,
+    web,
+};
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+
+use crate::{
+    client_addr::{TrustedProxies, rate_key},
+    config::Settings,
+    error::ApiError,
+    routes::AppState,
+};
+
+type Limiter<K> = DefaultKeyedRateLimiter<K>;
+
+/// The rate limiters and the proxies whose word on client addresses counts.
+pub struct RateLimits {
+    connects: Option<Limiter<IpAddr>>,
+    publishes: Option<Limiter<String>>,
+    proxies: TrustedProxies,
+}
+
+impl RateLimits {
+    /// Limiters as configured; a rate of 0 switches that limit off.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            connects: limiter(settings.connects_per_sec),
+            publishes: limiter(settings.publishes_per_sec),
+            proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+        }
+    }
+
+    /// The client address a request is counted under.
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        self.proxies.client_ip(req)
+    }
+
+    /// Counts a new `/events` or `/poll` request against its client address.
+    pub fn connect(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let (Some(limiter), Some(ip)) = (&self.connects, self.client_ip(req)) else {
+            return Ok(());
+        };
+        check(limiter, &rate_key(ip), "connections from your address")
+    }
+
+    /// Counts a publish against the key that made it.
+    pub fn publish(&self, key: &str) -> Result<(), ApiError> {
+        let Some(limiter) = &self.publishes else {
+            return Ok(());
+        };
+        // The key is hashed by the map; a String avoids a lifetime on the limiter's key.
+        check(limiter, &key.to_owned(), "publishes with this key")
+    }
+
+    /// Keys tracked (both limiters); bounded by the clients of about the last second.
+    pub fn tracked(&self) -> usize {
+        self.connects.as_ref().map_or(0, Limiter::len)
+            + self.publishes.as_ref().map_or(0, Limiter::len)
+    }
+
+    /// Forgets keys whose state is back to fresh: they would be admitted as new anyway.
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.connects {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.publishes {
+            l.retain_recent();
+        }
+    }
+
+    /// Forgets idle keys once a second, for as long as the relay runs.
+    pub async fn run_cleanup(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            self.forget_idle();
+        }
+    }
+}
+
+/// A limiter allowing `per_sec` a second with a burst of as many; none for 0.
+fn limiter<K: Clone + std::hash::Hash + Eq>(per_sec: u32) -> Option<Limiter<K>> {
+    NonZeroU32::new(per_sec).map(|n| Limiter::keyed(Quota::per_second(n)))
+}
+
+fn check<K>(limiter: &Limiter<K>, key: &K, what: &'static str) -> Result<(), ApiError>
+where
+    K: Clone + std::hash::Hash + Eq,
+{
+    limiter.check_key(key).map_err(|not_until| {
+        let wait = not_until.wait_time_from(limiter.clock().now());
+        ApiError::RateLimited {
+            what,
+            // Whole seconds, rounded up: Retry-After has no fractions, and 0 would invite a retry
+            // that is refused again.
+            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    })
+}
+
+/// Middleware: refuses a request whose head or query string is larger than configured, with a
+/// JSON error (actix itself only refuses heads over 128 KiB, with an empty 431).
+pub async fn bound_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let max_query = state.settings.max_query_bytes as usize;
+        if req.query_string().len() > max_query {
+            return Err(ApiError::QueryTooLong(max_query).into());
+        }
+        let max_head = state.settings.max_header_bytes as usize;
+        let head: usize = req
+            .headers()
+            .iter()
+            // Name, ": ", value, CRLF, as on the wire.
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if head > max_head {
+            return Err(ApiError::HeadersTooLarge(max_head).into());
+        }
+    }
+    next.call(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn limits(connects_per_sec: u32) -> RateLimits {
+        let mut s = Settings::defaults();
+        s.connects_per_sec = connects_per_sec;
+        RateLimits::new(&s)
+    }
+
+    fn from(ip: IpAddr) -> HttpRequest {
+        TestRequest::default()
+            .peer_addr((ip, 4000).into())
+            .to_http_request()
+    }
+
+    #[test]
+    fn each_address_has_its_own_budget_and_the_refusal_says_when_to_retry() {
+        let l = limits(2);
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        assert!(l.connect(&from(a)).is_ok() && l.connect(&from(a)).is_ok());
+        match l.connect(&from(a)) {
+            Err(ApiError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 1),
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+        assert!(l.connect(&from(b)).is_ok());
+    }
+
+    #[test]
+    fn idle_addresses_are_forgotten_so_memory_follows_active_clients() {
+        let l = limits(100);
+        for i in 0..1000u32 {
+            assert!(
+                l.connect(&from(IpAddr::from((i | 0x0a00_0000).to_be_bytes())))
+                    .is_ok()
+            );
+        }
+        assert_eq!(l.tracked(), 1000);
+        // One request at 100/s is forgotten after two cells' time (20 ms); this waits the
+        // window itself, nothing else.
+        std::thread::sleep(Duration::from_millis(100));
+        l.forget_idle();
+        assert_eq!(l.tracked(), 0);
+    }
+}
