@@ -62,6 +62,10 @@ const waitCount = (page, n, timeout = 15000) =>
 test('a page gets an event published to Redis over EventSource, image shown', async () => {
   const context = await browser.newContext();
   try {
+    // The relay serves no /x.jpg; without a real image the demo page shows "image not found".
+    const onePixelPng = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    await context.route('**/x.jpg', (route) => route.fulfill({ contentType: 'image/png', body: onePixelPng }));
     const page = await openDemo(context, stack.url, 42);
     await page.waitForFunction(() => window.notifyDemo.client?.state === 'open');
     assert.equal(await page.evaluate(() => window.notifyDemo.client.transport), 'sse');
@@ -70,6 +74,7 @@ test('a page gets an event published to Redis over EventSource, image shown', as
     const [evt] = await received(page);
     assert.deepEqual(evt.data, { user_id: 42, img_url: '/x.jpg' });
     assert.equal(evt.transport, 'sse');
+    await page.waitForFunction(() => document.querySelector('#events li img')?.complete);
     assert.equal(await page.getAttribute('#events li img', 'src'), '/x.jpg');
     assert.equal(await page.textContent('#transport'), 'sse');
     assert.deepEqual(pageErrors, []);
