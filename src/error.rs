@@ -3,7 +3,9 @@
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde_json::json;
 
-use crate::{auth::AuthError, broker::BrokerError, event::EventError, hub::HubError};
+use crate::{
+    auth::AuthError, broker::BrokerError, email::EmailError, event::EventError, hub::HubError,
+};
 
 /// An error answered to an HTTP client as `{"error": code, "message": text}`.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// An email request (contact, log) was refused.
+    #[error(transparent)]
+    Email(#[from] EmailError),
 }
 
 impl ApiError {
@@ -49,6 +54,10 @@ impl ApiError {
             Self::Broker(_) => "broker_unavailable",
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
+            Self::Email(EmailError::NeedsRedis) => "email_needs_redis",
+            Self::Email(EmailError::BadContact(_)) => "bad_contact",
+            Self::Email(EmailError::BadQuery(_)) => "bad_query",
+            Self::Email(_) => "email_unavailable",
         }
     }
 }
@@ -63,6 +72,11 @@ impl ResponseError for ApiError {
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Email(EmailError::NeedsRedis) => StatusCode::NOT_IMPLEMENTED,
+            Self::Email(EmailError::BadContact(_) | EmailError::BadQuery(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Email(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -6,12 +6,14 @@
 //! - [`broker`]: the log and per-user history (memory or Redis), and the tail of new events.
 //! - [`hub`]: this instance's live subscribers and the fan-out to them.
 //! - [`ingest`]: the Redis pub/sub bridge into the broker.
+//! - [`email`]: presence, and email for events a user did not see live.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
 pub mod auth;
 pub mod backoff;
 pub mod broker;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod event;
 pub mod hub;

@@ -3,6 +3,7 @@
 use std::{
     convert::Infallible,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use super::{AppState, cursor, query};
 use crate::{
     broker::History,
+    email::delivery::Deliveries,
     error::ApiError,
     event::{EventId, UserId},
     hub::{Push, Subscription, Transport},
@@ -62,6 +64,8 @@ pub async fn events(
             prelude: Some(prelude),
             sub,
             last_sent,
+            deliveries: state.offline.deliveries.clone(),
+            user,
         }))
 }
 
@@ -89,6 +93,9 @@ async fn replay(
                 for e in &events {
                     buf.extend_from_slice(&e.frame);
                     last = e.id;
+                    if e.fallback {
+                        state.offline.deliveries.report(e.id, user);
+                    }
                 }
                 if done {
                     return Ok((buf.freeze(), last));
@@ -113,6 +120,9 @@ struct SseBody {
     prelude: Option<Bytes>,
     sub: Subscription,
     last_sent: EventId,
+    /// Where deliveries of email-fallback events are reported (nothing else is).
+    deliveries: Arc<Deliveries>,
+    user: UserId,
 }
 
 impl Stream for SseBody {
@@ -130,6 +140,9 @@ impl Stream for SseBody {
                         continue;
                     }
                     self.last_sent = e.id;
+                    if e.fallback {
+                        self.deliveries.report(e.id, &self.user);
+                    }
                     return Poll::Ready(Some(Ok(e.frame.clone())));
                 }
                 Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(sse::KEEPALIVE))),

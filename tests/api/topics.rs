@@ -308,7 +308,10 @@ async fn big_topic_appends_in_batches_keep_every_history_complete_and_ordered() 
                 let bodies = if k == 0 {
                     vec![json!({"topic": "big", "n": n, "k": k})]
                 } else {
-                    users.iter().map(|u| json!({"user_id": u, "n": n, "k": k})).collect()
+                    users
+                        .iter()
+                        .map(|u| json!({"user_id": u, "n": n, "k": k}))
+                        .collect()
                 };
                 for body in bodies {
                     let res = app.publish(body).await;
