@@ -154,6 +154,9 @@ impl NotificationLog {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            if ids.is_empty() {
+                break;
+            }
             let mut pipe = redis::pipe();
             for id in &ids {
                 pipe.cmd("HGETALL").arg(self.record_key(id));
