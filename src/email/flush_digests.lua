@@ -1,10 +1,12 @@
 -- Sends the digests whose window has closed to the outbox stream, one entry per user, with a
 -- `queued` record in the notification log, all in this one script (a crash cannot half-do it).
--- ARGV[1] key prefix, ARGV[2] now (ms), ARGV[3] most digests, ARGV[4] outbox length,
--- ARGV[5] log retention (ms), ARGV[6] most log records, ARGV[7] log retention (s)
+-- ARGV[1] key prefix, ARGV[2] most digests, ARGV[3] outbox length, ARGV[4] log retention (ms),
+-- ARGV[5] most log records, ARGV[6] log retention (s). Time is Redis's own.
 -- Returns the number of emails queued.
-local prefix, now, max = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local retention, cap, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prefix, max, outbox_len = ARGV[1], ARGV[2], ARGV[3]
+local retention, cap, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local users = redis.call('ZRANGEBYSCORE', prefix .. 'digests', '-inf', now, 'LIMIT', 0, max)
 local queued = 0
 for _, user in ipairs(users) do
@@ -18,7 +20,7 @@ for _, user in ipairs(users) do
     local ids = {}
     for i, item in ipairs(items) do ids[i] = cjson.decode(item).id end
     local ids_json = cjson.encode(ids)
-    local nid = redis.call('XADD', prefix .. 'outbox', 'MAXLEN', '~', ARGV[4], '*',
+    local nid = redis.call('XADD', prefix .. 'outbox', 'MAXLEN', '~', outbox_len, '*',
       'user', user, 'email', contact[1], 'events', '[' .. table.concat(items, ',') .. ']')
     local record = prefix .. 'n:' .. nid
     redis.call('HSET', record, 'id', nid, 'user', user, 'type', 'email', 'status', 'queued',

@@ -1,10 +1,12 @@
 -- Moves due entries (recipients who did not see a fallback event within the grace period) into
 -- their digests. Runs on the bridge lease holder; each entry is removed and moved in this one
 -- script, so a crash cannot half-move it and no two instances can both move it.
--- ARGV[1] key prefix, ARGV[2] now (ms), ARGV[3] digest window (ms), ARGV[4] most entries,
--- ARGV[5] digest list TTL (s)
+-- ARGV[1] key prefix, ARGV[2] digest window (ms), ARGV[3] most entries, ARGV[4] digest list TTL (s)
+-- Time is Redis's own, the clock the due scores were set with (the event ids' time).
 -- Returns {moved, skipped without a contact or with fallback off, skipped with the event gone}
-local prefix, now, window, max, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prefix, window, max, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local due = redis.call('ZRANGEBYSCORE', prefix .. 'due', '-inf', now, 'LIMIT', 0, max)
 local moved, no_contact, gone = 0, 0, 0
 local function event_data(key, id)

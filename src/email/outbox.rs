@@ -13,7 +13,7 @@ use std::{
 
 use redis::Script;
 
-use super::{EmailStats, now_ms};
+use super::EmailStats;
 use crate::{
     broker::{BrokerError, redis::RedisBroker},
     ingest::BridgeStatus,
@@ -80,7 +80,6 @@ impl Mover {
             let (moved, no_contact, gone): (u64, u64, u64) = self
                 .move_due
                 .arg(&prefix)
-                .arg(now_ms())
                 .arg(digest_ms)
                 .arg(BATCH)
                 .arg(self.settings.digest.as_secs() + 86_400)
@@ -105,7 +104,6 @@ impl Mover {
             let queued: u64 = self
                 .flush
                 .arg(&prefix)
-                .arg(now_ms())
                 .arg(BATCH)
                 .arg(self.settings.outbox_len)
                 .arg(self.settings.log_retention.as_millis() as u64)
