@@ -331,12 +331,15 @@ mod tests {
             "hunter2",
             "--publish-key",
             "k3y",
+            "--smtp-password",
+            "m41l",
+            "--smtp-url",
+            "smtp://u:s3cr3t@mail:587",
         ])
         .unwrap();
         let shown = format!("{s:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("k3y"),
-            "{shown}"
-        );
+        for secret in ["hunter2", "k3y", "m41l", "s3cr3t"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

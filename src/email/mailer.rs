@@ -203,7 +203,10 @@ impl Mailer {
         };
         let mut backoff = Backoff::new(self.settings.retry, self.settings.retry_max);
         loop {
-            self.touch(&id).await?;
+            if !self.touch(&id).await? {
+                tracing::info!(%id, "another worker took this email over; leaving it to them");
+                return Ok(());
+            }
             let attempts = self.log.attempt(&id).await?;
             if attempts > self.settings.max_attempts {
                 return self
@@ -247,9 +250,23 @@ impl Mailer {
         self.ack(id).await
     }
 
-    /// Resets the entry's idle time, so no other worker reclaims it while this one retries.
-    async fn touch(&self, id: &str) -> Result<(), BrokerError> {
+    /// Resets the entry's idle time, so no other worker reclaims it while this one retries;
+    /// false when it is no longer this worker's (another reclaimed it, or it was settled).
+    async fn touch(&self, id: &str) -> Result<bool, BrokerError> {
         let mut conn = self.redis.connection().await?;
+        let pending: Value = redis::cmd("XPENDING")
+            .arg(self.outbox())
+            .arg(GROUP)
+            .arg(id)
+            .arg(id)
+            .arg(1)
+            .arg(&self.settings.consumer)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if !matches!(&pending, Value::Array(entries) if !entries.is_empty()) {
+            return Ok(false);
+        }
         redis::cmd("XCLAIM")
             .arg(self.outbox())
             .arg(GROUP)
@@ -259,7 +276,7 @@ impl Mailer {
             .arg("JUSTID")
             .query_async::<Value>(&mut conn)
             .await
-            .map(drop)
+            .map(|_| true)
             .map_err(unavailable)
     }
 

@@ -182,6 +182,13 @@ pub fn mailer(
             "--email-link-base is not set: email links to images are paths without a host"
         );
     }
+    let busy = Duration::from_millis(settings.email_retry_max_ms)
+        + Duration::from_secs(settings.smtp_timeout_secs);
+    if Duration::from_secs(settings.email_reclaim_secs) <= busy {
+        tracing::warn!(
+            "--email-reclaim-secs is not longer than --email-retry-max-ms plus --smtp-timeout-secs: another worker may take over an email still being retried, and send it twice"
+        );
+    }
     Ok(mailer::Mailer {
         redis: redis.clone(),
         smtp: smtp::Smtp::from_settings(settings)?,
