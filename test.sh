@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
-# (redis-server, nginx, chromium from apt; playwright-core from npm into ./node_modules).
+# (redis-server, nginx, chromium, python3-venv from apt; playwright-core from npm into
+# ./node_modules; the Python packages of requirements-test.txt, e.g. the aiosmtpd SMTP server the
+# email tests run, into ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +11,11 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+# Debian's python3 makes venvs only with python3-venv (it carries ensurepip).
+if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    need+=(python3-venv)
+fi
 if [ -f package.json ]; then
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
@@ -24,6 +31,14 @@ export PATH="$PATH:/usr/sbin"
 
 if [ -f package-lock.json ] && [ ! -d node_modules/playwright-core ]; then
     npm ci --no-audit --no-fund
+fi
+
+# Python test dependencies (requirements-test.txt) go into ./.venv, created when missing or
+# when the requirements changed since it was filled.
+if [ ! -x .venv/bin/python ] || [ requirements-test.txt -nt .venv/.installed ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+    touch .venv/.installed
 fi
 
 # The browser tests run the relay binary, so build it first.

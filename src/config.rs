@@ -186,6 +186,94 @@ pub struct Settings {
     /// Longest query string, in bytes; longer gets 414.
     #[arg(long, env = "NOTIFY_MAX_QUERY_BYTES", default_value_t = 4_096, value_parser = clap::value_parser!(u64).range(256..=65_536))]
     pub max_query_bytes: u64,
+
+    /// Run the mail worker inside this relay (redis broker only); `notify-relay mailer` runs
+    /// it as its own process instead.
+    #[arg(long, env = "NOTIFY_MAILER")]
+    pub mailer: bool,
+
+    /// Seconds an email-fallback event has to reach a live connection of a recipient before it
+    /// is queued for email to that recipient.
+    #[arg(long, env = "NOTIFY_EMAIL_GRACE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub email_grace_secs: u64,
+
+    /// Seconds offline events of one user are gathered into one email, from the first one.
+    #[arg(long, env = "NOTIFY_EMAIL_DIGEST_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub email_digest_secs: u64,
+
+    /// Pub/sub channels whose messages fall back to email as if they said `"fallback":"email"`.
+    #[arg(long, env = "NOTIFY_EMAIL_FALLBACK_CHANNELS", value_delimiter = ',')]
+    pub email_fallback_channels: Vec<String>,
+
+    /// SMTP attempts per email before it is logged as failed.
+    #[arg(long, env = "NOTIFY_EMAIL_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub email_max_attempts: u64,
+
+    /// First retry delay after a transient SMTP failure, in ms; doubles up to the maximum.
+    #[arg(long, env = "NOTIFY_EMAIL_RETRY_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub email_retry_ms: u64,
+
+    /// Longest retry delay after a transient SMTP failure, in ms.
+    #[arg(long, env = "NOTIFY_EMAIL_RETRY_MAX_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub email_retry_max_ms: u64,
+
+    /// Seconds an outbox message may sit unacknowledged with a worker (that crashed) before
+    /// another worker reclaims it.
+    #[arg(long, env = "NOTIFY_EMAIL_RECLAIM_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub email_reclaim_secs: u64,
+
+    /// Directory with `subject.txt`, `body.txt` and `body.html` templates overriding the built-in ones.
+    #[arg(long, env = "NOTIFY_EMAIL_TEMPLATES")]
+    pub email_templates: Option<std::path::PathBuf>,
+
+    /// Base URL of the app, joined with an event's `img_url` for the link in the email.
+    #[arg(long, env = "NOTIFY_EMAIL_LINK_BASE")]
+    pub email_link_base: Option<String>,
+
+    /// Sender of notification emails.
+    #[arg(
+        long,
+        env = "NOTIFY_EMAIL_FROM",
+        default_value = "notify-relay <noreply@localhost>"
+    )]
+    pub email_from: String,
+
+    /// SMTP server as a URL (`smtp://user:pass@host:587?tls=required`, `smtps://...`); takes
+    /// precedence over the other `--smtp-*` settings.
+    #[arg(long, env = "NOTIFY_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// SMTP server host.
+    #[arg(long, env = "NOTIFY_SMTP_HOST", default_value = "localhost")]
+    pub smtp_host: String,
+
+    /// SMTP server port (default: 25 without TLS, 587 with STARTTLS, 465 with TLS).
+    #[arg(long, env = "NOTIFY_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP transport security.
+    #[arg(long, env = "NOTIFY_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls)]
+    pub smtp_tls: SmtpTls,
+
+    /// SMTP user name.
+    #[arg(long, env = "NOTIFY_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    /// SMTP password; never logged.
+    #[arg(long, env = "NOTIFY_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<Secret>,
+
+    /// Seconds one SMTP conversation may take.
+    #[arg(long, env = "NOTIFY_SMTP_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub smtp_timeout_secs: u64,
+
+    /// Seconds notification log records are kept.
+    #[arg(long, env = "NOTIFY_NOTIFICATION_LOG_SECS", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub notification_log_secs: u64,
+
+    /// Most notification log records kept.
+    #[arg(long, env = "NOTIFY_NOTIFICATION_LOG_MAX", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(10..=10_000_000))]
+    pub notification_log_max: u64,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
@@ -194,6 +282,17 @@ fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
     s.parse::<ipnet::IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("{s:?} is neither an address nor a CIDR"))
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain text (a local relay only).
+    None,
+    /// Plain connection upgraded with STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
 }
 
 /// A combination of settings that cannot work, found before anything starts.
@@ -341,12 +440,15 @@ mod tests {
             "hunter2",
             "--publish-key",
             "k3y",
+            "--smtp-password",
+            "m41l",
+            "--smtp-url",
+            "smtp://u:s3cr3t@mail:587",
         ])
         .unwrap();
         let shown = format!("{s:?}");
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("k3y"),
-            "{shown}"
-        );
+        for secret in ["hunter2", "k3y", "m41l", "s3cr3t"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

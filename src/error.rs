@@ -3,7 +3,9 @@
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde_json::json;
 
-use crate::{auth::AuthError, broker::BrokerError, event::EventError, hub::HubError};
+use crate::{
+    auth::AuthError, broker::BrokerError, email::EmailError, event::EventError, hub::HubError,
+};
 
 /// An error answered to an HTTP client as `{"error": code, "message": text}`.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,9 @@ pub enum ApiError {
     /// A demo-mode route was asked from somewhere other than this machine.
     #[error("demo mode answers requests from this machine only")]
     DemoLocalOnly,
+    /// An email request (contact, log) was refused.
+    #[error(transparent)]
+    Email(#[from] EmailError),
 }
 
 impl ApiError {
@@ -74,6 +79,10 @@ impl ApiError {
             Self::QueryTooLong(_) => "query_too_long",
             Self::CorsRefused(_) => "cors_refused",
             Self::DemoLocalOnly => "demo_local_only",
+            Self::Email(EmailError::NeedsRedis) => "email_needs_redis",
+            Self::Email(EmailError::BadContact(_)) => "bad_contact",
+            Self::Email(EmailError::BadQuery(_)) => "bad_query",
+            Self::Email(_) => "email_unavailable",
         }
     }
 }
@@ -92,6 +101,11 @@ impl ResponseError for ApiError {
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::DemoLocalOnly | Self::CorsRefused(_) => StatusCode::FORBIDDEN,
+            Self::Email(EmailError::NeedsRedis) => StatusCode::NOT_IMPLEMENTED,
+            Self::Email(EmailError::BadContact(_) | EmailError::BadQuery(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Email(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

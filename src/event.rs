@@ -170,6 +170,9 @@ pub enum EventError {
     /// The `event` field is not a usable SSE event name.
     #[error("event must be a string of 1 to 64 characters without control characters")]
     BadEventName,
+    /// `fallback` names something other than `"email"`.
+    #[error("fallback must be \"email\" (or absent)")]
+    BadFallback,
     /// The message is larger than the payload limit.
     #[error("the message is larger than {0} bytes")]
     TooLarge(usize),
@@ -200,6 +203,9 @@ pub struct NewEvent {
     pub event: Option<String>,
     /// The whole published object, as compact JSON: what subscribers receive as `data`.
     pub data: String,
+    /// True when a recipient who does not see the event live gets it by email (`"fallback":
+    /// "email"`, or a pub/sub channel configured for it).
+    pub fallback: bool,
 }
 
 impl NewEvent {
@@ -230,6 +236,11 @@ impl NewEvent {
             Some(Value::String(name)) if valid_event_name(name) => Some(name.clone()),
             Some(_) => return Err(EventError::BadEventName),
         };
+        let fallback = match object.get("fallback") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(f)) if f == "email" => true,
+            Some(_) => return Err(EventError::BadFallback),
+        };
         let data = Value::Object(object).to_string();
         Ok(Self {
             recipients,
@@ -237,6 +248,7 @@ impl NewEvent {
             exclude,
             event,
             data,
+            fallback,
         })
     }
 }
@@ -290,6 +302,9 @@ pub struct StoredEvent {
     pub data: Box<RawValue>,
     /// `id:`/`event:`/`data:` lines ready to write to every SSE connection; shared, not copied.
     pub frame: Bytes,
+    /// True for an event that falls back to email: its deliveries are reported (see
+    /// [`crate::email::delivery`]); every other event costs delivery nothing extra.
+    pub fallback: bool,
 }
 
 impl StoredEvent {
@@ -302,7 +317,14 @@ impl StoredEvent {
             event,
             data,
             frame,
+            fallback: false,
         })
+    }
+
+    /// Marks the event as one that falls back to email.
+    pub fn with_fallback(mut self, fallback: bool) -> Self {
+        self.fallback = fallback;
+        self
     }
 }
 
@@ -385,6 +407,22 @@ mod tests {
         assert_eq!(e.topic, Some(Topic::parse("image:42").unwrap()));
         assert!(e.recipients.is_empty());
         assert_eq!(e.exclude, vec![UserId::parse("7").unwrap()]);
+    }
+
+    #[test]
+    fn fallback_email_is_recognised_and_other_values_are_refused() {
+        let p = |s: &str| NewEvent::parse(s.as_bytes(), LIMITS);
+        assert!(p(r#"{"user_id":1,"fallback":"email"}"#).unwrap().fallback);
+        assert!(!p(r#"{"user_id":1}"#).unwrap().fallback);
+        assert!(!p(r#"{"user_id":1,"fallback":null}"#).unwrap().fallback);
+        assert_eq!(
+            p(r#"{"user_id":1,"fallback":"sms"}"#).unwrap_err(),
+            EventError::BadFallback
+        );
+        assert_eq!(
+            p(r#"{"user_id":1,"fallback":true}"#).unwrap_err(),
+            EventError::BadFallback
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! never across an await.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::{BuildHasher, RandomState},
     sync::{
         Arc, Mutex, MutexGuard,
@@ -107,6 +107,9 @@ pub struct Hub {
     limits: HubLimits,
     live: AtomicBool,
     closed: AtomicBool,
+    /// Users whose connection count changed since presence last looked (connect and disconnect
+    /// paths only; delivery never touches it).
+    changed: Mutex<HashSet<UserId>>,
     /// Counters.
     pub stats: HubStats,
     /// Streams that must end at a given time (token expiry, maximum lifetime).
@@ -144,6 +147,7 @@ impl Hub {
             limits,
             live: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            changed: Mutex::new(HashSet::new()),
             stats: HubStats::default(),
             deadlines: expiry::Deadlines::new(),
         })
@@ -189,6 +193,7 @@ impl Hub {
             }
             subs.push(Subscriber { id, transport, tx });
         }
+        self.mark_changed(&user);
         Ok(Subscription {
             hub: self.clone(),
             user,
@@ -209,6 +214,33 @@ impl Hub {
                 shard.remove(user);
             }
         }
+        drop(shard);
+        self.mark_changed(user);
+    }
+
+    fn mark_changed(&self, user: &UserId) {
+        let mut changed = self.changed.lock().unwrap_or_else(|p| p.into_inner());
+        changed.insert(user.clone());
+    }
+
+    /// Takes the users whose connection count changed since the last call (for presence).
+    pub fn take_changed(&self) -> HashSet<UserId> {
+        std::mem::take(&mut *self.changed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Live subscribers of `user` in this instance.
+    pub fn user_connections(&self, user: &UserId) -> usize {
+        self.shard(user).get(user).map_or(0, Vec::len)
+    }
+
+    /// Every user with a live subscriber here, with their count (for a full presence rewrite).
+    pub fn all_connections(&self) -> Vec<(UserId, usize)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            out.extend(shard.iter().map(|(u, subs)| (u.clone(), subs.len())));
+        }
+        out
     }
 
     /// Hands an entry to every subscriber of its recipients; drops subscribers that are full.
@@ -220,6 +252,7 @@ impl Hub {
             let Some(subs) = shard.get_mut(user) else {
                 continue;
             };
+            let count_before = subs.len();
             subs.retain(|sub| match sub.tx.try_send(Push::Event(entry.event.clone())) {
                 Ok(()) => {
                     delivered += 1;
@@ -236,8 +269,14 @@ impl Hub {
                     false
                 }
             });
+            let dropped_some = subs.len() != count_before;
             if subs.is_empty() {
                 shard.remove(user);
+            }
+            if dropped_some {
+                // Rare path (a slow or gone subscriber was dropped): presence must hear of it.
+                drop(shard);
+                self.mark_changed(user);
             }
         }
         self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);

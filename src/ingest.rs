@@ -47,6 +47,8 @@ pub struct BridgeSettings {
     pub limits: ParseLimits,
     /// Lease length: a dead holder is replaced within about this long.
     pub lease: Duration,
+    /// Channels whose messages fall back to email as if they said `"fallback": "email"`.
+    pub fallback_channels: Vec<String>,
 }
 
 /// Competes for the lease and, while holding it, bridges messages; runs until the process ends.
@@ -104,7 +106,9 @@ async fn bridge_while_holding(
         tokio::select! {
             msg = messages.next() => {
                 let Some(msg) = msg else { return Err("pub/sub connection lost".into()) };
-                let outcome = ingest_one(redis, token, msg.get_channel_name(), msg.get_payload_bytes(), settings.limits, status).await;
+                let channel = msg.get_channel_name();
+                let fallback = settings.fallback_channels.iter().any(|c| c == channel);
+                let outcome = ingest_one(redis, token, channel, msg.get_payload_bytes(), settings.limits, fallback, status).await;
                 if outcome == Outcome::LeaseLost {
                     return Ok(());
                 }
@@ -134,10 +138,14 @@ async fn ingest_one(
     channel: &str,
     payload: &[u8],
     limits: ParseLimits,
+    fallback: bool,
     status: &BridgeStatus,
 ) -> Outcome {
     let event = match NewEvent::parse(payload, limits) {
-        Ok(event) => event,
+        Ok(event) => NewEvent {
+            fallback: event.fallback || fallback,
+            ..event
+        },
         Err(reason) => {
             status.rejected.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");

@@ -6,6 +6,7 @@
 //! - [`broker`]: the log and per-user history (memory or Redis), and the tail of new events.
 //! - [`hub`]: this instance's live subscribers and the fan-out to them.
 //! - [`ingest`]: the Redis pub/sub bridge into the broker.
+//! - [`email`]: presence, and email for events a user did not see live.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod broker;
 pub mod client_addr;
 pub mod config;
 pub mod cors;
+pub mod email;
 pub mod error;
 pub mod event;
 pub mod hub;

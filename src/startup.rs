@@ -20,6 +20,7 @@ use crate::{
         redis::{RedisBroker, RedisSettings},
     },
     config::{Settings, SettingsError},
+    email::{self, EmailError},
     error::ApiError,
     hub::{Hub, HubLimits},
     ingest::{self, BridgeSettings, BridgeStatus},
@@ -45,6 +46,12 @@ pub enum StartupError {
     /// The broker could not be set up (bad Redis URL).
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// The email settings cannot work.
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    /// `notify-relay mailer` was started without Redis.
+    #[error("the mail worker needs the redis broker: set --redis-url / NOTIFY_REDIS_URL")]
+    MailerNeedsRedis,
 }
 
 /// A built relay, bound and ready to run.
@@ -90,7 +97,8 @@ impl Application {
             queue_len: settings.queue_len as usize,
         };
         let hub = Hub::new(limits);
-        let (broker, bridge) = make_broker(&settings, &hub)?;
+        let (broker, bridge, redis) = make_broker(&settings, &hub)?;
+        let offline = email::start(&settings, &hub, redis)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
         if demo {
@@ -113,6 +121,7 @@ impl Application {
             bridge,
             settings,
             limits,
+            offline,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -175,7 +184,41 @@ impl Application {
     }
 }
 
-type BrokerParts = (Arc<dyn Broker>, Option<Arc<BridgeStatus>>);
+type BrokerParts = (
+    Arc<dyn Broker>,
+    Option<Arc<BridgeStatus>>,
+    Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+);
+
+fn redis_settings(settings: &Settings, url: String) -> RedisSettings {
+    RedisSettings {
+        url,
+        prefix: settings.redis_prefix.clone(),
+        history_len: settings.history_len as usize,
+        history_ttl: Duration::from_secs(settings.history_ttl_secs),
+        log_len: settings.log_len as usize,
+        append_batch: settings.append_batch as usize,
+        email_grace: Duration::from_secs(settings.email_grace_secs),
+    }
+}
+
+/// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT. A mail being
+/// sent when the signal comes is left pending and reclaimed by a worker later.
+pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
+    let url = settings
+        .redis_url
+        .clone()
+        .ok_or(StartupError::MailerNeedsRedis)?;
+    let redis = RedisBroker::new(redis_settings(&settings, url))?;
+    let stats = Arc::new(email::EmailStats::default());
+    let instance = format!("{:016x}", rand::random::<u64>());
+    let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
+    tokio::select! {
+        () = mailer.run() => {}
+        () = wait_for_signal() => tracing::info!("signal received: mail worker stopping"),
+    }
+    Ok(())
+}
 
 fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, StartupError> {
     let ttl = Duration::from_secs(settings.history_ttl_secs);
@@ -183,20 +226,17 @@ fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, Start
         max_bytes: settings.max_payload_bytes as usize,
         max_recipients: settings.max_recipients as usize,
     };
-    let (broker, bridge): BrokerParts = match &settings.redis_url {
+    let (broker, bridge, email): BrokerParts = match &settings.redis_url {
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
-            (MemoryBroker::new(settings.history_len as usize, ttl), None)
+            (
+                MemoryBroker::new(settings.history_len as usize, ttl),
+                None,
+                None,
+            )
         }
         Some(url) => {
-            let redis = RedisBroker::new(RedisSettings {
-                url: url.clone(),
-                prefix: settings.redis_prefix.clone(),
-                history_len: settings.history_len as usize,
-                history_ttl: ttl,
-                log_len: settings.log_len as usize,
-                append_batch: settings.append_batch as usize,
-            })?;
+            let redis = RedisBroker::new(redis_settings(settings, url.clone()))?;
             let status = Arc::new(BridgeStatus::default());
             let bridge = BridgeSettings {
                 channels: settings
@@ -206,14 +246,15 @@ fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, Start
                     .collect(),
                 limits,
                 lease: Duration::from_millis(settings.bridge_lease_ms),
+                fallback_channels: settings.email_fallback_channels.clone(),
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            (redis, Some(status))
+            (redis.clone(), Some(status.clone()), Some((redis, status)))
         }
     };
     tokio::spawn(hub.clone().run(broker.clone().tail()));
-    Ok((broker, bridge))
+    Ok((broker, bridge, email))
 }
 
 /// Asks the kernel to drop a connection whose written data stays unacknowledged for `timeout`:

@@ -8,7 +8,8 @@
 -- ARGV[4] history length per user, ARGV[5] history TTL in seconds, ARGV[6] log length,
 -- ARGV[7] lease token the caller must hold, or '' for an append that needs no lease,
 -- ARGV[8] key prefix ('<prefix>:{0}:'), ARGV[9] '1' to expand the topic, ARGV[10] excluded
--- users (JSON array), ARGV[11] most histories to write in this call
+-- users (JSON array), ARGV[11] most histories to write in this call, ARGV[12] '1' when the
+-- event falls back to email, ARGV[13] the email grace period in ms
 -- Returns {id, recipient count, recipients left pending}, or {false, 0, 0} when no recipient is
 -- left (nothing stored).
 if ARGV[7] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[7] then
@@ -32,22 +33,40 @@ end
 if #users == 0 then
   return {false, 0, 0}
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
-  'd', ARGV[1], 'e', ARGV[2], 'u', cjson.encode(users))
+local fallback = ARGV[12]
+local id
+if fallback == '1' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
+    'd', ARGV[1], 'e', ARGV[2], 'u', cjson.encode(users), 'f', '1')
+  -- Each recipient is due for email after the grace period unless a delivery removes the entry
+  -- first; added here so that no crash can store the event without its due entries.
+  local due_at = id_parts(id) + tonumber(ARGV[13])
+  for i = 1, #users, 500 do
+    local batch_args = {}
+    for j = i, math.min(i + 499, #users) do
+      batch_args[#batch_args + 1] = due_at
+      batch_args[#batch_args + 1] = id .. '|' .. users[j]
+    end
+    redis.call('ZADD', prefix .. 'due', unpack(batch_args))
+  end
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
+    'd', ARGV[1], 'e', ARGV[2], 'u', cjson.encode(users))
+end
 -- The first id of this store's life: cursors older than it belong to data the store lost.
 redis.call('SET', KEYS[2], id, 'NX')
 local pend = pending_ids(prefix, nil)
 local now = math.min(#users, batch)
 for i = 1, now do
   if #pend > 0 then help(prefix, pend, users[i], keep, ttl) end
-  write_history(prefix, users[i], id, ARGV[1], ARGV[2], keep, ttl)
+  write_history(prefix, users[i], id, ARGV[1], ARGV[2], keep, ttl, fallback)
 end
 if #users > now then
   local set = prefix .. 'pending:' .. id
   for i = now + 1, #users, 1000 do
     redis.call('SADD', set, unpack(users, i, math.min(i + 999, #users)))
   end
-  redis.call('HSET', set .. ':m', 'd', ARGV[1], 'e', ARGV[2])
+  redis.call('HSET', set .. ':m', 'd', ARGV[1], 'e', ARGV[2], 'f', fallback)
   redis.call('EXPIRE', set, ttl)
   redis.call('EXPIRE', set .. ':m', ttl)
   redis.call('ZADD', prefix .. 'pending', id_parts(id), id)

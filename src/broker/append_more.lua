@@ -5,11 +5,11 @@ local prefix, id, batch, keep, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumb
 local set = prefix .. 'pending:' .. id
 local users = redis.call('SPOP', set, batch)
 if #users > 0 then
-  local meta = redis.call('HMGET', set .. ':m', 'd', 'e')
+  local meta = redis.call('HMGET', set .. ':m', 'd', 'e', 'f')
   local older = pending_ids(prefix, id)
   for _, user in ipairs(users) do
     if #older > 0 then help(prefix, older, user, keep, ttl) end
-    write_history(prefix, user, id, meta[1], meta[2], keep, ttl)
+    write_history(prefix, user, id, meta[1], meta[2], keep, ttl, meta[3])
   end
 end
 local left = redis.call('SCARD', set)

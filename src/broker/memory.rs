@@ -278,6 +278,7 @@ mod tests {
             exclude: Vec::new(),
             event: None,
             data: format!(r#"{{"user_id":"{user}"}}"#),
+            fallback: false,
         }
     }
 

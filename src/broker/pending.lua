@@ -31,11 +31,16 @@ local function pending_ids(prefix, before)
   return ids
 end
 
-local function write_history(prefix, user, id, data, event, keep, ttl)
+local function write_history(prefix, user, id, data, event, keep, ttl, fallback)
   local key = prefix .. 'u:' .. user
   -- One entry more than the history length is kept: the oldest is a sentinel marking where
   -- trimming stopped, so a reader can tell a cursor that saw it (nothing lost) from an older one.
-  redis.call('XADD', key, 'MAXLEN', keep + 1, id, 'd', data, 'e', event)
+  -- The 'f' field (email fallback) is written only when set, so other events pay nothing.
+  if fallback == '1' then
+    redis.call('XADD', key, 'MAXLEN', keep + 1, id, 'd', data, 'e', event, 'f', '1')
+  else
+    redis.call('XADD', key, 'MAXLEN', keep + 1, id, 'd', data, 'e', event)
+  end
   redis.call('EXPIRE', key, ttl)
 end
 
@@ -44,8 +49,8 @@ local function help(prefix, pend, user, keep, ttl)
   for _, pid in ipairs(pend) do
     local set = prefix .. 'pending:' .. pid
     if redis.call('SREM', set, user) == 1 then
-      local meta = redis.call('HMGET', set .. ':m', 'd', 'e')
-      write_history(prefix, user, pid, meta[1], meta[2], keep, ttl)
+      local meta = redis.call('HMGET', set .. ':m', 'd', 'e', 'f')
+      write_history(prefix, user, pid, meta[1], meta[2], keep, ttl, meta[3])
     end
   end
 end

@@ -50,6 +50,8 @@ pub struct RedisSettings {
     /// Most user histories one script writes, so a topic with many subscribers never holds
     /// Redis for long: the rest follow in batches of this size (see `pending.lua`).
     pub append_batch: usize,
+    /// How long a recipient has to see an email-fallback event live before it is due for email.
+    pub email_grace: Duration,
 }
 
 /// Broker backed by Redis Streams.
@@ -89,6 +91,16 @@ impl RedisBroker {
     /// The Redis client, for other parts (pub/sub ingest) that need their own connections.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// A handle on the shared, self-reconnecting connection, for other Redis-backed parts.
+    pub async fn connection(&self) -> Result<ConnectionManager, BrokerError> {
+        self.conn().await
+    }
+
+    /// The full name of a key of this relay's layout: `<prefix>:{0}:<suffix>`.
+    pub fn key_of(&self, suffix: &str) -> String {
+        self.key(suffix)
     }
 
     fn key(&self, suffix: &str) -> String {
@@ -259,6 +271,8 @@ impl RedisBroker {
             .arg(if new.topic.is_some() { "1" } else { "" })
             .arg(json(&new.exclude)?)
             .arg(self.settings.append_batch.max(1))
+            .arg(if new.fallback { "1" } else { "" })
+            .arg(self.settings.email_grace.as_millis() as u64)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| {
@@ -491,6 +505,7 @@ struct Fields {
     data: Option<String>,
     event: Option<String>,
     users: Option<String>,
+    fallback: bool,
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -524,6 +539,7 @@ fn parse_entry(v: Value) -> Result<(EventId, Fields), BrokerError> {
         data: None,
         event: None,
         users: None,
+        fallback: false,
     };
     for pair in pairs.chunks(2) {
         let (Some(name), Some(value)) = (pair.first().and_then(text), pair.get(1).and_then(text))
@@ -534,6 +550,7 @@ fn parse_entry(v: Value) -> Result<(EventId, Fields), BrokerError> {
             "d" => out.data = Some(value),
             "e" => out.event = Some(value).filter(|e| !e.is_empty()),
             "u" => out.users = Some(value),
+            "f" => out.fallback = value == "1",
             _ => {}
         }
     }
@@ -545,7 +562,9 @@ fn stored(id: EventId, fields: &Fields) -> Result<StoredEvent, BrokerError> {
         .data
         .clone()
         .ok_or_else(|| corrupt("entry has no data"))?;
-    StoredEvent::new(id, fields.event.clone(), data).map_err(|e| corrupt(&e.to_string()))
+    StoredEvent::new(id, fields.event.clone(), data)
+        .map(|e| e.with_fallback(fields.fallback))
+        .map_err(|e| corrupt(&e.to_string()))
 }
 
 fn parse_log_entry(v: Value) -> Result<LogEntry, BrokerError> {

@@ -3,6 +3,7 @@
 use std::{
     convert::Infallible,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::{Duration, Instant, SystemTime},
 };
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use super::{AppState, cursor, query};
 use crate::{
     broker::History,
+    email::delivery::Deliveries,
     error::ApiError,
     event::{EventId, UserId},
     hub::{EndReason, Push, Subscription},
@@ -78,6 +80,8 @@ pub async fn events(
             sub,
             last_sent,
             ping,
+            deliveries: state.offline.deliveries.clone(),
+            user,
         }))
 }
 
@@ -127,6 +131,9 @@ async fn replay(
                 for e in &events {
                     buf.extend_from_slice(&e.frame);
                     last = e.id;
+                    if e.fallback {
+                        state.offline.deliveries.report(e.id, user);
+                    }
                 }
                 if done {
                     return Ok((buf.freeze(), last));
@@ -153,6 +160,9 @@ struct SseBody {
     last_sent: EventId,
     /// What a keepalive looks like on this stream (a shared static, not a copy).
     ping: Bytes,
+    /// Where deliveries of email-fallback events are reported (nothing else is).
+    deliveries: Arc<Deliveries>,
+    user: UserId,
 }
 
 impl Stream for SseBody {
@@ -170,6 +180,9 @@ impl Stream for SseBody {
                         continue;
                     }
                     self.last_sent = e.id;
+                    if e.fallback {
+                        self.deliveries.report(e.id, &self.user);
+                    }
                     return Poll::Ready(Some(Ok(e.frame.clone())));
                 }
                 Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(self.ping.clone()))),

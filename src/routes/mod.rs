@@ -16,10 +16,13 @@ use crate::{
     limits::RateLimits,
 };
 
+pub mod contacts;
 pub mod demo;
 pub mod events;
+pub mod notifications;
 pub mod ops;
 pub mod poll;
+pub mod presence;
 pub mod publish;
 pub mod topics;
 
@@ -37,6 +40,8 @@ pub struct AppState {
     pub bridge: Option<Arc<BridgeStatus>>,
     /// Connection and publish rate limits.
     pub limits: Arc<RateLimits>,
+    /// Presence, delivery reports, contacts and the notification log.
+    pub offline: crate::email::Offline,
 }
 
 impl AppState {
@@ -78,6 +83,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo: bool, cors_origins: &[Strin
         "/topics/{topic}/subscribers/{user}",
         web::delete().to(topics::remove),
     )
+    .route("/presence/{user}", web::get().to(presence::presence))
+    .route("/users/{user}/contact", web::put().to(contacts::put))
+    .route("/users/{user}/contact", web::get().to(contacts::get))
+    .route("/users/{user}/contact", web::delete().to(contacts::delete))
+    .route("/notifications", web::get().to(notifications::list))
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))
     .route("/", web::get().to(ops::index))

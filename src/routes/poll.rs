@@ -9,7 +9,7 @@ use super::{AppState, cursor, query};
 use crate::{
     broker::History,
     error::ApiError,
-    event::{EventId, StoredEvent},
+    event::{EventId, StoredEvent, UserId},
     hub::{Push, Transport},
 };
 
@@ -37,12 +37,28 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let q: PollQuery = query(&req)?;
     let session = state.auth.session(&req, q.token.as_deref())?;
     let user = session.user;
-    let cursor = cursor(q.cursor.as_deref())?;
     // A poll is not held past its token's expiry: the next one must present a valid token.
     let token_left = session
         .expires_at
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
+    let body = wait(&state, &user, q, token_left).await?;
+    // The user counts as online until the next poll is due; fallback events returned here
+    // reached them, so they get no email for those.
+    state.offline.presence.polled(&user);
+    for e in body.events.iter().filter(|e| e.fallback) {
+        state.offline.deliveries.report(e.id, &user);
+    }
+    Ok(answer(body))
+}
+
+async fn wait(
+    state: &AppState,
+    user: &UserId,
+    q: PollQuery,
+    token_left: Duration,
+) -> Result<PollAnswer, ApiError> {
+    let cursor = cursor(q.cursor.as_deref())?;
     let timeout = q
         .timeout
         .map(Duration::from_secs)
@@ -54,30 +70,30 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     }
     let Some(cursor) = cursor else {
         let head = state.broker.head().await?;
-        return Ok(answer(PollAnswer {
+        return Ok(PollAnswer {
             events: Vec::new(),
             cursor: head,
             reset: false,
-        }));
+        });
     };
     let batch = state.settings.poll_batch as usize;
     // Subscribe before reading history, so nothing appended in between is missed.
     let mut sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
-    match state.broker.read_after(&user, cursor, batch).await? {
+    match state.broker.read_after(user, cursor, batch).await? {
         History::Reset { head } => {
-            return Ok(answer(PollAnswer {
+            return Ok(PollAnswer {
                 events: Vec::new(),
                 cursor: head,
                 reset: true,
-            }));
+            });
         }
         History::Events(events) if !events.is_empty() => {
             let last = events.last().map_or(cursor, |e| e.id);
-            return Ok(answer(PollAnswer {
+            return Ok(PollAnswer {
                 events,
                 cursor: last,
                 reset: false,
-            }));
+            });
         }
         History::Events(_) => {}
     }
@@ -106,11 +122,11 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         events.retain(|e| e.id > cursor);
     }
     let last = events.last().map_or(cursor, |e| e.id);
-    Ok(answer(PollAnswer {
+    Ok(PollAnswer {
         events,
         cursor: last,
         reset: false,
-    }))
+    })
 }
 
 fn answer(body: PollAnswer) -> HttpResponse {

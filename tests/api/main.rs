@@ -1,15 +1,21 @@
 //! Integration tests: the real relay on port 0, a real redis-server per test.
 
 mod helpers;
+mod mail_helpers;
 
+mod contacts;
 mod cors;
 mod delivery;
+mod email;
+mod email_instances;
+mod email_smtp;
 mod errors;
 mod faults;
 mod instances;
 mod lifetime;
 mod limits;
 mod poll;
+mod presence;
 mod pubsub;
 mod resume;
 mod shutdown;

@@ -1,0 +1,159 @@
+//! Contacts: a user's email address and whether events may fall back to it, registered by the
+//! app ahead of time (the relay never asks the app anything at delivery time).
+//!
+//! Stored in the hash `contact:<user>` (`email`, `email_fallback` as `1`/`0`).
+
+use std::{str::FromStr, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+use super::EmailError;
+use crate::{
+    broker::{BrokerError, redis::RedisBroker},
+    event::UserId,
+};
+
+/// Longest address accepted, in bytes (RFC 5321's path limit).
+const MAX_ADDRESS_BYTES: usize = 254;
+
+/// A user's contact, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    /// Where email goes.
+    pub email: String,
+    /// Whether events the user missed may be emailed.
+    pub email_fallback: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    email: String,
+    #[serde(default = "yes")]
+    email_fallback: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Contact {
+    /// Parses a `PUT /users/{user}/contact` body: `{"email": "...", "email_fallback": true}`.
+    pub fn parse(body: &[u8]) -> Result<Self, EmailError> {
+        let body: ContactBody = serde_json::from_slice(body).map_err(|e| {
+            EmailError::BadContact(format!(
+                "expected {{\"email\": \"...\", \"email_fallback\": true}}: {e}"
+            ))
+        })?;
+        let email = body.email.trim();
+        if email.len() > MAX_ADDRESS_BYTES {
+            return Err(EmailError::BadContact(format!(
+                "the email address is longer than {MAX_ADDRESS_BYTES} bytes"
+            )));
+        }
+        lettre::Address::from_str(email).map_err(|e| {
+            EmailError::BadContact(format!("{email:?} is not a valid email address: {e}"))
+        })?;
+        Ok(Self {
+            email: email.to_owned(),
+            email_fallback: body.email_fallback,
+        })
+    }
+}
+
+/// The contact store in Redis.
+pub struct Contacts {
+    redis: Arc<RedisBroker>,
+}
+
+fn unavailable(e: redis::RedisError) -> BrokerError {
+    BrokerError::Unavailable(e.to_string())
+}
+
+impl Contacts {
+    /// The store on this relay's Redis.
+    pub fn new(redis: Arc<RedisBroker>) -> Self {
+        Self { redis }
+    }
+
+    fn key(&self, user: &UserId) -> String {
+        self.redis.key_of(&format!("contact:{user}"))
+    }
+
+    /// Sets a user's contact, replacing any previous one.
+    pub async fn put(&self, user: &UserId, contact: &Contact) -> Result<(), BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let key = self.key(user);
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(&key)
+            .ignore()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("email")
+            .arg(&contact.email)
+            .arg("email_fallback")
+            .arg(if contact.email_fallback { "1" } else { "0" })
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// A user's contact, if registered.
+    pub async fn get(&self, user: &UserId) -> Result<Option<Contact>, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let (email, fallback): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.key(user))
+            .arg("email")
+            .arg("email_fallback")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(email.map(|email| Contact {
+            email,
+            email_fallback: fallback.as_deref() == Some("1"),
+        }))
+    }
+
+    /// Removes a user's contact; true if there was one.
+    pub async fn delete(&self, user: &UserId) -> Result<bool, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let removed: i64 = redis::cmd("DEL")
+            .arg(self.key(user))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_contact_parses_and_fallback_defaults_to_on() {
+        let c = Contact::parse(br#"{"email":" ann@example.com "}"#).unwrap();
+        assert_eq!(c.email, "ann@example.com");
+        assert!(c.email_fallback);
+        let c = Contact::parse(br#"{"email":"a@b.c","email_fallback":false}"#).unwrap();
+        assert!(!c.email_fallback);
+    }
+
+    #[test]
+    fn bad_contacts_are_refused_with_the_reason() {
+        for bad in [
+            &br#"{"email":"not an address"}"#[..],
+            br#"{"email":"a@"}"#,
+            br#"{}"#,
+            br#"{"email":"a@b.c","extra":1}"#,
+            br#"{"email":"a@b.c","email_fallback":"yes"}"#,
+            b"nope",
+        ] {
+            let err = Contact::parse(bad).unwrap_err();
+            assert!(matches!(err, EmailError::BadContact(_)), "{err}");
+        }
+    }
+}

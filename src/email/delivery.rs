@@ -1,0 +1,88 @@
+//! Reporting that an email-fallback event reached one of its recipient's live connections, so
+//! that recipient gets no email for it.
+//!
+//! The report is made on the delivery path (an SSE frame yielded, a poll answered), so it must
+//! cost nothing there: [`Deliveries::report`] is a `try_send` into a bounded channel, only for
+//! fallback events. A task drains the channel every [`DRAIN_EVERY`] and removes the
+//! `<id>|<user>` members from the `due` sorted set in one command. A report lost to a full
+//! channel or a Redis outage costs at most an email the user did not need; a delivery is never
+//! blocked by it.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use tokio::sync::mpsc;
+
+use super::EmailStats;
+use crate::{
+    broker::redis::RedisBroker,
+    event::{EventId, UserId},
+};
+
+/// How often reports are written.
+pub const DRAIN_EVERY: Duration = Duration::from_millis(100);
+/// Reports waiting to be written before new ones are dropped.
+const CAPACITY: usize = 65_536;
+/// Most members removed in one command.
+const BATCH: usize = 1_000;
+
+/// The sending side, shared by every connection.
+pub struct Deliveries {
+    tx: mpsc::Sender<(EventId, UserId)>,
+    stats: Arc<EmailStats>,
+}
+
+impl Deliveries {
+    /// Creates the channel and spawns the task writing it to `redis` (reports are discarded
+    /// on the memory broker, which has no email).
+    pub fn start(redis: Option<Arc<RedisBroker>>, stats: Arc<EmailStats>) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(CAPACITY);
+        tokio::spawn(drain(rx, redis));
+        Arc::new(Self { tx, stats })
+    }
+
+    /// Reports that event `id` reached `user`. Never waits.
+    pub fn report(&self, id: EventId, user: &UserId) {
+        if self.tx.try_send((id, user.clone())).is_err() {
+            self.stats.reports_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<RedisBroker>>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        // Wait for the first report, then give others a moment to join the batch.
+        if rx.recv_many(&mut batch, BATCH).await == 0 {
+            return;
+        }
+        tokio::time::sleep(DRAIN_EVERY).await;
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(report) => batch.push(report),
+                Err(_) => break,
+            }
+        }
+        if let Some(redis) = &redis
+            && let Err(e) = remove_due(redis, &batch).await
+        {
+            tracing::warn!(error = %e, reports = batch.len(), "could not record deliveries of fallback events; their recipients may get an email");
+        }
+        batch.clear();
+    }
+}
+
+async fn remove_due(redis: &RedisBroker, batch: &[(EventId, UserId)]) -> Result<(), String> {
+    let mut cmd = redis::cmd("ZREM");
+    cmd.arg(redis.key_of("due"));
+    for (id, user) in batch {
+        cmd.arg(format!("{id}|{user}"));
+    }
+    let mut conn = redis.connection().await.map_err(|e| e.to_string())?;
+    cmd.query_async::<i64>(&mut conn)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,202 @@
+//! The notification log: one record per email, from `queued` to `sent` or `failed`.
+//!
+//! A record is the hash `n:<id>` (the id is the outbox entry's), created by
+//! `flush_digests.lua` together with the outbox entry, and listed newest first in the sorted
+//! sets `notifications` and `notifications:u:<user>`. Records expire after the retention and
+//! the index is capped in count, so the log is bounded.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::now_ms;
+use crate::{
+    broker::{BrokerError, redis::RedisBroker},
+    event::UserId,
+};
+
+/// Records read per round trip while filtering.
+const PAGE: usize = 200;
+
+/// Where an email stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In the outbox, not sent yet (possibly after failed attempts).
+    Queued,
+    /// Accepted by the SMTP server.
+    Sent,
+    /// Given up on; `error_message` says why.
+    Failed,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One log record, as `GET /notifications` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Record {
+    /// The notification id (the outbox entry id).
+    pub id: String,
+    /// The recipient.
+    pub user: String,
+    /// Always `email` for now.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where it stands.
+    pub status: String,
+    /// SMTP attempts made.
+    pub attempts: u64,
+    /// The address it went to.
+    pub email: Option<String>,
+    /// The events it carries.
+    pub event_ids: Vec<String>,
+    /// The SMTP server's answer on success.
+    pub smtp_response: Option<String>,
+    /// The last failure, if any.
+    pub error_message: Option<String>,
+    /// When it was queued, ms since the epoch.
+    pub created_at_ms: u64,
+    /// When it last changed, ms since the epoch.
+    pub updated_at_ms: u64,
+}
+
+/// The log in Redis.
+#[derive(Clone)]
+pub struct NotificationLog {
+    redis: Arc<RedisBroker>,
+}
+
+fn unavailable(e: redis::RedisError) -> BrokerError {
+    BrokerError::Unavailable(e.to_string())
+}
+
+impl NotificationLog {
+    /// The log on this relay's Redis.
+    pub fn new(redis: Arc<RedisBroker>) -> Self {
+        Self { redis }
+    }
+
+    fn record_key(&self, id: &str) -> String {
+        self.redis.key_of(&format!("n:{id}"))
+    }
+
+    /// Counts one more attempt and returns the total (kept across worker crashes).
+    pub async fn attempt(&self, id: &str) -> Result<u64, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let key = self.record_key(id);
+        let (attempts,): (u64,) = redis::pipe()
+            .cmd("HINCRBY")
+            .arg(&key)
+            .arg("attempts")
+            .arg(1)
+            .cmd("HSET")
+            .arg(&key)
+            .arg("updated_at_ms")
+            .arg(now_ms())
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(attempts)
+    }
+
+    /// Records a new status with the server's answer or the error.
+    pub async fn update(
+        &self,
+        id: &str,
+        status: Status,
+        field: &str,
+        text: &str,
+    ) -> Result<(), BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        redis::cmd("HSET")
+            .arg(self.record_key(id))
+            .arg("status")
+            .arg(status.as_str())
+            .arg(field)
+            .arg(text)
+            .arg("updated_at_ms")
+            .arg(now_ms())
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    /// Records, newest first, optionally of one user and in one status, at most `limit`.
+    pub async fn list(
+        &self,
+        user: Option<&UserId>,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<Vec<Record>, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let index = match user {
+            Some(u) => self.redis.key_of(&format!("notifications:u:{u}")),
+            None => self.redis.key_of("notifications"),
+        };
+        let mut out = Vec::new();
+        let mut start = 0;
+        while out.len() < limit {
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&index)
+                .arg(start)
+                .arg(start + PAGE - 1)
+                .arg("REV")
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HGETALL").arg(self.record_key(id));
+            }
+            let records: Vec<std::collections::HashMap<String, String>> =
+                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let wanted = status.map(Status::as_str);
+            out.extend(
+                records
+                    .into_iter()
+                    .filter(|r| !r.is_empty())
+                    .map(record)
+                    .filter(|r| wanted.is_none_or(|s| r.status == s))
+                    .take(limit - out.len()),
+            );
+            if ids.len() < PAGE {
+                break;
+            }
+            start += PAGE;
+        }
+        Ok(out)
+    }
+}
+
+fn record(mut h: std::collections::HashMap<String, String>) -> Record {
+    let mut take = |k: &str| h.remove(k);
+    let num = |v: Option<String>| v.and_then(|s| s.parse().ok()).unwrap_or(0);
+    Record {
+        id: take("id").unwrap_or_default(),
+        user: take("user").unwrap_or_default(),
+        kind: take("type").unwrap_or_else(|| "email".into()),
+        status: take("status").unwrap_or_default(),
+        attempts: num(take("attempts")),
+        email: take("email"),
+        event_ids: take("event_ids")
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        smtp_response: take("smtp_response"),
+        error_message: take("error_message"),
+        created_at_ms: num(take("created_at_ms")),
+        updated_at_ms: num(take("updated_at_ms")),
+    }
+}

@@ -1,0 +1,301 @@
+//! The mail worker: reads the outbox stream as a member of the consumer group `mailers` and
+//! sends each entry over SMTP.
+//!
+//! At-least-once: an entry is acknowledged (`XACK`) only after the SMTP server accepted the mail
+//! or after a permanent failure was written to the log. A worker that dies holding entries
+//! leaves them pending; any worker reclaims entries idle for longer than the reclaim time
+//! (`XAUTOCLAIM`), so a mail is delayed, never lost. The one duplicate this allows: a crash
+//! between the server's acceptance and the `XACK`. Attempts are counted in the log record, so
+//! they survive a crash too. While retrying an entry the worker touches it (`XCLAIM` to itself)
+//! so that no other worker reclaims an entry still being worked on.
+
+use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
+
+use redis::{
+    AsyncConnectionConfig, Value,
+    streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
+};
+use serde::Deserialize;
+
+use super::{
+    EmailStats,
+    log::{NotificationLog, Status},
+    smtp::{Outcome, Smtp},
+    templates::Templates,
+};
+use crate::{
+    backoff::Backoff,
+    broker::{BrokerError, redis::RedisBroker},
+};
+
+/// The consumer group every worker joins.
+const GROUP: &str = "mailers";
+/// Entries read per call.
+const BATCH: usize = 10;
+/// How long one read blocks, in ms.
+const BLOCK_MS: usize = 1_000;
+
+/// How the worker retries.
+#[derive(Debug, Clone)]
+pub struct MailerSettings {
+    /// This worker's name in the group (unique per process).
+    pub consumer: String,
+    /// Attempts per email before it is logged as failed.
+    pub max_attempts: u64,
+    /// First retry delay.
+    pub retry: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Idle time after which another worker's pending entry is reclaimed.
+    pub reclaim_idle: Duration,
+}
+
+/// Everything the worker needs.
+pub struct Mailer {
+    /// The Redis broker whose outbox is read.
+    pub redis: Arc<RedisBroker>,
+    /// SMTP client.
+    pub smtp: Smtp,
+    /// Email content.
+    pub templates: Templates,
+    /// The notification log.
+    pub log: NotificationLog,
+    /// Counters.
+    pub stats: Arc<EmailStats>,
+    /// Retry settings.
+    pub settings: MailerSettings,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    id: String,
+    data: String,
+}
+
+fn unavailable(e: redis::RedisError) -> BrokerError {
+    BrokerError::Unavailable(e.to_string())
+}
+
+impl Mailer {
+    /// Works the outbox until the process ends, reconnecting after Redis trouble.
+    pub async fn run(self) {
+        tracing::info!(consumer = %self.settings.consumer, "mail worker started");
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            if let Err(e) = self.session(&mut backoff).await {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "mail worker lost redis");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    fn outbox(&self) -> String {
+        self.redis.key_of("outbox")
+    }
+
+    async fn session(&self, backoff: &mut Backoff) -> Result<(), BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let created: Result<(), _> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.outbox())
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = created
+            && e.code() != Some("BUSYGROUP")
+        {
+            return Err(unavailable(e));
+        }
+        // Blocking reads get their own connection: the shared one has a short response timeout.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_millis(BLOCK_MS as u64 + 5_000)));
+        let mut blocking = self
+            .redis
+            .client()
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(unavailable)?;
+        backoff.reset();
+        let claim_every = (self.settings.reclaim_idle / 2)
+            .clamp(Duration::from_millis(200), Duration::from_secs(30));
+        let mut last_claim: Option<std::time::Instant> = None;
+        loop {
+            if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
+                self.reclaim().await?;
+                last_claim = Some(std::time::Instant::now());
+            }
+            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(&self.settings.consumer)
+                .arg("COUNT")
+                .arg(BATCH)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS")
+                .arg(self.outbox())
+                .arg(">")
+                .query_async(&mut blocking)
+                .await
+                .map_err(unavailable)?;
+            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                self.handle(entry).await?;
+            }
+        }
+    }
+
+    /// Takes over entries another worker left pending for too long, and sends them.
+    async fn reclaim(&self) -> Result<(), BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let mut start = "0-0".to_owned();
+        loop {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(self.outbox())
+                .arg(GROUP)
+                .arg(&self.settings.consumer)
+                .arg(self.settings.reclaim_idle.as_millis() as u64)
+                .arg(&start)
+                .arg("COUNT")
+                .arg(BATCH)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for id in &reply.deleted_ids {
+                // Trimmed from the outbox before anyone sent it: say so rather than lose it quietly.
+                self.give_up(id, "the outbox entry was trimmed before it was sent (outbox over its length limit)")
+                    .await?;
+            }
+            for entry in reply.claimed {
+                tracing::info!(id = %entry.id, "reclaimed an email another worker left unsent");
+                self.handle(entry).await?;
+            }
+            if reply.next_stream_id == "0-0" {
+                return Ok(());
+            }
+            start = reply.next_stream_id;
+        }
+    }
+
+    /// Sends one entry, retrying transient failures, and acknowledges it once settled.
+    async fn handle(&self, entry: StreamId) -> Result<(), BrokerError> {
+        let id = entry.id.clone();
+        let user: String = entry.get("user").unwrap_or_default();
+        let to: String = entry.get("email").unwrap_or_default();
+        let events = entry
+            .get::<String>("events")
+            .and_then(|s| serde_json::from_str::<Vec<Item>>(&s).ok())
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(|i| (i.id, serde_json::from_str(&i.data).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+            });
+        let Some(events) = events.filter(|e| !e.is_empty()) else {
+            return self.give_up(&id, "the outbox entry is malformed").await;
+        };
+        let mail = match self.templates.render(&user, &events) {
+            Ok(mail) => mail,
+            Err(e) => return self.give_up(&id, &e.to_string()).await,
+        };
+        let mut backoff = Backoff::new(self.settings.retry, self.settings.retry_max);
+        loop {
+            if !self.touch(&id).await? {
+                tracing::info!(%id, "another worker took this email over; leaving it to them");
+                return Ok(());
+            }
+            let attempts = self.log.attempt(&id).await?;
+            if attempts > self.settings.max_attempts {
+                return self
+                    .give_up(&id, &format!("gave up after {} attempts", attempts - 1))
+                    .await;
+            }
+            match self.smtp.send(&to, &mail, &id).await {
+                Outcome::Sent(response) => {
+                    self.log
+                        .update(&id, Status::Sent, "smtp_response", &response)
+                        .await?;
+                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%id, %user, attempts, "email sent");
+                    return self.ack(&id).await;
+                }
+                Outcome::Permanent(reason) => return self.give_up(&id, &reason).await,
+                Outcome::Transient(reason) if attempts >= self.settings.max_attempts => {
+                    let reason = format!("gave up after {attempts} attempts: {reason}");
+                    return self.give_up(&id, &reason).await;
+                }
+                Outcome::Transient(reason) => {
+                    self.log
+                        .update(&id, Status::Queued, "error_message", &reason)
+                        .await?;
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    let delay = backoff.next_delay();
+                    tracing::warn!(%id, attempts, %reason, retry_in_ms = delay.as_millis() as u64, "email not sent; will retry");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Records a permanent failure, then acknowledges: the log keeps the reason.
+    async fn give_up(&self, id: &str, reason: &str) -> Result<(), BrokerError> {
+        self.log
+            .update(id, Status::Failed, "error_message", reason)
+            .await?;
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%id, %reason, "email failed permanently");
+        self.ack(id).await
+    }
+
+    /// Resets the entry's idle time, so no other worker reclaims it while this one retries;
+    /// false when it is no longer this worker's (another reclaimed it, or it was settled).
+    async fn touch(&self, id: &str) -> Result<bool, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let pending: Value = redis::cmd("XPENDING")
+            .arg(self.outbox())
+            .arg(GROUP)
+            .arg(id)
+            .arg(id)
+            .arg(1)
+            .arg(&self.settings.consumer)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if !matches!(&pending, Value::Array(entries) if !entries.is_empty()) {
+            return Ok(false);
+        }
+        redis::cmd("XCLAIM")
+            .arg(self.outbox())
+            .arg(GROUP)
+            .arg(&self.settings.consumer)
+            .arg(0)
+            .arg(id)
+            .arg("JUSTID")
+            .query_async::<Value>(&mut conn)
+            .await
+            .map(|_| true)
+            .map_err(unavailable)
+    }
+
+    async fn ack(&self, id: &str) -> Result<(), BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(self.outbox())
+            .arg(GROUP)
+            .arg(id)
+            .ignore()
+            // Settled entries leave the stream, so it only holds mail still to send.
+            .cmd("XDEL")
+            .arg(self.outbox())
+            .arg(id)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,209 @@
+//! Offline delivery: presence, email fallback through a queue, and a notification log.
+//!
+//! An event published with `"fallback": "email"` (or on a channel configured for it) gives each
+//! recipient a grace period to see it live. The path of one such event, each step crash-safe:
+//!
+//! 1. `append.lua` stores the event and, in the same script, adds `<id>|<user>` to the sorted
+//!    set `due`, scored by the end of the grace period.
+//! 2. Any instance that hands the event to a live connection of that user (an SSE frame
+//!    written, a poll answered, a replay) reports it through [`delivery::Deliveries`]: a
+//!    non-blocking send to a task that removes the `due` entries in batches.
+//! 3. The bridge lease holder moves `due` entries whose time has come into a per-user digest
+//!    ([`outbox`], one Lua script: an entry is removed and moved at once, by one instance), and
+//!    flushes each digest when its window closes into the `outbox` stream, with a `queued`
+//!    record in the notification [`log`].
+//! 4. The [`mailer`] reads the outbox as a consumer group, renders [`templates`], sends over
+//!    SMTP ([`smtp`]), and acknowledges only once the server accepted the mail or the failure
+//!    was recorded as permanent.
+//!
+//! # Layout
+//! - [`presence`]: who has a live connection on any instance.
+//! - [`contacts`]: email addresses and preferences, registered ahead of time by the app.
+//! - [`delivery`]: reporting that a fallback event reached a user.
+//! - [`outbox`]: due entries to digests to the outbox.
+//! - [`mailer`], [`smtp`], [`templates`]: sending.
+//! - [`log`]: the notification log and [`EmailStats`].
+
+use std::{
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
+
+use crate::{broker::redis::RedisBroker, config::Settings, hub::Hub, ingest::BridgeStatus};
+
+pub mod contacts;
+pub mod delivery;
+pub mod log;
+pub mod mailer;
+pub mod outbox;
+pub mod presence;
+pub mod smtp;
+pub mod templates;
+
+/// Counters of the mail path; public atomics so a metrics endpoint can read them.
+#[derive(Debug, Default)]
+pub struct EmailStats {
+    /// Emails the SMTP server accepted.
+    pub sent: AtomicU64,
+    /// Emails given up on (permanent failure, or out of attempts); each is in the log.
+    pub failed: AtomicU64,
+    /// Transient SMTP failures that were retried.
+    pub retried: AtomicU64,
+    /// Due entries moved into a digest (a recipient did not see the event in time).
+    pub queued: AtomicU64,
+    /// Delivery reports dropped because their queue was full (at worst an extra email).
+    pub reports_dropped: AtomicU64,
+}
+
+/// Why an email operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    /// Email needs the Redis broker.
+    #[error(
+        "email fallback needs the redis broker: start the relay with --redis-url / NOTIFY_REDIS_URL"
+    )]
+    NeedsRedis,
+    /// The contact given is invalid.
+    #[error("{0}")]
+    BadContact(String),
+    /// A query parameter is invalid.
+    #[error("{0}")]
+    BadQuery(String),
+    /// A template is missing or does not compile.
+    #[error("email template: {0}")]
+    Template(String),
+    /// The SMTP settings cannot work.
+    #[error("smtp settings: {0}")]
+    Smtp(String),
+}
+
+/// The offline-delivery parts the HTTP routes use.
+pub struct Offline {
+    /// Who is online.
+    pub presence: Arc<presence::Presence>,
+    /// Reports of fallback events reaching a user.
+    pub deliveries: Arc<delivery::Deliveries>,
+    /// Contacts and the log; `None` on the memory broker (email needs Redis).
+    pub store: Option<Store>,
+    /// Counters.
+    pub stats: Arc<EmailStats>,
+}
+
+/// The Redis-backed stores of the email path.
+pub struct Store {
+    /// Contacts and preferences.
+    pub contacts: contacts::Contacts,
+    /// The notification log.
+    pub log: log::NotificationLog,
+}
+
+impl Offline {
+    /// The stores, or the error saying email needs Redis.
+    pub fn store(&self) -> Result<&Store, EmailError> {
+        self.store.as_ref().ok_or(EmailError::NeedsRedis)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts presence, delivery reports, and (on Redis) the outbox mover and, with `--mailer`,
+/// the mail worker. Returns what the routes need.
+pub fn start(
+    settings: &Settings,
+    hub: &Arc<Hub>,
+    redis: Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+) -> Result<Offline, EmailError> {
+    let instance = format!("{:016x}", rand::random::<u64>());
+    let stats = Arc::new(EmailStats::default());
+    let presence = presence::Presence::new(
+        instance.clone(),
+        hub.clone(),
+        redis.as_ref().map(|(r, _)| r.clone()),
+        settings.poll_timeout(),
+    );
+    tokio::spawn(presence.clone().run());
+    let deliveries =
+        delivery::Deliveries::start(redis.as_ref().map(|(r, _)| r.clone()), stats.clone());
+    let Some((redis, bridge)) = redis else {
+        tracing::warn!(
+            "email fallback is off: it needs the redis broker (--redis-url); presence is local to this process"
+        );
+        if settings.mailer {
+            tracing::warn!("--mailer ignored: the mail worker needs the redis broker");
+        }
+        return Ok(Offline {
+            presence,
+            deliveries,
+            store: None,
+            stats,
+        });
+    };
+    let outbox = outbox::OutboxSettings {
+        digest: Duration::from_secs(settings.email_digest_secs),
+        outbox_len: settings.notification_log_max,
+        log_retention: Duration::from_secs(settings.notification_log_secs),
+        log_max: settings.notification_log_max,
+    };
+    tokio::spawn(outbox::run_mover(
+        redis.clone(),
+        outbox,
+        bridge,
+        stats.clone(),
+    ));
+    if settings.mailer {
+        let mailer = mailer(settings, &redis, &stats, &instance)?;
+        tokio::spawn(mailer.run());
+    }
+    Ok(Offline {
+        presence,
+        deliveries,
+        store: Some(Store {
+            contacts: contacts::Contacts::new(redis.clone()),
+            log: log::NotificationLog::new(redis),
+        }),
+        stats,
+    })
+}
+
+/// Builds a mail worker from the settings (templates loaded, SMTP settings checked).
+pub fn mailer(
+    settings: &Settings,
+    redis: &Arc<RedisBroker>,
+    stats: &Arc<EmailStats>,
+    instance: &str,
+) -> Result<mailer::Mailer, EmailError> {
+    if settings.email_link_base.is_none() {
+        tracing::warn!(
+            "--email-link-base is not set: email links to images are paths without a host"
+        );
+    }
+    let busy = Duration::from_millis(settings.email_retry_max_ms)
+        + Duration::from_secs(settings.smtp_timeout_secs);
+    if Duration::from_secs(settings.email_reclaim_secs) <= busy {
+        tracing::warn!(
+            "--email-reclaim-secs is not longer than --email-retry-max-ms plus --smtp-timeout-secs: another worker may take over an email still being retried, and send it twice"
+        );
+    }
+    Ok(mailer::Mailer {
+        redis: redis.clone(),
+        smtp: smtp::Smtp::from_settings(settings)?,
+        templates: templates::Templates::load(
+            settings.email_templates.as_deref(),
+            settings.email_link_base.clone(),
+        )?,
+        log: log::NotificationLog::new(redis.clone()),
+        stats: stats.clone(),
+        settings: mailer::MailerSettings {
+            consumer: format!("{instance}-{}", std::process::id()),
+            max_attempts: settings.email_max_attempts,
+            retry: Duration::from_millis(settings.email_retry_ms),
+            retry_max: Duration::from_millis(settings.email_retry_max_ms),
+            reclaim_idle: Duration::from_secs(settings.email_reclaim_secs),
+        },
+    })
+}

@@ -1,0 +1,123 @@
+//! From "due" to the outbox: run by whichever instance holds the bridge lease.
+//!
+//! Every [`TICK`] the holder moves `due` entries whose grace period has ended into per-user
+//! digests (`move_due.lua`), then flushes digests whose window has closed into the `outbox`
+//! stream with a `queued` log record (`flush_digests.lua`). Each script does its whole step at
+//! once, so a holder that dies mid-way leaves either the old state or the new one, and the next
+//! holder carries on from there: nothing is moved twice and nothing is lost.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use redis::Script;
+
+use super::EmailStats;
+use crate::{
+    broker::{BrokerError, redis::RedisBroker},
+    ingest::BridgeStatus,
+};
+
+/// How often due entries and digests are looked at.
+pub const TICK: Duration = Duration::from_millis(250);
+/// Most entries (or digests) handled per script call, so Redis is never held long.
+const BATCH: usize = 500;
+
+/// How the outbox is fed.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// How long offline events of one user are gathered into one email.
+    pub digest: Duration,
+    /// Most entries the outbox stream keeps (unsent mail beyond it would be trimmed).
+    pub outbox_len: u64,
+    /// How long log records are kept.
+    pub log_retention: Duration,
+    /// Most log records kept.
+    pub log_max: u64,
+}
+
+/// Moves and flushes while `holder` says this instance holds the bridge lease.
+pub async fn run_mover(
+    redis: Arc<RedisBroker>,
+    settings: OutboxSettings,
+    bridge: Arc<BridgeStatus>,
+    stats: Arc<EmailStats>,
+) {
+    let mover = Mover {
+        move_due: Script::new(include_str!("move_due.lua")),
+        flush: Script::new(include_str!("flush_digests.lua")),
+        redis,
+        settings,
+    };
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        if !bridge.holder.load(Ordering::Acquire) {
+            continue;
+        }
+        if let Err(e) = mover.step(&stats).await {
+            tracing::warn!(error = %e, "could not move due email entries; retrying");
+        }
+    }
+}
+
+struct Mover {
+    redis: Arc<RedisBroker>,
+    settings: OutboxSettings,
+    move_due: Script,
+    flush: Script,
+}
+
+impl Mover {
+    async fn step(&self, stats: &EmailStats) -> Result<(), BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
+        let prefix = self.redis.key_of("");
+        let digest_ms = self.settings.digest.as_millis() as u64;
+        loop {
+            let (moved, no_contact, gone): (u64, u64, u64) = self
+                .move_due
+                .arg(&prefix)
+                .arg(digest_ms)
+                .arg(BATCH)
+                .arg(self.settings.digest.as_secs() + 86_400)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            stats.queued.fetch_add(moved, Ordering::Relaxed);
+            if gone > 0 {
+                tracing::warn!(
+                    events = gone,
+                    "fallback events left history before their grace period ended: not emailed"
+                );
+            }
+            if moved > 0 || no_contact > 0 {
+                tracing::debug!(moved, no_contact, "moved due email entries");
+            }
+            if moved + no_contact + gone < BATCH as u64 {
+                break;
+            }
+        }
+        loop {
+            let queued: u64 = self
+                .flush
+                .arg(&prefix)
+                .arg(BATCH)
+                .arg(self.settings.outbox_len)
+                .arg(self.settings.log_retention.as_millis() as u64)
+                .arg(self.settings.log_max)
+                .arg(self.settings.log_retention.as_secs().max(1))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if queued > 0 {
+                tracing::info!(emails = queued, "queued digest emails");
+            }
+            if queued < BATCH as u64 {
+                return Ok(());
+            }
+        }
+    }
+}

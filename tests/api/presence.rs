@@ -1,0 +1,80 @@
+//! `GET /presence/{user}`: live connections on any instance, healing when an instance dies.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, PUBLISH_KEY, RedisServer, RelayProcess, TestApp, WAIT, sse_at};
+
+async fn presence(base: &str, user: &str) -> Value {
+    let res = reqwest::Client::new()
+        .get(format!("{base}/presence/{user}"))
+        .bearer_auth(PUBLISH_KEY)
+        .send()
+        .await
+        .expect("presence");
+    assert_eq!(res.status().as_u16(), 200);
+    res.json().await.expect("json")
+}
+
+/// Waits until the presence of `user` seen from `base` has `connections` connections.
+async fn wait_connections(base: &str, user: &str, connections: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let p = presence(base, user).await;
+        if p["connections"] == connections {
+            assert_eq!(p["online"], connections > 0, "{p}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} never had {connections} connections: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_counts_connections_on_every_instance_and_heals_when_one_is_killed() {
+    let redis = RedisServer::start().await;
+    let a = RelayProcess::start(Some(&redis.url()), &[]).await;
+    let mut b = RelayProcess::start(Some(&redis.url()), &[]).await;
+    wait_connections(&a.base, "pia", 0).await;
+    let on_a = sse_at(&a.base, "pia", None).await;
+    let _on_b = sse_at(&b.base, "pia", None).await;
+    let _other = sse_at(&b.base, "someone-else", None).await;
+    wait_connections(&a.base, "pia", 2).await;
+    wait_connections(&b.base, "pia", 2).await;
+    b.kill();
+    wait_connections(&a.base, "pia", 1).await;
+    wait_connections(&a.base, "someone-else", 0).await;
+    drop(on_a);
+    wait_connections(&a.base, "pia", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_polled_stays_online_between_polls_on_the_memory_broker_too() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| s.poll_timeout_secs = 2).await;
+    assert_eq!(presence(&app.base, "quinn").await["online"], false);
+    app.poll("quinn", None, 0).await;
+    let p = presence(&app.base, "quinn").await;
+    assert_eq!(p["online"], true, "{p}");
+    assert_eq!(p["connections"], 1);
+    // After the poll timeout without a new poll, the user is offline again.
+    wait_connections(&app.base, "quinn", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_needs_the_publish_key_and_a_valid_user_id() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let res = app.get("/presence/42").await;
+    assert_eq!(res.status().as_u16(), 401);
+    let long = "x".repeat(200);
+    let res = reqwest::Client::new()
+        .get(format!("{}/presence/{long}", app.base))
+        .bearer_auth(PUBLISH_KEY)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 400);
+}
