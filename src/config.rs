@@ -143,6 +143,10 @@ pub struct Settings {
     /// Log line format.
     #[arg(long, env = "NOTIFY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
+    #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<Secret>,
 }
 
 /// A combination of settings that cannot work, found before anything starts.

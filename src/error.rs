@@ -29,10 +29,20 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// `/metrics` is protected and the key was missing or wrong.
+    #[error("missing or wrong metrics key: send Authorization: Bearer <metrics key>")]
+    BadMetricsKey,
+    /// A known path asked with a method it does not serve; holds the one it does.
+    #[error("method not allowed: use {0}")]
+    MethodNotAllowed(&'static str),
+    /// A failure that is the relay's fault; the cause goes to the log.
+    #[error("internal error")]
+    Internal,
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// The short machine-readable code sent as `error` (also a metrics label).
+    pub fn code(&self) -> &'static str {
         match self {
             Self::Auth(AuthError::PublishDisabled) => "publish_disabled",
             Self::Auth(AuthError::BadPublishKey) => "bad_publish_key",
@@ -48,6 +58,9 @@ impl ApiError {
             Self::Broker(_) => "broker_unavailable",
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
+            Self::BadMetricsKey => "bad_metrics_key",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Internal => "internal",
         }
     }
 }
@@ -62,6 +75,9 @@ impl ResponseError for ApiError {
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadMetricsKey => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -73,6 +89,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header(("Retry-After", "1"));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            res.insert_header((actix_web::http::header::ALLOW, *allow));
         }
         res.insert_header(("Cache-Control", "no-store"))
             .json(json!({ "error": self.code(), "message": self.to_string() }))

@@ -6,6 +6,7 @@
 //! - [`broker`]: the log and per-user history (memory or Redis), and the tail of new events.
 //! - [`hub`]: this instance's live subscribers and the fan-out to them.
 //! - [`ingest`]: the Redis pub/sub bridge into the broker.
+//! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod hub;
 pub mod ingest;
+pub mod metrics;
 pub mod routes;
 pub mod sse;
 pub mod startup;

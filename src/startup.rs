@@ -7,6 +7,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use actix_web::{
     App, HttpServer,
     dev::{Server, ServerHandle},
+    middleware::from_fn,
     web,
 };
 use tracing_actix_web::TracingLogger;
@@ -22,8 +23,9 @@ use crate::{
     error::ApiError,
     hub::{Hub, HubLimits},
     ingest::{self, BridgeSettings, BridgeStatus},
+    metrics::Metrics,
     routes::{self, AppState},
-    telemetry::RedactedSpan,
+    telemetry::{self, RedactedSpan},
 };
 
 /// Why the relay could not start.
@@ -87,8 +89,9 @@ impl Application {
             total: settings.max_connections as usize,
             queue_len: settings.queue_len as usize,
         };
-        let hub = Hub::new(limits);
-        let (broker, bridge) = make_broker(&settings, &hub)?;
+        let metrics = Metrics::new();
+        let hub = Hub::new(limits, metrics.clone());
+        let (broker, bridge) = make_broker(&settings, &hub, &metrics)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
         if demo {
@@ -105,10 +108,13 @@ impl Application {
             hub: hub.clone(),
             bridge,
             settings,
+            metrics,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RedactedSpan>::new())
+                // Outermost: picks the request id before the request span is built.
+                .wrap(from_fn(telemetry::request_id))
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, demo))
                 .default_service(web::to(|| async {
@@ -167,7 +173,11 @@ impl Application {
 
 type BrokerParts = (Arc<dyn Broker>, Option<Arc<BridgeStatus>>);
 
-fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, StartupError> {
+fn make_broker(
+    settings: &Settings,
+    hub: &Arc<Hub>,
+    metrics: &Arc<Metrics>,
+) -> Result<BrokerParts, StartupError> {
     let ttl = Duration::from_secs(settings.history_ttl_secs);
     let limits = crate::event::ParseLimits {
         max_bytes: settings.max_payload_bytes as usize,
@@ -179,14 +189,17 @@ fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, Start
             (MemoryBroker::new(settings.history_len as usize, ttl), None)
         }
         Some(url) => {
-            let redis = RedisBroker::new(RedisSettings {
-                url: url.clone(),
-                prefix: settings.redis_prefix.clone(),
-                history_len: settings.history_len as usize,
-                history_ttl: ttl,
-                log_len: settings.log_len as usize,
-            })?;
-            let status = Arc::new(BridgeStatus::default());
+            let redis = RedisBroker::new(
+                RedisSettings {
+                    url: url.clone(),
+                    prefix: settings.redis_prefix.clone(),
+                    history_len: settings.history_len as usize,
+                    history_ttl: ttl,
+                    log_len: settings.log_len as usize,
+                },
+                metrics.clone(),
+            )?;
+            let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {
                 channels: settings
                     .channels

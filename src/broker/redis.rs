@@ -24,6 +24,7 @@ use super::{
 use crate::{
     backoff::Backoff,
     event::{EventId, NewEvent, StoredEvent, UserId},
+    metrics::Metrics,
 };
 
 /// How long the tail blocks in one `XREAD`, in ms.
@@ -54,11 +55,13 @@ pub struct RedisBroker {
     append: Script,
     read: Script,
     lease: Script,
+    /// Where the tail's reconnects are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl RedisBroker {
     /// Creates the broker; it connects lazily, so it can start while Redis is down.
-    pub fn new(settings: RedisSettings) -> Result<Arc<Self>, BrokerError> {
+    pub fn new(settings: RedisSettings, metrics: Arc<Metrics>) -> Result<Arc<Self>, BrokerError> {
         let client = Client::open(settings.url.as_str())
             .map_err(|e| BrokerError::Unavailable(format!("bad redis url: {e}")))?;
         Ok(Arc::new(Self {
@@ -68,6 +71,7 @@ impl RedisBroker {
             append: Script::new(include_str!("append.lua")),
             read: Script::new(include_str!("read.lua")),
             lease: Script::new(include_str!("lease.lua")),
+            metrics,
         }))
     }
 
@@ -100,6 +104,7 @@ impl RedisBroker {
     async fn run_tail(self: Arc<Self>, tx: mpsc::Sender<TailMsg>) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut last: Option<EventId> = None;
+        let mut connected_before = false;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_millis(TAIL_BLOCK_MS + 5_000)));
@@ -110,6 +115,10 @@ impl RedisBroker {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map_err(unavailable)?;
+                if connected_before {
+                    self.metrics.broker_reconnects.inc();
+                }
+                connected_before = true;
                 let from = match last {
                     Some(id) => id,
                     None => {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -13,10 +13,13 @@ use crate::{
     event::{EventId, ParseLimits},
     hub::Hub,
     ingest::BridgeStatus,
+    metrics::Metrics,
 };
 
 pub mod demo;
 pub mod events;
+pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod poll;
 pub mod publish;
@@ -33,6 +36,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The pub/sub bridge, when running on Redis.
     pub bridge: Option<Arc<BridgeStatus>>,
+    /// Counters, gauges and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -45,18 +50,33 @@ impl AppState {
     }
 }
 
-/// Registers every route.
+/// Registers every route. A known path asked with another method gets a JSON 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig, demo: bool) {
-    cfg.route("/events", web::get().to(events::events))
-        .route("/poll", web::get().to(poll::poll))
-        .route("/publish", web::post().to(publish::publish))
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/", web::get().to(ops::index))
-        .route("/notify-client.js", web::get().to(ops::client_js));
+    cfg.service(get("/events").route(web::get().to(events::events)))
+        .service(get("/poll").route(web::get().to(poll::poll)))
+        .service(
+            web::resource("/publish")
+                .route(web::post().to(publish::publish))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::MethodNotAllowed("POST"))
+                })),
+        )
+        .service(get("/healthz").route(web::get().to(ops::healthz)))
+        .service(get("/readyz").route(web::get().to(ops::readyz)))
+        .service(get("/metrics").route(web::get().to(metrics::metrics)))
+        .service(get("/openapi.json").route(web::get().to(openapi::openapi_json)))
+        .service(get("/").route(web::get().to(ops::index)))
+        .service(get("/notify-client.js").route(web::get().to(ops::client_js)));
     if demo {
-        cfg.route("/demo/token", web::get().to(demo::token));
+        cfg.service(get("/demo/token").route(web::get().to(demo::token)));
     }
+}
+
+/// A resource served to GET only.
+fn get(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed("GET"))
+    }))
 }
 
 /// Parses the query string into `T`, answering 400 with the reason.

@@ -11,6 +11,7 @@ use crate::{
     error::ApiError,
     event::{EventId, StoredEvent},
     hub::{Push, Transport},
+    metrics::Connection,
 };
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +65,9 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             }));
         }
         History::Events(events) if !events.is_empty() => {
+            state
+                .metrics
+                .delivered_from_history(Transport::Poll, events.len());
             let last = events.last().map_or(cursor, |e| e.id);
             return Ok(answer(PollAnswer {
                 events,
@@ -73,6 +77,8 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         }
         History::Events(_) => {}
     }
+    // Counted as waiting until it answers or the client goes away (the future is dropped).
+    let mut waiting = Connection::open(&state.metrics, Transport::Poll, &user);
     let mut events = Vec::new();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -96,6 +102,9 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         }
         // A lagging tail can hand over events the client already has.
         events.retain(|e| e.id > cursor);
+    }
+    for e in &events {
+        waiting.sent_live(e.id);
     }
     let last = events.last().map_or(cursor, |e| e.id);
     Ok(answer(PollAnswer {

@@ -13,10 +13,23 @@ use crate::{
 /// Stores the event and answers `202 {"id": cursor}`; never 202 for an event not stored.
 pub async fn publish(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.publisher(&req)?;
+    let outcome = store(&req, payload, &state).await;
+    match &outcome {
+        Ok(_) => state.metrics.ingested_http.inc(),
+        Err(e) => state.metrics.reject("http", e.code()),
+    }
+    outcome
+}
+
+async fn store(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.publisher(req)?;
     let limits = state.parse_limits();
     let declared = req
         .headers()
