@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
-# (redis-server, nginx, chromium from apt; playwright-core from npm into ./node_modules).
+# (redis-server, nginx, chromium, python3-venv from apt; playwright-core from npm into
+# ./node_modules; schemathesis from PyPI into ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +10,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+# `python3 -m venv` needs ensurepip, which Debian ships separately.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ -f package.json ]; then
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
@@ -29,6 +33,8 @@ fi
 # The browser tests run the relay binary, so build it first.
 cargo build --bins
 cargo test --all-targets
+# The HTTP API against its OpenAPI description: no 5xx, every answer as described.
+tests/schemathesis.sh
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
     node --test --test-concurrency=1 tests/browser/

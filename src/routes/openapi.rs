@@ -7,6 +7,7 @@
 use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
+use serde_json::{Value, json};
 use utoipa::{
     Modify, OpenApi, ToSchema,
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -14,11 +15,87 @@ use utoipa::{
 
 /// Serves the description (rendered once).
 pub async fn openapi_json() -> HttpResponse {
-    static DOC: LazyLock<String> =
-        LazyLock::new(|| serde_json::to_string(&ApiDoc::openapi()).unwrap_or_else(|_| "{}".into()));
+    static DOC: LazyLock<String> = LazyLock::new(|| document().to_string());
     HttpResponse::Ok()
         .content_type("application/json")
         .body(DOC.as_str())
+}
+
+/// The description as served: utoipa's, with the schemas its derive cannot express.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    doc["components"]["schemas"]["Publication"] = publication_schema();
+    // `timeout` is a u64: no int64 format, whose maximum would be i64's.
+    not_nullable(&mut doc);
+    set_param_schema(
+        &mut doc,
+        "/poll",
+        "timeout",
+        json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+    );
+    doc
+}
+
+/// Replaces the schema of parameter `name` of `GET path`.
+fn set_param_schema(doc: &mut Value, path: &str, name: &str, schema: Value) {
+    let pointer = format!("/paths/{}/get/parameters", path.replace('/', "~1"));
+    if let Some(params) = doc.pointer_mut(&pointer).and_then(Value::as_array_mut) {
+        for p in params.iter_mut().filter(|p| p["name"] == name) {
+            p["schema"] = schema.clone();
+        }
+    }
+}
+
+/// Every parameter of every operation.
+fn params(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+        .filter_map(|op| op.get_mut("parameters")?.as_array_mut())
+        .flatten()
+}
+
+/// utoipa marks optional parameters nullable, but a header or query value is text, never JSON
+/// `null`: an optional parameter is one that may be left out.
+fn not_nullable(doc: &mut Value) {
+    for p in params(doc) {
+        let Some(ty) = p.pointer_mut("/schema/type") else {
+            continue;
+        };
+        if let Some(types) = ty.as_array() {
+            let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+            *ty = match kept.as_slice() {
+                [one] => one.clone(),
+                _ => Value::Array(kept),
+            };
+        }
+    }
+}
+
+/// A message names its recipients with `user_id` or `user_ids` (either is required); a user id
+/// is a string of 1 to 128 characters without control characters, or an integer. Other fields
+/// are delivered as they are.
+fn publication_schema() -> Value {
+    let no_controls = r"^[^\u0000-\u001f\u007f-\u009f]+$";
+    let user_id = json!({"oneOf": [
+        {"type": "string", "minLength": 1, "maxLength": 128, "pattern": no_controls},
+        {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX},
+    ]});
+    let event = json!({
+        "description": "The SSE event name; absent or null: the event fires `onmessage`",
+        "type": ["string", "null"], "minLength": 1, "maxLength": 64, "pattern": no_controls,
+    });
+    let variant = |field: &str, schema: Value| json!({"type": "object", "required": [field], "properties": {field: schema, "event": event}});
+    json!({
+        "description": "A message for one user (`user_id`) or several (`user_ids`); the whole object is delivered as `data`.",
+        "anyOf": [
+            variant("user_id", user_id.clone()),
+            variant("user_ids", json!({"type": "array", "minItems": 1, "maxItems": 1000, "items": user_id})),
+        ],
+    })
 }
 
 /// The API description.
@@ -105,20 +182,10 @@ pub struct PollAnswer {
     reset: bool,
 }
 
-/// A message to publish: `user_id` or `user_ids`, optionally `event`; any other fields are
-/// delivered as they are.
+/// Placeholder for the message schema; [`document`] replaces it with the real one.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-pub struct Publication {
-    /// One recipient: a string or an integer.
-    #[schema(value_type = Option<Object>, example = 42)]
-    user_id: Option<serde_json::Value>,
-    /// Several recipients.
-    #[schema(value_type = Option<Vec<Object>>)]
-    user_ids: Option<Vec<serde_json::Value>>,
-    /// The SSE event name (1 to 64 characters, no control characters).
-    event: Option<String>,
-}
+pub struct Publication {}
 
 /// A stored event.
 #[derive(ToSchema)]
@@ -158,8 +225,8 @@ pub struct Readiness {
 #[utoipa::path(
     get, path = "/events", tag = "subscribe",
     params(
-        ("last_event_id" = Option<String>, Query, description = "Resume after this id (EventSource cannot set headers on first connect)"),
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this id; wins over the query parameter"),
+        ("last_event_id" = Option<String>, Query, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id (EventSource cannot set headers on first connect)"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id; wins over the query parameter"),
     ),
     security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
     responses(
@@ -177,7 +244,7 @@ fn events() {}
 #[utoipa::path(
     get, path = "/poll", tag = "subscribe",
     params(
-        ("cursor" = Option<String>, Query, description = "The cursor of the last answer; absent: answer at once with the current cursor"),
+        ("cursor" = Option<String>, Query, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "The cursor of the last answer; absent or empty: answer at once with the current cursor"),
         ("timeout" = Option<u64>, Query, description = "Seconds to wait, capped by --poll-timeout-secs"),
     ),
     security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
