@@ -296,7 +296,7 @@ mod tests {
     fn a_whole_number_written_with_a_fraction_is_the_same_user() {
         let e = NewEvent::parse(br#"{"user_ids":[42.0,-7.0,42]}"#, LIMITS).unwrap();
         let ids: Vec<_> = e.recipients.iter().map(UserId::as_str).collect();
-        assert_eq!(ids, ["42", "-7", "42"]);
+        assert_eq!(ids, ["42", "-7"], "42.0 and 42 are one recipient");
     }
 
     #[test]

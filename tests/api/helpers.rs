@@ -454,14 +454,14 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts `notify-relay` with the test defaults plus `args`, and waits until it is ready.
     pub async fn start(redis_url: Option<&str>, args: &[&str]) -> Self {
-        Self::start_logged(redis_url, args, "warn", None).await
+        Self::start_logged(redis_url, args, &[("RUST_LOG", "warn")], None).await
     }
 
-    /// Like [`Self::start`], with `RUST_LOG=rust_log` and stdout and stderr appended to `log`.
+    /// Like [`Self::start`], with environment `envs` and stdout and stderr written to `log`.
     pub async fn start_logged(
         redis_url: Option<&str>,
         args: &[&str],
-        rust_log: &str,
+        envs: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Self {
         let port = free_port();
@@ -476,7 +476,7 @@ impl RelayProcess {
         ])
         .args(["--keepalive-secs", "1", "--redis-prefix", "test"])
         .args(args)
-        .env("RUST_LOG", rust_log);
+        .envs(envs.iter().copied());
         match log {
             Some(path) => {
                 let file = std::fs::File::create(path).expect("log file");

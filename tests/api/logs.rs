@@ -11,12 +11,24 @@ use crate::helpers::{
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// Runs the real binary with debug logs in `format`, makes `requests`, stops it, returns its log.
-async fn run_logged(format: &str, requests: impl AsyncFnOnce(&str)) -> String {
+/// How the log format is chosen: the flag or the environment variable.
+enum Format {
+    Flag(&'static str),
+    Env(&'static str),
+}
+
+/// Runs the real binary with trace logs, makes `requests`, stops it, returns its log.
+async fn run_logged(format: Format, requests: impl AsyncFnOnce(&str)) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("relay.log");
-    let mut relay =
-        RelayProcess::start_logged(None, &["--log-format", format], "trace", Some(&path)).await;
+    let (args, envs): (Vec<&str>, Vec<(&str, &str)>) = match format {
+        Format::Flag(f) => (vec!["--log-format", f], vec![("RUST_LOG", "trace")]),
+        Format::Env(f) => (
+            vec![],
+            vec![("RUST_LOG", "trace"), ("NOTIFY_LOG_FORMAT", f)],
+        ),
+    };
+    let mut relay = RelayProcess::start_logged(None, &args, &envs, Some(&path)).await;
     requests(&relay.base).await;
     relay.signal("TERM");
     assert!(
@@ -47,7 +59,7 @@ async fn no_token_key_or_secret_ever_appears_in_the_logs() {
         bad,
         wrong_key,
     ];
-    let log = run_logged("json", async |base: &str| {
+    let log = run_logged(Format::Flag("json"), async |base: &str| {
         let http = reqwest::Client::new();
         let get = |path: String| http.get(format!("{base}{path}"));
         // Valid tokens in each place a subscriber can put one.
@@ -106,7 +118,7 @@ async fn no_token_key_or_secret_ever_appears_in_the_logs() {
 
 #[tokio::test]
 async fn json_logs_are_one_object_a_line_with_request_ids_and_sse_close_lines() {
-    let log = run_logged("json", async |base: &str| {
+    let log = run_logged(Format::Env("json"), async |base: &str| {
         let res = reqwest::Client::new()
             .get(format!("{base}/events"))
             .bearer_auth(token("log-json"))
@@ -135,7 +147,7 @@ async fn json_logs_are_one_object_a_line_with_request_ids_and_sse_close_lines() 
 
 #[tokio::test]
 async fn text_logs_are_plain_lines() {
-    let log = run_logged("text", async |_: &str| {}).await;
+    let log = run_logged(Format::Env("text"), async |_: &str| {}).await;
     let line = log
         .lines()
         .find(|l| l.contains("notify-relay listening"))
