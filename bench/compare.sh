@@ -8,6 +8,7 @@
 #   DURATION=10 bench/compare.sh           # shorter publish windows
 # Scenarios: idle fanout hot poll pub.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
+# QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
 # Results: $OUT (default bench/results/<date>) holds per-case logs, results.jsonl, summary.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -42,6 +43,17 @@ RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
 LOAD_BIN="$ROOT/load/target/release/notify-load"
 if [ ! -x "$RELAY_BIN" ]; then (cd "$ROOT" && cargo build --release); fi
 cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+# Freeze the binary for this run (the root build may be rebuilt meanwhile) and record what ran.
+cp "$RELAY_BIN" "$OUT/notify-relay"; RELAY_BIN="$OUT/notify-relay"
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "relay commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) (dirty files: $(git -C "$ROOT" status --short 2>/dev/null | grep -vc '^??'))"
+    echo "relay binary sha256: $(sha256sum "$RELAY_BIN" | cut -c1-16)"
+    echo "nginx: $(nginx -v 2>&1 | cut -d/ -f2); nchan: $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
+    echo "redis: $(redis-server --version | awk '{print $3}'); wrk: $(dpkg-query -W -f='${Version}' wrk 2>/dev/null)"
+    echo "machine: $(nproc) cpus, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
+    echo "QUICK=$QUICK SCENARIOS=$SCENARIOS TARGETS=$TARGETS DURATION=$DUR"
+} | tee "$OUT/meta.txt"
 export RUST_LOG="${RUST_LOG:-warn}"   # the relay's per-request logs off, like nginx access_log off
 
 # Sum of utime+stime (seconds) over the given pids.
@@ -124,6 +136,7 @@ run_wrk() {
 log "results in $OUT"
 for sc in $SCENARIOS; do
     for tg in $TARGETS; do
+        wait_quiet
         log "=== $sc / $tg ==="
         start_target "$tg"
         case "$sc" in

@@ -138,6 +138,30 @@ start_nchan() {
     NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 }
 
+# Machine-wide busy percent over one second, from /proc/stat.
+busy_pct() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat); sleep 1
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    echo "$a $b" | awk '{ busy=$3-$1; idle=$4-$2; printf "%d", (busy+idle) ? 100*busy/(busy+idle) : 0 }'
+}
+
+# Waits (at most $QUIET_WAIT s, default 300) until other load on the machine drops under
+# $QUIET_PCT percent (default 15), so a case does not share the cores with someone's build.
+wait_quiet() {
+    local limit="${QUIET_WAIT:-300}" want="${QUIET_PCT:-15}" start=$SECONDS b
+    while :; do
+        b=$(busy_pct)
+        [ "$b" -lt "$want" ] && return 0
+        if [ $(( SECONDS - start )) -ge "$limit" ]; then
+            log "machine still ${b}% busy after ${limit}s; running anyway (see machine_busy_pct)"
+            return 0
+        fi
+        log "machine ${b}% busy; waiting for it to quiet down"
+        sleep 4
+    done
+}
+
 # Stops everything this script started, newest first.
 stop_all() {
     local i

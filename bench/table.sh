@@ -5,11 +5,11 @@ F="${1:?usage: table.sh results.jsonl}"
 
 echo "### SSE / long-poll scenarios"
 echo
-echo "| scenario | target | conns up/asked | published | delivered | lost | dup | p50 us | p99 us | p99.9 us | max us | deliveries/s | RSS/conn B | idle CPU % | server CPU us/event |"
+echo "| scenario | target | conns up/asked | published (rate/s) | delivered | lost | dup | p50 us | p99 us | p99.9 us | max us | deliveries/s | RSS/conn B | idle CPU % | server CPU us/event | client CPU s | machine busy % |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 jq -r 'select(.scenario != "pub") |
   def r(x): if x == null then "-" else (x * 10 | round / 10 | tostring) end;
-  "| \(.scenario) | \(.target) | \(.connected)/\(.connections) | \(.published) | \(.delivery.received)/\(.delivery.expected) | \(.delivery.lost) | \(.delivery.duplicated) | \(if .latency.count > 0 then .latency.p50_us else "-" end) | \(if .latency.count > 0 then .latency.p99_us else "-" end) | \(if .latency.count > 0 then .latency.p999_us else "-" end) | \(if .latency.count > 0 then .latency.max_us else "-" end) | \(.deliveries_per_sec | round) | \(r(.rss_per_conn_bytes)) | \(r(.idle_cpu_pct)) | \(if .published > 0 then r(.cpu_us_per_event) else "-" end) |"' "$F"
+  "| \(.scenario) | \(.target) | \(.connected)/\(.connections) | \(.published) (\(.publish_rate | round)) | \(.delivery.received)/\(.delivery.expected) | \(.delivery.lost) | \(.delivery.duplicated) | \(if .latency.count > 0 then .latency.p50_us else "-" end) | \(if .latency.count > 0 then .latency.p99_us else "-" end) | \(if .latency.count > 0 then .latency.p999_us else "-" end) | \(if .latency.count > 0 then .latency.max_us else "-" end) | \(.deliveries_per_sec | round) | \(r(.rss_per_conn_bytes)) | \(r(.idle_cpu_pct)) | \(if .published > 0 then r(.cpu_us_per_event) else "-" end) | \(r(.client_publish_cpu_secs)) | \(r(.machine_busy_pct)) |"' "$F"
 echo
 echo "### HTTP publish throughput, no subscribers (wrk -t1 -c32)"
 echo

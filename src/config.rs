@@ -108,6 +108,11 @@ pub struct Settings {
     #[arg(long, env = "NOTIFY_LOG_LEN", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=100_000_000))]
     pub log_len: u64,
 
+    /// Most user histories one Redis script writes; a topic with more subscribers is written in
+    /// batches of this size, so Redis is never held long (the same id for every recipient).
+    #[arg(long, env = "NOTIFY_APPEND_BATCH", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub append_batch: u64,
+
     /// Largest published message, in bytes.
     #[arg(long, env = "NOTIFY_MAX_PAYLOAD_BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
     pub max_payload_bytes: u64,
@@ -117,7 +122,7 @@ pub struct Settings {
     pub max_recipients: u64,
 
     /// Most open connections (SSE streams and waiting polls) per user; more get 429.
-    #[arg(long, env = "NOTIFY_MAX_CONNECTIONS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, env = "NOTIFY_MAX_CONNECTIONS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections_per_user: u64,
 
     /// Most open connections in this instance; more get 503.
@@ -135,6 +140,12 @@ pub struct Settings {
     /// Reconnect delay suggested to browsers (`retry:`), in ms.
     #[arg(long, env = "NOTIFY_RETRY_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub retry_ms: u64,
+
+    /// Seconds an idle HTTP keep-alive connection is kept open. Keep it above the idle timeout
+    /// of any proxy's upstream pool (nginx `keepalive_timeout`, 60 s by default), so the proxy
+    /// never reuses a connection the relay is just closing.
+    #[arg(long, env = "NOTIFY_HTTP_KEEPALIVE_SECS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_keepalive_secs: u64,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "NOTIFY_WORKERS", value_parser = clap::value_parser!(u64).range(1..=256))]

@@ -65,6 +65,35 @@ impl fmt::Display for UserId {
     }
 }
 
+/// Longest topic name accepted, in characters.
+pub const MAX_TOPIC_CHARS: usize = 128;
+
+/// A named set of users kept by the relay (the followers of `image:42`), to publish to at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Topic(Arc<str>);
+
+impl Topic {
+    /// Parses a topic name: 1 to 128 of `A-Z a-z 0-9 : _ . - /`.
+    pub fn parse(raw: &str) -> Result<Self, EventError> {
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || ":_.-/".contains(c);
+        if raw.is_empty() || raw.len() > MAX_TOPIC_CHARS || !raw.chars().all(ok_char) {
+            return Err(EventError::BadTopic);
+        }
+        Ok(Self(raw.into()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A position in the event log, `<ms>-<seq>` like a Redis stream id; the cursor clients hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct EventId {
@@ -130,9 +159,15 @@ pub enum EventError {
     /// The bytes are not a JSON object.
     #[error("the message is not a JSON object: {0}")]
     NotJson(String),
-    /// Neither `user_id` nor a non-empty `user_ids` was given.
-    #[error("the message names no recipient: give user_id or user_ids")]
+    /// Neither `user_id`, a non-empty `user_ids`, nor `topic` was given.
+    #[error("the message names no recipient: give user_id, user_ids or topic")]
     NoRecipient,
+    /// The topic name is malformed.
+    #[error("a topic must be 1 to 128 characters of A-Z a-z 0-9 : _ . - /")]
+    BadTopic,
+    /// `exclude` is not an array of user ids.
+    #[error("exclude must be an array of user ids")]
+    BadExclude,
     /// A user id is malformed.
     #[error("a user id {0}")]
     BadUserId(&'static str),
@@ -165,8 +200,12 @@ pub struct ParseLimits {
 /// A publisher's message, validated and ready to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
-    /// Every user the event is for, without duplicates, in the order given.
+    /// The users named directly, without duplicates, in the order given.
     pub recipients: Vec<UserId>,
+    /// A topic whose subscribers are recipients too, expanded when the event is appended.
+    pub topic: Option<Topic>,
+    /// Users left out even if named or subscribed (say, the one who made the change).
+    pub exclude: Vec<UserId>,
     /// SSE event name, if the publisher set `event`.
     pub event: Option<String>,
     /// The whole published object, as compact JSON: what subscribers receive as `data`.
@@ -181,7 +220,21 @@ impl NewEvent {
         }
         let object: Map<String, Value> =
             serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
-        let recipients = recipients(&object, limits.max_recipients)?;
+        let topic = match object.get("topic") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(Topic::parse(t)?),
+            Some(_) => return Err(EventError::BadTopic),
+        };
+        let recipients = recipients(&object, limits.max_recipients, topic.is_some())?;
+        let exclude = match object.get("exclude") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(users)) if users.len() <= limits.max_recipients => users
+                .iter()
+                .map(UserId::from_json)
+                .collect::<Result<_, _>>()
+                .map_err(|_| EventError::BadExclude)?,
+            Some(_) => return Err(EventError::BadExclude),
+        };
         let event = match object.get("event") {
             None | Some(Value::Null) => None,
             Some(Value::String(name)) if valid_event_name(name) => Some(name.clone()),
@@ -190,6 +243,8 @@ impl NewEvent {
         let data = Value::Object(object).to_string();
         Ok(Self {
             recipients,
+            topic,
+            exclude,
             event,
             data,
         })
@@ -201,7 +256,11 @@ fn valid_event_name(name: &str) -> bool {
     (1..=MAX_EVENT_NAME_CHARS).contains(&chars) && !name.chars().any(char::is_control)
 }
 
-fn recipients(object: &Map<String, Value>, max: usize) -> Result<Vec<UserId>, EventError> {
+fn recipients(
+    object: &Map<String, Value>,
+    max: usize,
+    has_topic: bool,
+) -> Result<Vec<UserId>, EventError> {
     let mut users = Vec::new();
     if let Some(one) = object.get("user_id").filter(|v| !v.is_null()) {
         users.push(UserId::from_json(one)?);
@@ -221,7 +280,7 @@ fn recipients(object: &Map<String, Value>, max: usize) -> Result<Vec<UserId>, Ev
         }
         Some(_) => return Err(EventError::BadUserIds),
     }
-    if users.is_empty() {
+    if users.is_empty() && !has_topic {
         return Err(EventError::NoRecipient);
     }
     if users.len() > max {
@@ -327,6 +386,22 @@ mod tests {
         assert_eq!(p(r#"{"user_id":1,"event":5}"#), EventError::BadEventName);
         let big = format!(r#"{{"user_id":1,"x":"{}"}}"#, "a".repeat(2000));
         assert_eq!(p(&big), EventError::TooLarge(1024));
+        assert_eq!(p(r#"{"topic":"no spaces"}"#), EventError::BadTopic);
+        assert_eq!(p(r#"{"topic":7}"#), EventError::BadTopic);
+        assert_eq!(p(r#"{"topic":"t","exclude":"1"}"#), EventError::BadExclude);
+        assert_eq!(p(r#"{"topic":"t","exclude":[{}]}"#), EventError::BadExclude);
+    }
+
+    #[test]
+    fn a_topic_alone_is_a_recipient_and_exclude_is_kept() {
+        let e = NewEvent::parse(
+            br#"{"topic":"image:42","exclude":[7],"img_url":"/a.jpg"}"#,
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!(e.topic, Some(Topic::parse("image:42").unwrap()));
+        assert!(e.recipients.is_empty());
+        assert_eq!(e.exclude, vec![UserId::parse("7").unwrap()]);
     }
 
     #[test]

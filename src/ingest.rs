@@ -159,9 +159,9 @@ async fn ingest_one(
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     for attempt in 1..=5 {
         match redis.append_fenced(&event, token).await {
-            Ok(id) => {
+            Ok(appended) => {
                 status.metrics.ingested_pubsub.inc();
-                tracing::debug!(channel, %id, "ingested pub/sub message");
+                tracing::debug!(channel, id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
                 return Outcome::Done;
             }
             Err(BrokerError::NotLeaseHolder) => {

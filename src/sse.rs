@@ -9,6 +9,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// A keepalive comment; proxies and browsers see traffic on an idle stream.
 pub const KEEPALIVE: Bytes = Bytes::from_static(b": keepalive\n\n");
 
+/// A keepalive a page can see (`?keepalive=event`): EventSource hides comments, so a client
+/// that wants to notice a stalled stream after it opened needs a named event. It has no `id:`,
+/// so it does not move the cursor, and `onmessage` ignores named events.
+pub const KEEPALIVE_EVENT: Bytes = Bytes::from_static(b"event: keepalive\ndata:\n\n");
+
 /// Renders one SSE message. `data` may span lines: each line becomes its own `data:` field, so
 /// any text survives the round trip through a conforming parser. `id` and `event` must not contain
 /// line breaks or NUL (callers validate them; a stray one is dropped rather than corrupting the

@@ -102,6 +102,7 @@ impl Application {
         }
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
         let write_timeout = Duration::from_secs(settings.write_timeout_secs);
+        let http_keepalive = settings.http_keepalive_secs;
         let state = web::Data::new(AppState {
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.publish_key.clone()),
             broker,
@@ -123,6 +124,7 @@ impl Application {
         })
         .on_connect(move |conn, _| drop_stalled_after(conn, write_timeout))
         .workers(workers)
+        .keep_alive(Duration::from_secs(http_keepalive))
         // Notice a peer that closed its side at once, so its stream and queue are freed.
         .h1_allow_half_closed(false)
         .shutdown_timeout(5)
@@ -196,6 +198,7 @@ fn make_broker(
                     history_len: settings.history_len as usize,
                     history_ttl: ttl,
                     log_len: settings.log_len as usize,
+                    append_batch: settings.append_batch as usize,
                 },
                 metrics.clone(),
             )?;

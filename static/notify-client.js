@@ -239,7 +239,7 @@
     var openedAt = 0;
     var heartbeats = false;
     var watchdog = null;
-    var es = new EventSource(this._url('/events', { token: token, last_event_id: this.lastEventId }),
+    var es = new EventSource(this._url('/events', { token: token, last_event_id: this.lastEventId, keepalive: 'event' }),
       { withCredentials: !!o.withCredentials });
     this._es = es;
 
@@ -263,8 +263,8 @@
         openedAt = Date.now();
         self._setState('open', 'sse');
       }
-      // Keepalive comments are invisible to EventSource, so once open we can only keep watching
-      // if the relay also sends visible `keepalive` events.
+      // Keepalive comments are invisible to EventSource, so the stream is opened with
+      // ?keepalive=event: visible `keepalive` events keep the watchdog running once open.
       if (heartbeats) arm();
       else if (watchdog) { clearTimeout(watchdog); self._timers.delete(watchdog); watchdog = null; }
       // Only a connection that stayed up resets the backoff, so one that drops at once cannot
@@ -357,7 +357,9 @@
       var refresh = first ? Promise.resolve(token) : self._token();
       refresh.then(function (t) {
         token = t;
-        return self._fetchPoll(gen, t, self.lastEventId, o.pollTimeoutSecs);
+        // The first round asks for an immediate answer: it tells us at once that polling works
+        // (state 'open'), instead of after a quiet poll's full wait.
+        return self._fetchPoll(gen, t, self.lastEventId, first ? 0 : o.pollTimeoutSecs);
       }).then(function (body) {
         if (gen !== self._gen) return;
         if (self._sseSuspect) {

@@ -111,6 +111,11 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub label: String,
 
+    /// Diagnostic: re-arm TCP_QUICKACK after every SSE read so the server's Nagle never waits
+    /// on our delayed ACK (browsers do not do this; compare runs with and without).
+    #[arg(long)]
+    pub quickack: bool,
+
     /// Tokio worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,

@@ -78,6 +78,22 @@ pub async fn connect(addr: SocketAddr, src: Option<IpAddr>) -> io::Result<TcpStr
     Ok(stream)
 }
 
+/// Asks the kernel to ACK received data at once (TCP_QUICKACK is not sticky: re-arm per read).
+pub fn quickack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket fd and a correctly sized c_int option value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// How a response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {

@@ -36,6 +36,27 @@ pub fn sample(pids: &[u32]) -> Sample {
     s
 }
 
+/// Machine-wide CPU seconds so far from /proc/stat: (busy, total), summed over all cores.
+pub fn machine() -> (f64, f64) {
+    let ticks = clock_ticks();
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    // idle and iowait are fields 4 and 5.
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (
+        (total - idle.min(total)) as f64 / ticks,
+        total as f64 / ticks,
+    )
+}
+
 /// `VmRSS` from a /proc/<pid>/status text, in bytes.
 pub fn rss_from_status(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

@@ -77,6 +77,10 @@ pub struct Inputs<'a> {
     pub idle_start: Sample,
     /// Keepalive comments seen during the idle window.
     pub idle_keepalives: u64,
+    /// The load tool's own CPU seconds while publishing and draining.
+    pub client_publish_cpu: f64,
+    /// Whole-machine CPU busy share while publishing, percent of all cores.
+    pub machine_busy_pct: f64,
     /// Samples before / connected / idle / after.
     pub phases: Vec<Phase>,
 }
@@ -132,6 +136,10 @@ pub struct Report {
     pub cpu_us_per_event: Option<f64>,
     /// Server CPU seconds while publishing and draining.
     pub publish_cpu_secs: Option<f64>,
+    /// The load tool's own CPU seconds while publishing and draining (it shares the machine).
+    pub client_publish_cpu_secs: f64,
+    /// Whole-machine CPU busy while publishing, percent of all cores (other load shows here).
+    pub machine_busy_pct: f64,
     /// Events whose data was not ours.
     pub bad_payloads: u64,
     /// Relay long-poll answers with `reset: true`.
@@ -212,6 +220,8 @@ impl Report {
                 .filter(|_| received > 0)
                 .map(|c| 1e6 * c / received as f64),
             publish_cpu_secs: publish_cpu,
+            client_publish_cpu_secs: i.client_publish_cpu,
+            machine_busy_pct: i.machine_busy_pct,
             bad_payloads: sh.bad_payloads.load(Ordering::Relaxed),
             resets: sh.resets.load(Ordering::Relaxed),
             errors,
@@ -232,7 +242,7 @@ impl Report {
              ({} conns lossy, {} with dups)\n\
              throughput:  {:.0} deliveries/s\n\
              latency us:  p50 {} p99 {} p99.9 {} max {} mean {:.0} (n={})\n\
-             server:      RSS/conn {}  idle CPU {}  CPU/event {}  publish CPU {}\n",
+             server:      RSS/conn {}  idle CPU {}  CPU/event {}  publish CPU {}  (client CPU {:.1} s, machine busy {:.0}%)\n",
             self.label,
             self.mode,
             self.connected,
@@ -264,6 +274,8 @@ impl Report {
             opt(self.idle_cpu_pct, "%"),
             opt(self.cpu_us_per_event, " us"),
             opt(self.publish_cpu_secs, " s"),
+            self.client_publish_cpu_secs,
+            self.machine_busy_pct,
         );
         for p in &self.phases {
             s.push_str(&format!(

@@ -127,6 +127,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
             stop: stop.clone(),
             mode: args.mode,
             poll_timeout_secs: args.poll_timeout_secs,
+            quickack: args.quickack,
         });
         handles = ramp(args, &ctx, &tokens).await;
         wait_up(&shared, n, Duration::from_secs(args.connect_timeout_secs)).await;
@@ -148,6 +149,9 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         t0.elapsed().as_secs_f64(),
     ));
     let idle_keepalives = shared.keepalives.load(Ordering::Relaxed) - ka0;
+    let me = [std::process::id()];
+    let client_idle = procstat::sample(&me);
+    let machine0 = procstat::machine();
 
     let plan = Plan {
         total: args.total_events(),
@@ -189,6 +193,9 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     }
     let after = procstat::sample(&args.pids);
     phases.push(Phase::at("after", after, t0.elapsed().as_secs_f64()));
+    let client_publish_cpu = procstat::sample(&me).cpu_secs - client_idle.cpu_secs;
+    let machine1 = procstat::machine();
+    let machine_busy_pct = 100.0 * (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1e-9);
     stop.cancel();
 
     let mut tally = Tally::default();
@@ -217,6 +224,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         deliver_window_secs: window,
         idle_start,
         idle_keepalives,
+        client_publish_cpu,
+        machine_busy_pct,
         phases,
     }))
 }

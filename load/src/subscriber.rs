@@ -28,6 +28,8 @@ pub struct SubCtx {
     pub mode: Mode,
     /// `timeout=` for relay polls.
     pub poll_timeout_secs: u64,
+    /// Re-arm TCP_QUICKACK after each read (diagnostic).
+    pub quickack: bool,
 }
 
 /// One subscriber's identity.
@@ -122,6 +124,9 @@ async fn sse_stream(ctx: &SubCtx, spec: &Spec, res: &mut ConnResult) -> io::Resu
             return Err(io::Error::other("stream ended"));
         }
         buf.clear();
+        if ctx.quickack {
+            http::quickack(&stream);
+        }
         if http::read_more(&mut stream, &mut buf).await? == 0 {
             return Err(io::Error::other("server closed the stream"));
         }

@@ -5,7 +5,7 @@
 //! moves; nothing awaits while holding it.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::{
-    Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts, cursor_is_stale,
+    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts,
+    cursor_is_stale, expand_recipients,
 };
-use crate::event::{EventId, NewEvent, StoredEvent, UserId};
+use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
 /// In-process broker; history is lost when the process ends (cursors from before are reset).
 pub struct MemoryBroker {
@@ -33,6 +34,7 @@ struct State {
     epoch: EventId,
     last: EventId,
     users: HashMap<UserId, UserHistory>,
+    topics: HashMap<Topic, BTreeSet<UserId>>,
 }
 
 struct UserHistory {
@@ -58,6 +60,7 @@ impl MemoryBroker {
                 epoch,
                 last: epoch,
                 users: HashMap::new(),
+                topics: HashMap::new(),
             }),
             history_len: history_len.max(1),
             ttl,
@@ -101,15 +104,27 @@ impl MemoryBroker {
 
 #[async_trait]
 impl Broker for MemoryBroker {
-    async fn append(&self, new: &NewEvent) -> Result<EventId, BrokerError> {
+    async fn append(&self, new: &NewEvent) -> Result<Appended, BrokerError> {
         let now = now_ms();
         let mut state = self.lock();
+        let subscribers = new.topic.as_ref().and_then(|t| state.topics.get(t));
+        let recipients = expand_recipients(
+            &new.recipients,
+            subscribers.into_iter().flatten(),
+            &new.exclude,
+        );
+        if recipients.is_empty() {
+            return Ok(Appended {
+                id: None,
+                recipients: 0,
+            });
+        }
         let id = Self::next_id(state.last, now);
         let stored = StoredEvent::new(id, new.event.clone(), new.data.clone())
             .map_err(|e| BrokerError::Corrupt(e.to_string()))?;
         let stored = Arc::new(stored);
         state.last = id;
-        for user in &new.recipients {
+        for user in &recipients {
             let history = state
                 .users
                 .entry(user.clone())
@@ -127,11 +142,67 @@ impl Broker for MemoryBroker {
             }
         }
         // The receiver lives as long as the hub; if it is gone the process is shutting down.
+        let count = recipients.len();
         let _ = self.tail_tx.send(LogEntry {
             event: stored,
-            recipients: new.recipients.clone(),
+            recipients,
         });
-        Ok(id)
+        Ok(Appended {
+            id: Some(id),
+            recipients: count,
+        })
+    }
+
+    async fn topic_add(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
+        Ok(self
+            .lock()
+            .topics
+            .entry(topic.clone())
+            .or_default()
+            .insert(user.clone()))
+    }
+
+    async fn topic_remove(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
+        let mut state = self.lock();
+        let Some(set) = state.topics.get_mut(topic) else {
+            return Ok(false);
+        };
+        let removed = set.remove(user);
+        if set.is_empty() {
+            state.topics.remove(topic);
+        }
+        Ok(removed)
+    }
+
+    async fn topic_replace(&self, topic: &Topic, users: &[UserId]) -> Result<(), BrokerError> {
+        let mut state = self.lock();
+        if users.is_empty() {
+            state.topics.remove(topic);
+        } else {
+            state
+                .topics
+                .insert(topic.clone(), users.iter().cloned().collect());
+        }
+        Ok(())
+    }
+
+    async fn topic_members(
+        &self,
+        topic: &Topic,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, BrokerError> {
+        use std::ops::Bound;
+        let state = self.lock();
+        let Some(set) = state.topics.get(topic) else {
+            return Ok(Vec::new());
+        };
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(set
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn read_after(
@@ -203,6 +274,8 @@ mod tests {
     fn event(user: &str) -> NewEvent {
         NewEvent {
             recipients: vec![UserId::parse(user).unwrap()],
+            topic: None,
+            exclude: Vec::new(),
             event: None,
             data: format!(r#"{{"user_id":"{user}"}}"#),
         }
@@ -215,7 +288,7 @@ mod tests {
         let start = broker.head().await.unwrap();
         let mut ids = Vec::new();
         for _ in 0..5 {
-            ids.push(broker.append(&event("1")).await.unwrap());
+            ids.push(broker.append(&event("1")).await.unwrap().id.unwrap());
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         assert!(matches!(

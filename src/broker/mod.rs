@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::event::{EventId, NewEvent, StoredEvent, UserId};
+use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
 pub mod memory;
 pub mod redis;
@@ -51,6 +51,16 @@ pub struct LogEntry {
     pub recipients: Vec<UserId>,
 }
 
+/// The outcome of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The new event's id; `None` when it had no recipient left (an empty topic), so nothing
+    /// was stored.
+    pub id: Option<EventId>,
+    /// How many users the event was stored for, after topic expansion and `exclude`.
+    pub recipients: usize,
+}
+
 /// What the tail reports to the hub, in order.
 #[derive(Debug)]
 pub enum TailMsg {
@@ -63,8 +73,9 @@ pub enum TailMsg {
 /// Storage for the event log and per-user history.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
-    /// Stores an event for all its recipients under one new id, atomically.
-    async fn append(&self, event: &NewEvent) -> Result<EventId, BrokerError>;
+    /// Stores an event for all its recipients under one new id, atomically. A topic is expanded
+    /// to its subscribers in the same step, so each gets the event under that id.
+    async fn append(&self, event: &NewEvent) -> Result<Appended, BrokerError>;
 
     /// Reads a user's events after `cursor`, at most `limit`, or says the cursor is stale.
     async fn read_after(
@@ -80,9 +91,41 @@ pub trait Broker: Send + Sync + 'static {
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), BrokerError>;
 
+    /// Adds a subscriber to a topic; true if they were not subscribed yet.
+    async fn topic_add(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError>;
+
+    /// Removes a subscriber from a topic; true if they were subscribed.
+    async fn topic_remove(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError>;
+
+    /// Replaces a topic's whole subscriber set at once.
+    async fn topic_replace(&self, topic: &Topic, users: &[UserId]) -> Result<(), BrokerError>;
+
+    /// A page of a topic's subscribers in byte order, after `after`, at most `limit`.
+    async fn topic_members(
+        &self,
+        topic: &Topic,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, BrokerError>;
+
     /// Starts the tail. Called once; the receiver yields [`TailMsg::Live`] and then every entry
     /// appended after that point, in order, across reconnects to the store.
     fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg>;
+}
+
+/// The final recipient list: named users, then topic subscribers, without duplicates or excluded.
+pub(crate) fn expand_recipients<'a>(
+    named: &'a [UserId],
+    subscribers: impl IntoIterator<Item = &'a UserId>,
+    exclude: &[UserId],
+) -> Vec<UserId> {
+    let mut seen = std::collections::HashSet::new();
+    named
+        .iter()
+        .chain(subscribers)
+        .filter(|u| !exclude.contains(u) && seen.insert(*u))
+        .cloned()
+        .collect()
 }
 
 /// What a broker knows about a user's history, to decide whether a cursor is still good.

@@ -19,11 +19,12 @@ use redis::{
 use tokio::sync::{OnceCell, mpsc};
 
 use super::{
-    Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts, cursor_is_stale,
+    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts,
+    cursor_is_stale,
 };
 use crate::{
     backoff::Backoff,
-    event::{EventId, NewEvent, StoredEvent, UserId},
+    event::{EventId, NewEvent, StoredEvent, Topic, UserId},
     metrics::Metrics,
 };
 
@@ -31,6 +32,8 @@ use crate::{
 const TAIL_BLOCK_MS: u64 = 5_000;
 /// Entries read per `XREAD`.
 const TAIL_BATCH: usize = 512;
+/// A big append still unfinished after this long (its relay died) is finished by any relay.
+const STALE_PENDING_MS: u64 = 10_000;
 
 /// Settings of the Redis broker.
 #[derive(Debug, Clone)]
@@ -45,6 +48,9 @@ pub struct RedisSettings {
     pub history_ttl: Duration,
     /// Approximate length of the shared log.
     pub log_len: usize,
+    /// Most user histories one script writes, so a topic with many subscribers never holds
+    /// Redis for long: the rest follow in batches of this size (see `pending.lua`).
+    pub append_batch: usize,
 }
 
 /// Broker backed by Redis Streams.
@@ -55,8 +61,15 @@ pub struct RedisBroker {
     append: Script,
     read: Script,
     lease: Script,
+    topic_replace: Script,
     /// Where the tail's reconnects are counted.
     metrics: Arc<Metrics>,
+    append_more: Script,
+}
+
+/// A script that writes user histories, with the shared pending-append helpers in front.
+fn history_script(body: &str) -> Script {
+    Script::new(&format!("{}\n{body}", include_str!("pending.lua")))
 }
 
 impl RedisBroker {
@@ -68,9 +81,11 @@ impl RedisBroker {
             client,
             settings,
             conn: OnceCell::new(),
-            append: Script::new(include_str!("append.lua")),
-            read: Script::new(include_str!("read.lua")),
+            append: history_script(include_str!("append.lua")),
+            read: history_script(include_str!("read.lua")),
+            append_more: history_script(include_str!("append_more.lua")),
             lease: Script::new(include_str!("lease.lua")),
+            topic_replace: Script::new(include_str!("topic_replace.lua")),
             metrics,
         }))
     }
@@ -86,6 +101,10 @@ impl RedisBroker {
 
     fn user_key(&self, user: &UserId) -> String {
         self.key(&format!("u:{user}"))
+    }
+
+    fn topic_key(&self, topic: &Topic) -> String {
+        self.key(&format!("t:{topic}"))
     }
 
     async fn conn(&self) -> Result<ConnectionManager, BrokerError> {
@@ -154,6 +173,7 @@ impl RedisBroker {
         tx: &mpsc::Sender<TailMsg>,
     ) -> Result<(), BrokerError> {
         let log = self.key("log");
+        let mut last_sweep = std::time::Instant::now();
         loop {
             let reply: Value = redis::cmd("XREAD")
                 .arg("COUNT")
@@ -166,6 +186,12 @@ impl RedisBroker {
                 .query_async(conn)
                 .await
                 .map_err(unavailable)?;
+            if last_sweep.elapsed() > Duration::from_millis(STALE_PENDING_MS / 2) {
+                last_sweep = std::time::Instant::now();
+                if let Err(e) = self.finish_stale_pending().await {
+                    tracing::warn!(error = %e, "could not finish stale big appends");
+                }
+            }
             for entry in xread_entries(reply)? {
                 let entry = parse_log_entry(entry)?;
                 from = entry.event.id;
@@ -193,7 +219,7 @@ impl RedisBroker {
         &self,
         new: &NewEvent,
         lease_token: &str,
-    ) -> Result<EventId, BrokerError> {
+    ) -> Result<Appended, BrokerError> {
         self.append_with(new, lease_token).await
     }
 
@@ -211,39 +237,167 @@ impl RedisBroker {
         Ok(held == 1)
     }
 
-    async fn append_with(&self, new: &NewEvent, lease_token: &str) -> Result<EventId, BrokerError> {
+    async fn append_with(
+        &self,
+        new: &NewEvent,
+        lease_token: &str,
+    ) -> Result<Appended, BrokerError> {
         let mut conn = self.conn().await?;
-        let users: Vec<&str> = new.recipients.iter().map(UserId::as_str).collect();
-        let users = serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))?;
-        let mut call = self.append.prepare_invoke();
-        call.key(self.key("log"))
+        let json = |users: &[UserId]| {
+            let users: Vec<&str> = users.iter().map(UserId::as_str).collect();
+            serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))
+        };
+        let topic_key = match &new.topic {
+            Some(topic) => self.topic_key(topic),
+            None => self.key("log"),
+        };
+        let reply: (Option<String>, usize, usize) = self
+            .append
+            .key(self.key("log"))
             .key(self.key("epoch"))
-            .key(self.key("bridge-lease"));
-        for user in &new.recipients {
-            call.key(self.user_key(user));
-        }
-        call.arg(&new.data)
+            .key(self.key("bridge-lease"))
+            .key(topic_key)
+            .arg(&new.data)
             .arg(new.event.as_deref().unwrap_or(""))
-            .arg(users)
+            .arg(json(&new.recipients)?)
             .arg(self.settings.history_len)
             .arg(self.settings.history_ttl.as_secs().max(1))
             .arg(self.settings.log_len)
-            .arg(lease_token);
-        let id: String = call.invoke_async(&mut conn).await.map_err(|e| {
-            if e.to_string().contains("NOTLEASE") {
-                BrokerError::NotLeaseHolder
-            } else {
-                unavailable(e)
+            .arg(lease_token)
+            .arg(self.key(""))
+            .arg(if new.topic.is_some() { "1" } else { "" })
+            .arg(json(&new.exclude)?)
+            .arg(self.settings.append_batch.max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| {
+                if e.to_string().contains("NOTLEASE") {
+                    BrokerError::NotLeaseHolder
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        let (id, recipients, pending) = reply;
+        if pending > 0
+            && let Some(id) = &id
+        {
+            self.finish_pending(&mut conn, id).await?;
+        }
+        let id = id
+            .map(|id| id.parse().map_err(|_| corrupt("append returned a bad id")))
+            .transpose()?;
+        Ok(Appended { id, recipients })
+    }
+
+    /// Writes a big append's remaining histories, one bounded batch per script call, so other
+    /// clients' commands run in between.
+    async fn finish_pending(
+        &self,
+        conn: &mut ConnectionManager,
+        id: &str,
+    ) -> Result<(), BrokerError> {
+        loop {
+            let left: u64 = self
+                .append_more
+                .arg(self.key(""))
+                .arg(id)
+                .arg(self.settings.append_batch.max(1))
+                .arg(self.settings.history_len)
+                .arg(self.settings.history_ttl.as_secs().max(1))
+                .invoke_async(conn)
+                .await
+                .map_err(unavailable)?;
+            if left == 0 {
+                return Ok(());
             }
-        })?;
-        id.parse().map_err(|_| corrupt("append returned a bad id"))
+        }
+    }
+
+    /// Finishes big appends whose relay died before writing every history.
+    async fn finish_stale_pending(&self) -> Result<(), BrokerError> {
+        let mut conn = self.conn().await?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let stale: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key("pending"))
+            .arg("-inf")
+            .arg(now_ms.saturating_sub(STALE_PENDING_MS))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        for id in stale {
+            tracing::warn!(%id, "finishing a big append another relay left unfinished");
+            self.finish_pending(&mut conn, &id).await?;
+        }
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Broker for RedisBroker {
-    async fn append(&self, new: &NewEvent) -> Result<EventId, BrokerError> {
+    async fn append(&self, new: &NewEvent) -> Result<Appended, BrokerError> {
         self.append_with(new, "").await
+    }
+
+    async fn topic_add(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
+        let mut conn = self.conn().await?;
+        let added: i64 = redis::cmd("ZADD")
+            .arg(self.topic_key(topic))
+            .arg(0)
+            .arg(user.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(added == 1)
+    }
+
+    async fn topic_remove(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
+        let mut conn = self.conn().await?;
+        let removed: i64 = redis::cmd("ZREM")
+            .arg(self.topic_key(topic))
+            .arg(user.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+
+    async fn topic_replace(&self, topic: &Topic, users: &[UserId]) -> Result<(), BrokerError> {
+        let mut conn = self.conn().await?;
+        let mut call = self.topic_replace.key(self.topic_key(topic));
+        for user in users {
+            call.arg(user.as_str());
+        }
+        call.invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    async fn topic_members(
+        &self,
+        topic: &Topic,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<UserId>, BrokerError> {
+        let mut conn = self.conn().await?;
+        let start = after.map_or_else(|| "-".to_owned(), |u| format!("({u}"));
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.topic_key(topic))
+            .arg(start)
+            .arg("+")
+            .arg("BYLEX")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        members
+            .iter()
+            .map(|m| UserId::parse(m).map_err(|e| corrupt(&e.to_string())))
+            .collect()
     }
 
     async fn read_after(
@@ -260,6 +414,10 @@ impl Broker for RedisBroker {
             .key(self.key("epoch"))
             .arg(cursor.to_string())
             .arg(limit.max(1))
+            .arg(self.key(""))
+            .arg(user.as_str())
+            .arg(self.settings.history_len)
+            .arg(self.settings.history_ttl.as_secs().max(1))
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;

@@ -28,6 +28,8 @@ const REPLAY_BATCH: usize = 500;
 struct EventsQuery {
     token: Option<String>,
     last_event_id: Option<String>,
+    /// `event` to get keepalives as `event: keepalive` instead of comments.
+    keepalive: Option<String>,
 }
 
 /// Opens the stream: replay after the client's cursor from history, then live events.
@@ -46,6 +48,11 @@ pub async fn events(
         })
         .transpose()?;
     let cursor = cursor(header_cursor.or(q.last_event_id.as_deref()))?;
+    let ping = match q.keepalive.as_deref() {
+        None | Some("comment") => sse::KEEPALIVE,
+        Some("event") => sse::KEEPALIVE_EVENT,
+        Some(_) => return Err(ApiError::Query("keepalive must be comment or event".into())),
+    };
     if !state.hub.is_live() {
         return Err(ApiError::NotReady);
     }
@@ -66,6 +73,7 @@ pub async fn events(
             sub,
             last_sent,
             conn,
+            ping,
         }))
 }
 
@@ -121,6 +129,8 @@ struct SseBody {
     last_sent: EventId,
     /// Gauge, delivery counts and latency, and the closing log line when the stream is dropped.
     conn: Connection,
+    /// What a keepalive looks like on this stream (a shared static, not a copy).
+    ping: Bytes,
 }
 
 impl Stream for SseBody {
@@ -141,7 +151,7 @@ impl Stream for SseBody {
                     self.conn.sent_live(e.id);
                     return Poll::Ready(Some(Ok(e.frame.clone())));
                 }
-                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(sse::KEEPALIVE))),
+                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(self.ping.clone()))),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }

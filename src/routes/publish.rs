@@ -1,14 +1,10 @@
 //! `POST /publish`: the HTTP way in, same JSON as the pub/sub message.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use futures_util::StreamExt;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::AppState;
-use crate::{
-    error::ApiError,
-    event::{EventError, NewEvent},
-};
+use super::{AppState, read_body};
+use crate::{error::ApiError, event::NewEvent};
 
 /// Stores the event and answers `202 {"id": cursor}`; never 202 for an event not stored.
 pub async fn publish(
@@ -31,23 +27,10 @@ async fn store(
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(req)?;
     let limits = state.parse_limits();
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limits.max_bytes) {
-        return Err(EventError::TooLarge(limits.max_bytes).into());
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::Query(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > limits.max_bytes {
-            return Err(EventError::TooLarge(limits.max_bytes).into());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(req, &mut payload, limits.max_bytes).await?;
     let event = NewEvent::parse(&body, limits)?;
-    let id = state.broker.append(&event).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "id": id, "recipients": event.recipients.len() })))
+    let appended = state.broker.append(&event).await?;
+    // A topic with no subscribers stores nothing: there is no id, and the answer says so.
+    Ok(HttpResponse::Accepted()
+        .json(json!({ "id": appended.id, "recipients": appended.recipients })))
 }

@@ -136,3 +136,39 @@ async fn user_ids_reach_every_listed_user_once(backend: Backend) {
         assert_eq!(got[1].id, marker, "no duplicate of the first event");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalives_can_be_visible_events_for_pages_that_watch_for_stalls() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let url = format!("{}/events?keepalive=event", app.base);
+    let res = app
+        .http
+        .get(url)
+        .bearer_auth(crate::helpers::token("1"))
+        .send()
+        .await
+        .unwrap();
+    let mut sse = crate::helpers::SseClient::new(res);
+    loop {
+        match sse.next_frame().await.expect("stream stays open") {
+            Frame::Message { data: None, .. } => continue,
+            Frame::Message {
+                event, data, id, ..
+            } => {
+                assert_eq!(event.as_deref(), Some("keepalive"));
+                assert_eq!(data.as_deref(), Some(""));
+                assert_eq!(id, None, "a keepalive never moves the cursor");
+                break;
+            }
+            Frame::Comment(c) => panic!("asked for events, got a comment {c:?}"),
+        }
+    }
+    let res = app
+        .http
+        .get(format!("{}/events?keepalive=loud", app.base))
+        .bearer_auth(crate::helpers::token("1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}

@@ -15,3 +15,4 @@ mod resume;
 mod shutdown;
 mod signals;
 mod slow;
+mod topics;

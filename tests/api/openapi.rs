@@ -11,6 +11,10 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/events"),
     ("get", "/poll"),
     ("post", "/publish"),
+    ("get", "/topics/{topic}/subscribers"),
+    ("put", "/topics/{topic}/subscribers"),
+    ("put", "/topics/{topic}/subscribers/{user}"),
+    ("delete", "/topics/{topic}/subscribers/{user}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -39,9 +43,12 @@ async fn the_openapi_description_names_every_served_route_and_each_one_answers()
         .collect();
     assert_eq!(described, served);
     for (method, path) in SERVED {
+        let path = path.replace("{topic}", "image:1").replace("{user}", "7");
         let url = format!("{}{path}", app.base);
         let req = match *method {
             "post" => app.http.post(url),
+            "put" => app.http.put(url),
+            "delete" => app.http.delete(url),
             _ => app.http.get(url),
         };
         let res = req.send().await.expect("request");

@@ -9,6 +9,28 @@ use crate::{
     on_both_brokers,
 };
 
+on_both_brokers!(the_oldest_cursor_history_still_covers_is_not_reset);
+
+async fn the_oldest_cursor_history_still_covers_is_not_reset(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.history_len = 3).await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(app.publish_ok(json!({"user_id": 1, "n": n})).await);
+    }
+    // History holds the last 3 events (ids[3..]); a client that saw ids[2] missed nothing.
+    let poll = app.poll("1", Some(&ids[2]), 0).await;
+    assert_eq!(poll["reset"], false);
+    let got: Vec<&str> = poll["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ids[3..].iter().map(String::as_str).collect::<Vec<_>>());
+    // One further back, an event the client never saw is gone: reset.
+    assert_eq!(app.poll("1", Some(&ids[1]), 0).await["reset"], true);
+}
+
 on_both_brokers!(
     a_stream_resumed_with_last_event_id_replays_what_was_missed_then_goes_live,
     resuming_while_events_pour_in_loses_and_repeats_nothing,

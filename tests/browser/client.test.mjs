@@ -37,7 +37,9 @@ let browser;
 const pageErrors = [];
 
 before(async () => {
-  stack = await startStack({ keepaliveSecs: 1, extraPorts: 1, extraHttp: brokenProxy });
+  // A short history (the relay trims per-user history in whole blocks of ~100 entries) lets the
+  // reset test push a cursor out of history with a few hundred events.
+  stack = await startStack({ keepaliveSecs: 1, extraPorts: 1, extraHttp: brokenProxy, relayArgs: ['--history-len', '10'] });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 
@@ -155,7 +157,8 @@ test('the relay restarts mid-session: the page resumes from its last id, every e
 test('two tabs with `shared` get every event over one relay connection, and survive the leader closing', async () => {
   const context = await browser.newContext();
   try {
-    assert.equal(await stack.relayConnections(), 0);
+    // The previous test's tabs are gone, but the relay learns of it asynchronously.
+    await waitFor(async () => (await stack.relayConnections()) === 0, { what: 'no relay connection left' });
     const a = await openDemo(context, stack.url, 45, '&shared=u45');
     await a.waitForFunction(() => window.notifyDemo.client?.state === 'open');
     const b = await openDemo(context, stack.url, 45, '&shared=u45');
@@ -181,6 +184,150 @@ test('two tabs with `shared` get every event over one relay connection, and surv
     assert.deepEqual((await received(b)).map((e) => e.id), ids, 'every event once, in order');
     await waitFor(async () => (await stack.relayConnections()) === 1, { what: 'one relay connection after takeover' });
     assert.deepEqual(pageErrors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the client also loads with a module import (import "/notify-client.js", then the global)', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    // /healthz: a page of this origin that does not load the client itself.
+    await page.goto(`${stack.url}/healthz`);
+    assert.equal(await page.evaluate(() => typeof globalThis.NotifyClient), 'undefined');
+    const kind = await page.evaluate(async () => {
+      await import('/notify-client.js');
+      const c = new globalThis.NotifyClient({ token: 'x' });
+      return [typeof globalThis.NotifyClient, c.transport, c.state];
+    });
+    assert.deepEqual(kind, ['function', null, 'idle']);
+  } finally {
+    await context.close();
+  }
+});
+
+test('without EventSource the client long-polls from the start', async () => {
+  const context = await browser.newContext();
+  try {
+    await context.addInitScript(() => { delete window.EventSource; });
+    const page = await openDemo(context, stack.url, 46);
+    await page.waitForFunction(() => window.notifyDemo.client?.state === 'open');
+    assert.equal(await page.evaluate(() => window.notifyDemo.client.transport), 'poll');
+    const id = await stack.publish({ user_id: 46, img_url: '/p.jpg' });
+    await waitCount(page, 1);
+    assert.deepEqual((await received(page)).map((e) => [e.id, e.transport]), [[id, 'poll']]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('when /events fails before opening (a proxy answering 502), the client long-polls', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    let tries = 0;
+    await page.route(/\/events\?/, (route) => { tries++; return route.fulfill({ status: 502, body: 'bad gateway' }); });
+    await page.goto(`${stack.url}/?token=${mintToken(47)}&keepalive=1`);
+    await page.waitForFunction(() => window.notifyDemo.client?.transport === 'poll');
+    const ids = [await stack.publish({ user_id: 47, n: 1 }), await stack.publish({ user_id: 47, n: 2 })];
+    await waitCount(page, 2);
+    await sleep(300);
+    assert.deepEqual((await received(page)).map((e) => e.id), ids);
+    // One failure may be the relay restarting; the second in a row, with polls working, means
+    // SSE is blocked on the way: the client stops trying it for a while.
+    assert.equal(tries, 2);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a token function is called again on reconnect: an expired first token is replaced', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    let calls = 0;
+    // The first token is already expired, as after a laptop wakes up; a string token could
+    // never recover from that, a function can.
+    await page.exposeFunction('getToken', () => mintToken(48, { ttlSecs: calls++ === 0 ? -60 : 600 }));
+    await page.goto(`${stack.url}/healthz`);
+    await page.setContent('<script src="/notify-client.js"></script>');
+    await page.evaluate(() => {
+      window.got = [];
+      window.client = new NotifyClient({ token: () => window.getToken(), keepaliveSecs: 1, retryMinMs: 200 });
+      window.client.on('message', (e) => window.got.push(e.id));
+      window.client.start();
+    });
+    await page.waitForFunction(() => window.client.state === 'open' && window.client.transport === 'sse');
+    assert.ok(calls >= 2, `token function called ${calls} times`);
+    const id = await stack.publish({ user_id: 48, n: 1 });
+    await page.waitForFunction(() => window.got.length === 1);
+    assert.deepEqual(await page.evaluate(() => window.got), [id]);
+    await page.evaluate(() => window.client.close());
+    assert.equal(await page.evaluate(() => [window.client.state, window.client.transport].join()), 'closed,');
+  } finally {
+    await context.close();
+  }
+});
+
+test('a cursor that fell out of history is reported as a reset, then delivery goes on', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${stack.url}/healthz`);
+    await page.setContent('<script src="/notify-client.js"></script>');
+    const connect = (token, lastEventId) => page.evaluate(([t, last]) => {
+      window.got = [];
+      window.resets = [];
+      window.client = new NotifyClient({ token: t, keepaliveSecs: 1, lastEventId: last });
+      window.client.on('message', (e) => window.got.push(e.id));
+      window.client.on('reset', (r) => window.resets.push(r));
+      window.client.start();
+    }, [token, lastEventId]);
+    const token = mintToken(49);
+    await connect(token, null);
+    await page.waitForFunction(() => window.client.state === 'open');
+    const first = await stack.publish({ user_id: 49, n: 0 });
+    await page.waitForFunction(() => window.got.length === 1);
+    // The user goes away while far more events than the history holds are published, then
+    // comes back with the last id it saw.
+    await page.evaluate(() => window.client.close());
+    let last;
+    for (let i = 1; i <= 250; i++) last = await stack.publish({ user_id: 49, n: i });
+    await connect(token, first);
+    await page.waitForFunction(() => window.resets.length === 1);
+    const reset = await page.evaluate(() => window.resets[0]);
+    assert.equal(reset.reason, 'cursor_too_old');
+    assert.equal(reset.cursor, last);
+    assert.equal(await page.evaluate(() => window.client.lastEventId), last);
+    const next = await stack.publish({ user_id: 49, n: 251 });
+    await page.waitForFunction(() => window.got.length === 1);
+    await sleep(300);
+    assert.deepEqual(await page.evaluate(() => window.got), [next]);
+  } finally {
+    await context.close();
+  }
+});
+
+test('named events listed in `events` arrive with their name, in order with unnamed ones', async () => {
+  const context = await browser.newContext();
+  try {
+    const page = await openDemo(context, stack.url, 50, '&events=image_ready');
+    await page.waitForFunction(() => window.notifyDemo.client?.state === 'open');
+    const ids = [
+      await stack.publish({ user_id: 50, event: 'image_ready', img_url: '/a.jpg' }),
+      await stack.publish({ user_id: 50, img_url: '/b.jpg' }),
+      await stack.publish({ user_id: 50, event: 'not_listened', img_url: '/c.jpg' }),
+      await stack.publish({ user_id: 50, event: 'image_ready', img_url: '/d.jpg' }),
+    ];
+    await waitCount(page, 3);
+    await sleep(300);
+    const got = await page.evaluate(() => window.notifyDemo.received.map((e) => [e.id, e.event, e.data.img_url]));
+    assert.deepEqual(got, [
+      [ids[0], 'image_ready', '/a.jpg'],
+      [ids[1], 'message', '/b.jpg'],
+      [ids[3], 'image_ready', '/d.jpg'],
+    ]);
   } finally {
     await context.close();
   }

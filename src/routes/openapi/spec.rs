@@ -1,102 +1,16 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API, generated with `utoipa`.
-//!
-//! The operations are described on stubs here rather than on the handlers, so the description
-//! lives in one file; `tests/api/openapi.rs` checks that it names exactly the routes the relay
-//! serves, and schemathesis (`tests/schemathesis.sh`) checks the real answers against it.
+//! The operations and bodies that utoipa derives: described on stubs, since the handlers build
+//! their answers with `json!` (the description lives in one place; schemathesis checks it
+//! against the real answers).
 
-use std::sync::LazyLock;
-
-use actix_web::HttpResponse;
-use serde_json::{Value, json};
 use utoipa::{
     Modify, OpenApi, ToSchema,
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-/// Serves the description (rendered once).
-pub async fn openapi_json() -> HttpResponse {
-    static DOC: LazyLock<String> = LazyLock::new(|| document().to_string());
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOC.as_str())
-}
-
-/// The description as served: utoipa's, with the schemas its derive cannot express.
-pub fn document() -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
-    doc["components"]["schemas"]["Publication"] = publication_schema();
-    // `timeout` is a u64: no int64 format, whose maximum would be i64's.
-    not_nullable(&mut doc);
-    set_param_schema(
-        &mut doc,
-        "/poll",
-        "timeout",
-        json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
-    );
-    doc
-}
-
-/// Replaces the schema of parameter `name` of `GET path`.
-fn set_param_schema(doc: &mut Value, path: &str, name: &str, schema: Value) {
-    let pointer = format!("/paths/{}/get/parameters", path.replace('/', "~1"));
-    if let Some(params) = doc.pointer_mut(&pointer).and_then(Value::as_array_mut) {
-        for p in params.iter_mut().filter(|p| p["name"] == name) {
-            p["schema"] = schema.clone();
-        }
-    }
-}
-
-/// Every parameter of every operation.
-fn params(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
-    doc["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .filter_map(Value::as_object_mut)
-        .flat_map(|ops| ops.values_mut())
-        .filter_map(|op| op.get_mut("parameters")?.as_array_mut())
-        .flatten()
-}
-
-/// utoipa marks optional parameters nullable, but a header or query value is text, never JSON
-/// `null`: an optional parameter is one that may be left out.
-fn not_nullable(doc: &mut Value) {
-    for p in params(doc) {
-        let Some(ty) = p.pointer_mut("/schema/type") else {
-            continue;
-        };
-        if let Some(types) = ty.as_array() {
-            let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
-            *ty = match kept.as_slice() {
-                [one] => one.clone(),
-                _ => Value::Array(kept),
-            };
-        }
-    }
-}
-
-/// A message names its recipients with `user_id` or `user_ids` (either is required); a user id
-/// is a string of 1 to 128 characters without control characters, or an integer. Other fields
-/// are delivered as they are.
-fn publication_schema() -> Value {
-    let no_controls = r"^[^\u0000-\u001f\u007f-\u009f]+$";
-    let user_id = json!({"oneOf": [
-        {"type": "string", "minLength": 1, "maxLength": 128, "pattern": no_controls},
-        {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX},
-    ]});
-    let event = json!({
-        "description": "The SSE event name; absent or null: the event fires `onmessage`",
-        "type": ["string", "null"], "minLength": 1, "maxLength": 64, "pattern": no_controls,
-    });
-    let variant = |field: &str, schema: Value| json!({"type": "object", "required": [field], "properties": {field: schema, "event": event}});
-    json!({
-        "description": "A message for one user (`user_id`) or several (`user_ids`); the whole object is delivered as `data`.",
-        "anyOf": [
-            variant("user_id", user_id.clone()),
-            variant("user_ids", json!({"type": "array", "minItems": 1, "maxItems": 1000, "items": user_id})),
-        ],
-    })
-}
+use super::topics::{
+    __path_topic_add, __path_topic_list, __path_topic_remove, __path_topic_replace, Subscribers,
+    SubscribersPage, TopicMembership, TopicReplaced,
+};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -105,8 +19,14 @@ fn publication_schema() -> Value {
         title = "notify-relay",
         description = "Pushes per-user notifications to browsers over Server-Sent Events and long-poll."
     ),
-    paths(events, poll, publish, healthz, readyz, metrics, openapi),
-    components(schemas(ErrorBody, PollAnswer, PolledEvent, Publication, Accepted, Health, Readiness)),
+    paths(
+        events, poll, publish, topic_list, topic_replace, topic_add, topic_remove, healthz,
+        readyz, metrics, openapi
+    ),
+    components(schemas(
+        ErrorBody, PollAnswer, PolledEvent, Publication, Accepted, Health, Readiness,
+        Subscribers, SubscribersPage, TopicMembership, TopicReplaced
+    )),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
@@ -182,7 +102,7 @@ pub struct PollAnswer {
     reset: bool,
 }
 
-/// Placeholder for the message schema; [`document`] replaces it with the real one.
+/// Placeholder for the message schema; [`super::document`] writes the real one.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Publication {}
@@ -191,11 +111,10 @@ pub struct Publication {}
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Accepted {
-    /// The assigned id.
+    /// The assigned id; null when a topic had no subscribers, so nothing was stored.
     #[schema(pattern = r"^[0-9]+-[0-9]+$")]
-    id: String,
-    /// How many users it is for.
-    #[schema(minimum = 1)]
+    id: Option<String>,
+    /// How many users it was stored for, after topic expansion and `exclude`.
     recipients: u64,
 }
 
@@ -225,6 +144,7 @@ pub struct Readiness {
 #[utoipa::path(
     get, path = "/events", tag = "subscribe",
     params(
+        ("keepalive" = Option<String>, Query, pattern = r"^(comment|event)$", description = "`event`: keepalives as `event: keepalive` messages instead of comments"),
         ("last_event_id" = Option<String>, Query, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id (EventSource cannot set headers on first connect)"),
         ("Last-Event-ID" = Option<String>, Header, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id; wins over the query parameter"),
     ),
@@ -266,7 +186,7 @@ fn poll() {}
     security(("publish_key" = [])),
     responses(
         (status = 202, description = "Stored", body = Accepted),
-        (status = 400, description = "Not a JSON object, no recipient, bad user id or event name", body = ErrorBody),
+        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic or event name", body = ErrorBody),
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 413, description = "Larger than --max-payload-bytes", body = ErrorBody),

@@ -1,0 +1,51 @@
+-- Shared by the scripts that write user histories (prepended to each; see redis.rs).
+-- A "big" append (more recipients than one script should handle while Redis waits) writes the
+-- log entry and a first batch of histories at once, and leaves the other recipients in the set
+-- <prefix>pending:<id> (with the data in <prefix>pending:<id>:m), listed in the sorted set
+-- <prefix>pending. Batches follow; until one reaches a user, anything that touches that user's
+-- history (an append, a read) first writes the pending entry for them ("helps"), oldest first.
+-- So every history stays in id order and every recipient gets the event under its one id.
+
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+local function id_less(a, b)
+  local am, as = id_parts(a)
+  local bm, bs = id_parts(b)
+  return am < bm or (am == bm and as < bs)
+end
+
+-- Unfinished big appends, oldest first (usually none: one ZRANGE on an empty key).
+local function pending_ids(prefix, before)
+  local ids = redis.call('ZRANGE', prefix .. 'pending', 0, -1)
+  if before then
+    local older = {}
+    for _, id in ipairs(ids) do
+      if id_less(id, before) then older[#older + 1] = id end
+    end
+    ids = older
+  end
+  table.sort(ids, id_less)
+  return ids
+end
+
+local function write_history(prefix, user, id, data, event, keep, ttl)
+  local key = prefix .. 'u:' .. user
+  -- One entry more than the history length is kept: the oldest is a sentinel marking where
+  -- trimming stopped, so a reader can tell a cursor that saw it (nothing lost) from an older one.
+  redis.call('XADD', key, 'MAXLEN', keep + 1, id, 'd', data, 'e', event)
+  redis.call('EXPIRE', key, ttl)
+end
+
+-- Writes the pending entries `user` has not received yet, oldest first.
+local function help(prefix, pend, user, keep, ttl)
+  for _, pid in ipairs(pend) do
+    local set = prefix .. 'pending:' .. pid
+    if redis.call('SREM', set, user) == 1 then
+      local meta = redis.call('HMGET', set .. ':m', 'd', 'e')
+      write_history(prefix, user, pid, meta[1], meta[2], keep, ttl)
+    end
+  end
+end
