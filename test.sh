@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
 # (redis-server, nginx, chromium, python3-venv from apt; playwright-core from npm into
-# ./node_modules; the Python packages of requirements-test.txt, e.g. the aiosmtpd SMTP server the
-# email tests run, into ./.venv).
+# ./node_modules; the Python packages of requirements-test.txt into ./.venv: the aiosmtpd SMTP
+# server the email tests run, and schemathesis for the API fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,6 +44,8 @@ fi
 # The browser tests run the relay binary, so build it first.
 cargo build --bins
 cargo test --all-targets
+# The HTTP API against its OpenAPI description: no 5xx, every answer as described.
+tests/schemathesis.sh
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
     node --test --test-concurrency=1 tests/browser/

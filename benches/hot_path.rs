@@ -1,4 +1,5 @@
-//! Micro-benchmarks of the delivery hot path: rendering a frame, and fanning one event out.
+//! Micro-benchmarks of the delivery hot path: rendering a frame, fanning one event out, and the
+//! metrics each delivered event costs.
 //! `cargo bench --bench hot_path`; figures go in docs/BENCHMARKS.md.
 
 use std::{hint::black_box, sync::Arc};
@@ -8,6 +9,7 @@ use notify_relay::{
     broker::LogEntry,
     event::{EventId, NewEvent, ParseLimits, StoredEvent, UserId},
     hub::{Hub, HubLimits, Push, Transport},
+    metrics::{Connection, Metrics},
     sse,
 };
 
@@ -27,11 +29,14 @@ fn frames(c: &mut Criterion) {
 }
 
 fn hub(per_user: usize) -> Arc<Hub> {
-    Hub::new(HubLimits {
-        per_user,
-        total: 100_000,
-        queue_len: 1_024,
-    })
+    Hub::new(
+        HubLimits {
+            per_user,
+            total: 100_000,
+            queue_len: 1_024,
+        },
+        Metrics::new(),
+    )
 }
 
 fn entry(users: Vec<UserId>) -> LogEntry {
@@ -82,5 +87,16 @@ fn fan_out(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, frames, fan_out);
+/// What each event written to a connection adds: a counter, a clock read, a histogram sample.
+fn delivery_metrics(c: &mut Criterion) {
+    let metrics = Metrics::new();
+    let user = UserId::parse("42").expect("user");
+    let mut conn = Connection::open(&metrics, Transport::Sse, &user);
+    let id = EventId::new(1_795_649_633_135, 0);
+    c.bench_function("count and time one delivered event", |b| {
+        b.iter(|| conn.sent_live(black_box(id)))
+    });
+}
+
+criterion_group!(benches, frames, fan_out, delivery_metrics);
 criterion_main!(benches);

@@ -274,6 +274,10 @@ pub struct Settings {
     /// Most notification log records kept.
     #[arg(long, env = "NOTIFY_NOTIFICATION_LOG_MAX", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(10..=10_000_000))]
     pub notification_log_max: u64,
+
+    /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
+    #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<Secret>,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).

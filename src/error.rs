@@ -54,10 +54,20 @@ pub enum ApiError {
     /// An email request (contact, log) was refused.
     #[error(transparent)]
     Email(#[from] EmailError),
+    /// `/metrics` is protected and the key was missing or wrong.
+    #[error("missing or wrong metrics key: send Authorization: Bearer <metrics key>")]
+    BadMetricsKey,
+    /// A known path asked with a method it does not serve; holds the one it does.
+    #[error("method not allowed: use {0}")]
+    MethodNotAllowed(&'static str),
+    /// A failure that is the relay's fault; the cause goes to the log.
+    #[error("internal error")]
+    Internal,
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// The short machine-readable code sent as `error` (also a metrics label).
+    pub fn code(&self) -> &'static str {
         match self {
             Self::Auth(AuthError::PublishDisabled) => "publish_disabled",
             Self::Auth(AuthError::BadPublishKey) => "bad_publish_key",
@@ -83,6 +93,9 @@ impl ApiError {
             Self::Email(EmailError::BadContact(_)) => "bad_contact",
             Self::Email(EmailError::BadQuery(_)) => "bad_query",
             Self::Email(_) => "email_unavailable",
+            Self::BadMetricsKey => "bad_metrics_key",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Internal => "internal",
         }
     }
 }
@@ -106,6 +119,9 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Email(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadMetricsKey => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -120,6 +136,9 @@ impl ResponseError for ApiError {
         }
         if let Self::RateLimited { retry_after, .. } = self {
             res.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            res.insert_header((actix_web::http::header::ALLOW, *allow));
         }
         res.insert_header(("Cache-Control", "no-store"))
             .json(json!({ "error": self.code(), "message": self.to_string() }))

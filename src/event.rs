@@ -20,6 +20,9 @@ pub const MAX_EVENT_NAME_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(Arc<str>);
 
+/// The largest whole number an f64 holds exactly.
+const MAX_EXACT_F64: f64 = 9_007_199_254_740_992.0;
+
 impl UserId {
     /// Parses a user id given as a string: 1 to 128 characters, no control characters.
     pub fn parse(raw: &str) -> Result<Self, EventError> {
@@ -38,7 +41,14 @@ impl UserId {
         match value {
             Value::String(s) => Self::parse(s),
             Value::Number(n) if n.is_i64() || n.is_u64() => Self::parse(&n.to_string()),
-            Value::Number(_) => Err(EventError::BadUserId("a number must be an integer")),
+            // JSON (and JSON Schema) make no difference between 42 and 42.0: the same user.
+            // Only up to 2^53, where every whole number is exact, so no two ids collide.
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= MAX_EXACT_F64 => {
+                    Self::parse(&(f as i64).to_string())
+                }
+                _ => Err(EventError::BadUserId("a number must be an integer")),
+            },
             _ => Err(EventError::BadUserId("must be a string or an integer")),
         }
     }
@@ -361,6 +371,13 @@ mod tests {
         let e = NewEvent::parse(br#"{"user_id":"42","user_ids":[42,"7"]}"#, LIMITS).unwrap();
         let ids: Vec<_> = e.recipients.iter().map(UserId::as_str).collect();
         assert_eq!(ids, ["42", "7"]);
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_the_same_user() {
+        let e = NewEvent::parse(br#"{"user_ids":[42.0,-7.0,42]}"#, LIMITS).unwrap();
+        let ids: Vec<_> = e.recipients.iter().map(UserId::as_str).collect();
+        assert_eq!(ids, ["42", "-7"], "42.0 and 42 are one recipient");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use crate::{
     broker::{LogEntry, TailMsg},
     event::{StoredEvent, UserId},
+    metrics::Metrics,
 };
 
 mod expiry;
@@ -79,17 +80,6 @@ pub enum HubError {
     ShuttingDown,
 }
 
-/// Counters the hub keeps; read by the metrics endpoint.
-#[derive(Debug, Default)]
-pub struct HubStats {
-    /// Events handed to a subscriber's queue.
-    pub delivered: AtomicU64,
-    /// Subscribers dropped because their queue was full.
-    pub slow_disconnects: AtomicU64,
-    /// Entries received from the broker's tail.
-    pub fanned_out: AtomicU64,
-}
-
 struct Subscriber {
     id: u64,
     transport: Transport,
@@ -110,10 +100,10 @@ pub struct Hub {
     /// Users whose connection count changed since presence last looked (connect and disconnect
     /// paths only; delivery never touches it).
     changed: Mutex<HashSet<UserId>>,
-    /// Counters.
-    pub stats: HubStats,
     /// Streams that must end at a given time (token expiry, maximum lifetime).
     deadlines: expiry::Deadlines,
+    /// Where slow-client disconnects and tail entries are counted.
+    metrics: Arc<Metrics>,
 }
 
 /// A registered subscriber; dropping it unregisters it.
@@ -138,7 +128,7 @@ impl Drop for Subscription {
 
 impl Hub {
     /// An empty hub.
-    pub fn new(limits: HubLimits) -> Arc<Self> {
+    pub fn new(limits: HubLimits, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
@@ -148,8 +138,8 @@ impl Hub {
             live: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             changed: Mutex::new(HashSet::new()),
-            stats: HubStats::default(),
             deadlines: expiry::Deadlines::new(),
+            metrics,
         })
     }
 
@@ -245,8 +235,7 @@ impl Hub {
 
     /// Hands an entry to every subscriber of its recipients; drops subscribers that are full.
     pub fn fan_out(&self, entry: &LogEntry) {
-        self.stats.fanned_out.fetch_add(1, Ordering::Relaxed);
-        let mut delivered = 0;
+        self.metrics.tail_entries.inc();
         for user in &entry.recipients {
             let mut shard = self.shard(user);
             let Some(subs) = shard.get_mut(user) else {
@@ -254,12 +243,9 @@ impl Hub {
             };
             let count_before = subs.len();
             subs.retain(|sub| match sub.tx.try_send(Push::Event(entry.event.clone())) {
-                Ok(()) => {
-                    delivered += 1;
-                    true
-                }
+                Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.stats.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.slow_disconnects.inc();
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
                     false
@@ -279,7 +265,6 @@ impl Hub {
                 self.mark_changed(user);
             }
         }
-        self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
     }
 
     /// Queues a keepalive for every SSE stream. One ticker for all streams instead of a timer
@@ -334,11 +319,14 @@ mod tests {
     use crate::event::EventId;
 
     fn hub(per_user: usize, total: usize, queue_len: usize) -> Arc<Hub> {
-        Hub::new(HubLimits {
-            per_user,
-            total,
-            queue_len,
-        })
+        Hub::new(
+            HubLimits {
+                per_user,
+                total,
+                queue_len,
+            },
+            Metrics::new(),
+        )
     }
 
     fn entry(seq: u64, users: &[&str]) -> LogEntry {
@@ -377,7 +365,7 @@ mod tests {
         assert!(matches!(slow.rx.recv().await, Some(Push::Event(_))));
         assert!(slow.rx.recv().await.is_none(), "the slow stream ends");
         assert_eq!(hub.connections(), 1);
-        assert_eq!(hub.stats.slow_disconnects.load(Ordering::Relaxed), 1);
+        assert_eq!(hub.metrics.slow_disconnects.get(), 1);
     }
 
     #[tokio::test]

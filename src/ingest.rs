@@ -12,7 +12,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
@@ -22,20 +22,26 @@ use futures_util::StreamExt;
 use crate::{
     backoff::Backoff,
     broker::{BrokerError, redis::RedisBroker},
-    event::{NewEvent, ParseLimits},
+    event::{EventError, NewEvent, ParseLimits},
+    metrics::Metrics,
 };
 
 /// What the bridge is doing, for readiness and metrics.
-#[derive(Debug, Default)]
 pub struct BridgeStatus {
     /// True while this instance holds the lease and is subscribed.
     pub holder: AtomicBool,
-    /// Messages appended.
-    pub accepted: AtomicU64,
-    /// Messages skipped as malformed.
-    pub rejected: AtomicU64,
-    /// Messages the broker would not take.
-    pub failed: AtomicU64,
+    /// Where accepted, malformed and failed messages are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+impl BridgeStatus {
+    /// A bridge that does not hold the lease yet.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            holder: AtomicBool::new(false),
+            metrics,
+        }
+    }
 }
 
 /// How the bridge runs.
@@ -147,7 +153,12 @@ async fn ingest_one(
             ..event
         },
         Err(reason) => {
-            status.rejected.fetch_add(1, Ordering::Relaxed);
+            // The same codes an HTTP publisher would get for this message.
+            let code = match reason {
+                EventError::TooLarge(_) => "payload_too_large",
+                _ => "bad_event",
+            };
+            status.metrics.reject("pubsub", code);
             tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");
             return Outcome::Done;
         }
@@ -157,7 +168,7 @@ async fn ingest_one(
     for attempt in 1..=5 {
         match redis.append_fenced(&event, token).await {
             Ok(appended) => {
-                status.accepted.fetch_add(1, Ordering::Relaxed);
+                status.metrics.ingested_pubsub.inc();
                 tracing::debug!(channel, id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
                 return Outcome::Done;
             }
@@ -173,7 +184,7 @@ async fn ingest_one(
                 tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => {
-                status.failed.fetch_add(1, Ordering::Relaxed);
+                status.metrics.reject("pubsub", "broker_unavailable");
                 tracing::error!(channel, error = %e, "lost a pub/sub message: the broker would not take it");
                 return Outcome::Done;
             }

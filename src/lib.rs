@@ -7,6 +7,7 @@
 //! - [`hub`]: this instance's live subscribers and the fan-out to them.
 //! - [`ingest`]: the Redis pub/sub bridge into the broker.
 //! - [`email`]: presence, and email for events a user did not see live.
+//! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod event;
 pub mod hub;
 pub mod ingest;
 pub mod limits;
+pub mod metrics;
 pub mod routes;
 pub mod sse;
 pub mod startup;

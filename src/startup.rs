@@ -25,8 +25,9 @@ use crate::{
     hub::{Hub, HubLimits},
     ingest::{self, BridgeSettings, BridgeStatus},
     limits::{self, RateLimits},
+    metrics::Metrics,
     routes::{self, AppState},
-    telemetry::RedactedSpan,
+    telemetry::{self, RedactedSpan},
 };
 
 /// Why the relay could not start.
@@ -96,8 +97,9 @@ impl Application {
             total: settings.max_connections as usize,
             queue_len: settings.queue_len as usize,
         };
-        let hub = Hub::new(limits);
-        let (broker, bridge, redis) = make_broker(&settings, &hub)?;
+        let metrics = Metrics::new();
+        let hub = Hub::new(limits, metrics.clone());
+        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics)?;
         let offline = email::start(&settings, &hub, redis)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
@@ -122,11 +124,14 @@ impl Application {
             settings,
             limits,
             offline,
+            metrics,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(limits::bound_request))
                 .wrap(TracingLogger::<RedactedSpan>::new())
+                // Outermost: picks the request id before the request span is built.
+                .wrap(from_fn(telemetry::request_id))
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .default_service(web::to(|| async {
@@ -209,7 +214,7 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
         .redis_url
         .clone()
         .ok_or(StartupError::MailerNeedsRedis)?;
-    let redis = RedisBroker::new(redis_settings(&settings, url))?;
+    let redis = RedisBroker::new(redis_settings(&settings, url), Metrics::new())?;
     let stats = Arc::new(email::EmailStats::default());
     let instance = format!("{:016x}", rand::random::<u64>());
     let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
@@ -220,7 +225,11 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     Ok(())
 }
 
-fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, StartupError> {
+fn make_broker(
+    settings: &Settings,
+    hub: &Arc<Hub>,
+    metrics: &Arc<Metrics>,
+) -> Result<BrokerParts, StartupError> {
     let ttl = Duration::from_secs(settings.history_ttl_secs);
     let limits = crate::event::ParseLimits {
         max_bytes: settings.max_payload_bytes as usize,
@@ -236,8 +245,8 @@ fn make_broker(settings: &Settings, hub: &Arc<Hub>) -> Result<BrokerParts, Start
             )
         }
         Some(url) => {
-            let redis = RedisBroker::new(redis_settings(settings, url.clone()))?;
-            let status = Arc::new(BridgeStatus::default());
+            let redis = RedisBroker::new(redis_settings(settings, url.clone()), metrics.clone())?;
+            let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {
                 channels: settings
                     .channels

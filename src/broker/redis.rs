@@ -25,6 +25,7 @@ use super::{
 use crate::{
     backoff::Backoff,
     event::{EventId, NewEvent, StoredEvent, Topic, UserId},
+    metrics::Metrics,
 };
 
 /// How long the tail blocks in one `XREAD`, in ms.
@@ -63,6 +64,8 @@ pub struct RedisBroker {
     read: Script,
     lease: Script,
     topic_replace: Script,
+    /// Where the tail's reconnects are counted.
+    metrics: Arc<Metrics>,
     append_more: Script,
 }
 
@@ -73,7 +76,7 @@ fn history_script(body: &str) -> Script {
 
 impl RedisBroker {
     /// Creates the broker; it connects lazily, so it can start while Redis is down.
-    pub fn new(settings: RedisSettings) -> Result<Arc<Self>, BrokerError> {
+    pub fn new(settings: RedisSettings, metrics: Arc<Metrics>) -> Result<Arc<Self>, BrokerError> {
         let client = Client::open(settings.url.as_str())
             .map_err(|e| BrokerError::Unavailable(format!("bad redis url: {e}")))?;
         Ok(Arc::new(Self {
@@ -85,6 +88,7 @@ impl RedisBroker {
             append_more: history_script(include_str!("append_more.lua")),
             lease: Script::new(include_str!("lease.lua")),
             topic_replace: Script::new(include_str!("topic_replace.lua")),
+            metrics,
         }))
     }
 
@@ -131,6 +135,7 @@ impl RedisBroker {
     async fn run_tail(self: Arc<Self>, tx: mpsc::Sender<TailMsg>) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut last: Option<EventId> = None;
+        let mut connected_before = false;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_millis(TAIL_BLOCK_MS + 5_000)));
@@ -141,6 +146,10 @@ impl RedisBroker {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map_err(unavailable)?;
+                if connected_before {
+                    self.metrics.broker_reconnects.inc();
+                }
+                connected_before = true;
                 let from = match last {
                     Some(id) => id,
                     None => {

@@ -173,11 +173,14 @@ mod tests {
     use crate::hub::HubLimits;
 
     fn hub() -> Arc<Hub> {
-        Hub::new(HubLimits {
-            per_user: 4,
-            total: 100,
-            queue_len: 4,
-        })
+        Hub::new(
+            HubLimits {
+                per_user: 4,
+                total: 100,
+                queue_len: 4,
+            },
+            crate::metrics::Metrics::new(),
+        )
     }
 
     fn user(u: &str) -> UserId {

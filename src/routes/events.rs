@@ -19,7 +19,8 @@ use crate::{
     email::delivery::Deliveries,
     error::ApiError,
     event::{EventId, UserId},
-    hub::{EndReason, Push, Subscription},
+    hub::{EndReason, Push, Subscription, Transport},
+    metrics::Connection,
     sse,
 };
 
@@ -67,8 +68,10 @@ pub async fn events(
     // Subscribe before reading history, so nothing appended in between is missed.
     let deadline = stream_deadline(session.expires_at, state.settings.max_stream_secs);
     let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
-    let (prelude, last_sent) = replay(&state, &user, cursor).await?;
-    tracing::info!(user = %user, resume = cursor.is_some(), "sse stream opened");
+    let (prelude, last_sent, replayed) = replay(&state, &user, cursor).await?;
+    tracing::info!(user = %user, resume = cursor.is_some(), replayed, "sse stream opened");
+    let mut conn = Connection::open(&state.metrics, Transport::Sse, &user);
+    conn.sent_from_history(replayed);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -79,6 +82,7 @@ pub async fn events(
             prelude: Some(prelude),
             sub,
             last_sent,
+            conn,
             ping,
             deliveries: state.offline.deliveries.clone(),
             user,
@@ -108,26 +112,28 @@ fn stream_deadline(token_expires: SystemTime, max_stream_secs: u64) -> (Instant,
 }
 
 /// Builds what the stream starts with: `retry:`, then either the current position (no cursor),
-/// the events after the cursor, or a reset to the current position.
+/// the events after the cursor, or a reset to the current position; and how many events it holds.
 async fn replay(
     state: &AppState,
     user: &UserId,
     cursor: Option<EventId>,
-) -> Result<(Bytes, EventId), ApiError> {
+) -> Result<(Bytes, EventId, usize), ApiError> {
     let retry = state.settings.retry_ms;
     let Some(mut last) = cursor else {
         let head = state.broker.head().await?;
-        return Ok((sse::opening_frame(retry, Some(&head.to_string())), head));
+        return Ok((sse::opening_frame(retry, Some(&head.to_string())), head, 0));
     };
     let mut buf = BytesMut::from(&sse::opening_frame(retry, None)[..]);
+    let mut count = 0;
     loop {
         match state.broker.read_after(user, last, REPLAY_BATCH).await? {
             History::Reset { head } => {
                 buf.extend_from_slice(&reset_frame(head));
-                return Ok((buf.freeze(), head));
+                return Ok((buf.freeze(), head, count));
             }
             History::Events(events) => {
                 let done = events.len() < REPLAY_BATCH;
+                count += events.len();
                 for e in &events {
                     buf.extend_from_slice(&e.frame);
                     last = e.id;
@@ -136,7 +142,7 @@ async fn replay(
                     }
                 }
                 if done {
-                    return Ok((buf.freeze(), last));
+                    return Ok((buf.freeze(), last, count));
                 }
             }
         }
@@ -158,6 +164,8 @@ struct SseBody {
     prelude: Option<Bytes>,
     sub: Subscription,
     last_sent: EventId,
+    /// Gauge, delivery counts and latency, and the closing log line when the stream is dropped.
+    conn: Connection,
     /// What a keepalive looks like on this stream (a shared static, not a copy).
     ping: Bytes,
     /// Where deliveries of email-fallback events are reported (nothing else is).
@@ -183,6 +191,7 @@ impl Stream for SseBody {
                     if e.fallback {
                         self.deliveries.report(e.id, &self.user);
                     }
+                    self.conn.sent_live(e.id);
                     return Poll::Ready(Some(Ok(e.frame.clone())));
                 }
                 Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(self.ping.clone()))),

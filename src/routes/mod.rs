@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, middleware::from_fn, web};
+use actix_web::{HttpRequest, HttpResponse, middleware::from_fn, web};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -14,12 +14,15 @@ use crate::{
     hub::Hub,
     ingest::BridgeStatus,
     limits::RateLimits,
+    metrics::Metrics,
 };
 
 pub mod contacts;
 pub mod demo;
 pub mod events;
+pub mod metrics;
 pub mod notifications;
+pub mod openapi;
 pub mod ops;
 pub mod poll;
 pub mod presence;
@@ -42,6 +45,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Presence, delivery reports, contacts and the notification log.
     pub offline: crate::email::Offline,
+    /// Counters, gauges and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -55,46 +60,56 @@ impl AppState {
 }
 
 /// Registers every route; `/events` and `/poll` answer cross-origin requests from `cors_origins`.
+/// A known path asked with another method gets a JSON 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig, demo: bool, cors_origins: &[String]) {
     let cors = || crate::cors::subscriber_cors(cors_origins.iter().map(String::as_str));
     cfg.service(
-        web::resource("/events")
+        resource("/events", "GET")
             .wrap(cors())
             .wrap(from_fn(crate::cors::only_for_allowed))
             .route(web::get().to(events::events)),
     )
     .service(
-        web::resource("/poll")
+        resource("/poll", "GET")
             .wrap(cors())
             .wrap(from_fn(crate::cors::only_for_allowed))
             .route(web::get().to(poll::poll)),
     )
-    .route("/publish", web::post().to(publish::publish))
-    .route("/topics/{topic}/subscribers", web::get().to(topics::list))
-    .route(
-        "/topics/{topic}/subscribers",
-        web::put().to(topics::replace),
+    .service(resource("/publish", "POST").route(web::post().to(publish::publish)))
+    .service(
+        resource("/topics/{topic}/subscribers", "GET, PUT")
+            .route(web::get().to(topics::list))
+            .route(web::put().to(topics::replace)),
     )
-    .route(
-        "/topics/{topic}/subscribers/{user}",
-        web::put().to(topics::add),
+    .service(
+        resource("/topics/{topic}/subscribers/{user}", "PUT, DELETE")
+            .route(web::put().to(topics::add))
+            .route(web::delete().to(topics::remove)),
     )
-    .route(
-        "/topics/{topic}/subscribers/{user}",
-        web::delete().to(topics::remove),
+    .service(resource("/presence/{user}", "GET").route(web::get().to(presence::presence)))
+    .service(
+        resource("/users/{user}/contact", "GET, PUT, DELETE")
+            .route(web::put().to(contacts::put))
+            .route(web::get().to(contacts::get))
+            .route(web::delete().to(contacts::delete)),
     )
-    .route("/presence/{user}", web::get().to(presence::presence))
-    .route("/users/{user}/contact", web::put().to(contacts::put))
-    .route("/users/{user}/contact", web::get().to(contacts::get))
-    .route("/users/{user}/contact", web::delete().to(contacts::delete))
-    .route("/notifications", web::get().to(notifications::list))
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/", web::get().to(ops::index))
-    .route("/notify-client.js", web::get().to(ops::client_js));
+    .service(resource("/notifications", "GET").route(web::get().to(notifications::list)))
+    .service(resource("/healthz", "GET").route(web::get().to(ops::healthz)))
+    .service(resource("/readyz", "GET").route(web::get().to(ops::readyz)))
+    .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
+    .service(resource("/openapi.json", "GET").route(web::get().to(openapi::openapi_json)))
+    .service(resource("/", "GET").route(web::get().to(ops::index)))
+    .service(resource("/notify-client.js", "GET").route(web::get().to(ops::client_js)));
     if demo {
-        cfg.route("/demo/token", web::get().to(demo::token));
+        cfg.service(resource("/demo/token", "GET").route(web::get().to(demo::token)));
     }
+}
+
+/// A resource whose other methods get a JSON 405 naming the `allow`ed ones.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+    }))
 }
 
 /// Parses the query string into `T`, answering 400 with the reason.

@@ -11,6 +11,7 @@ use crate::{
     error::ApiError,
     event::{EventId, StoredEvent, UserId},
     hub::{Push, Transport},
+    metrics::Connection,
 };
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +89,9 @@ async fn wait(
             });
         }
         History::Events(events) if !events.is_empty() => {
+            state
+                .metrics
+                .delivered_from_history(Transport::Poll, events.len());
             let last = events.last().map_or(cursor, |e| e.id);
             return Ok(PollAnswer {
                 events,
@@ -97,6 +101,8 @@ async fn wait(
         }
         History::Events(_) => {}
     }
+    // Counted as waiting until it answers or the client goes away (the future is dropped).
+    let mut waiting = Connection::open(&state.metrics, Transport::Poll, user);
     let mut events = Vec::new();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -120,6 +126,9 @@ async fn wait(
         }
         // A lagging tail can hand over events the client already has.
         events.retain(|e| e.id > cursor);
+    }
+    for e in &events {
+        waiting.sent_live(e.id);
     }
     let last = events.last().map_or(cursor, |e| e.id);
     Ok(PollAnswer {

@@ -9,10 +9,23 @@ use crate::{error::ApiError, event::NewEvent};
 /// Stores the event and answers `202 {"id": cursor}`; never 202 for an event not stored.
 pub async fn publish(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.publisher(&req)?;
+    let outcome = store(&req, payload, &state).await;
+    match &outcome {
+        Ok(_) => state.metrics.ingested_http.inc(),
+        Err(e) => state.metrics.reject("http", e.code()),
+    }
+    outcome
+}
+
+async fn store(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.publisher(req)?;
     let key = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -20,7 +33,7 @@ pub async fn publish(
         .unwrap_or_default();
     state.limits.publish(key)?;
     let limits = state.parse_limits();
-    let body = read_body(&req, &mut payload, limits.max_bytes).await?;
+    let body = read_body(req, &mut payload, limits.max_bytes).await?;
     let event = NewEvent::parse(&body, limits)?;
     let appended = state.broker.append(&event).await?;
     // A topic with no subscribers stores nothing: there is no id, and the answer says so.

@@ -457,6 +457,16 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts `notify-relay` with the test defaults plus `args`, and waits until it is ready.
     pub async fn start(redis_url: Option<&str>, args: &[&str]) -> Self {
+        Self::start_logged(redis_url, args, &[("RUST_LOG", "warn")], None).await
+    }
+
+    /// Like [`Self::start`], with environment `envs` and stdout and stderr written to `log`.
+    pub async fn start_logged(
+        redis_url: Option<&str>,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_notify-relay"));
         cmd.args([
@@ -470,9 +480,16 @@ impl RelayProcess {
         .args(["--keepalive-secs", "1", "--redis-prefix", "test"])
         .args(["--connects-per-sec", "0", "--publishes-per-sec", "0"])
         .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .envs(envs.iter().copied());
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("log file");
+                cmd.stdout(file.try_clone().expect("log file")).stderr(file);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         if let Some(url) = redis_url {
             cmd.args(["--redis-url", url]);
         }
@@ -588,4 +605,45 @@ pub async fn publish_at(base: &str, body: Value) -> String {
     assert_eq!(res.status().as_u16(), 202);
     let v: Value = res.json().await.expect("json");
     v["id"].as_str().expect("id").to_owned()
+}
+
+/// Scrapes `/metrics` from any relay.
+pub async fn scrape(base: &str) -> String {
+    let res = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics");
+    assert_eq!(res.status().as_u16(), 200);
+    res.text().await.expect("metrics text")
+}
+
+/// The value of one sample, `name{labels}` exactly as exposed (labels sorted by name), or
+/// `name` alone; 0 when absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Scrapes until `series` reaches at least `value` (the thing counted happens after the
+/// response that caused it); panics after [`WAIT`].
+pub async fn wait_sample(base: &str, series: &str, value: f64) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = scrape(base).await;
+        if sample(&text, series) >= value {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} never reached {value}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use tokio::{io::AsyncWriteExt, net::TcpSocket};
 
 use crate::{
-    helpers::{Backend, RedisServer, RelayProcess, TestApp, publish_at, token},
+    helpers::{Backend, RedisServer, RelayProcess, TestApp, publish_at, sample, scrape, token},
     on_both_brokers,
     poll::wait_connections,
 };
@@ -59,6 +59,12 @@ async fn a_client_that_stops_reading_is_dropped_and_later_catches_up_from_histor
     }
     // 24 MB were published to a client that reads nothing: the relay let go of it.
     wait_connections(&app.base, 0).await;
+    let metrics = scrape(&app.base).await;
+    assert_eq!(
+        sample(&metrics, "notify_slow_client_disconnects_total"),
+        1.0,
+        "{metrics}"
+    );
     let mut back = app.sse_from("slow", Some(&start)).await;
     for n in 0..events {
         assert_eq!(

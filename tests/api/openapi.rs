@@ -1,0 +1,59 @@
+//! `/openapi.json` describes exactly the routes the relay serves.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp};
+
+/// Every route the relay serves outside demo mode, except the demo page and its script.
+const SERVED: &[(&str, &str)] = &[
+    ("get", "/events"),
+    ("get", "/poll"),
+    ("post", "/publish"),
+    ("get", "/topics/{topic}/subscribers"),
+    ("put", "/topics/{topic}/subscribers"),
+    ("put", "/topics/{topic}/subscribers/{user}"),
+    ("delete", "/topics/{topic}/subscribers/{user}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+#[tokio::test]
+async fn the_openapi_description_names_every_served_route_and_each_one_answers() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let doc: Value = app.get("/openapi.json").await.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let described: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .expect("operations")
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    let served: BTreeSet<(String, String)> = SERVED
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(described, served);
+    for (method, path) in SERVED {
+        let path = path.replace("{topic}", "image:1").replace("{user}", "7");
+        let url = format!("{}{path}", app.base);
+        let req = match *method {
+            "post" => app.http.post(url),
+            "put" => app.http.put(url),
+            "delete" => app.http.delete(url),
+            _ => app.http.get(url),
+        };
+        let res = req.send().await.expect("request");
+        assert_ne!(res.status().as_u16(), 404, "{method} {path} is not served");
+    }
+    let error = &doc["components"]["schemas"]["ErrorBody"]["required"];
+    assert_eq!(error, &serde_json::json!(["error", "message"]));
+}
