@@ -24,7 +24,7 @@ use std::{
 use tokio::sync::mpsc;
 
 use crate::{
-    broker::{LogEntry, TailMsg},
+    broker::{LogEntry, TailSink},
     event::{StoredEvent, UserId},
     metrics::Metrics,
 };
@@ -292,16 +292,6 @@ impl Hub {
         }
     }
 
-    /// Consumes the broker's tail until it ends, fanning out each entry.
-    pub async fn run(self: Arc<Self>, mut tail: mpsc::Receiver<TailMsg>) {
-        while let Some(msg) = tail.recv().await {
-            match msg {
-                TailMsg::Live => self.live.store(true, Ordering::Release),
-                TailMsg::Entry(entry) => self.fan_out(&entry),
-            }
-        }
-    }
-
     /// Sends keepalives every `every` until the hub is closed.
     pub async fn run_keepalive(self: Arc<Self>, every: Duration) {
         let mut tick = tokio::time::interval(every);
@@ -310,6 +300,22 @@ impl Hub {
             tick.tick().await;
             self.ping_all();
         }
+    }
+}
+
+/// The broker's tail hands the hub each entry directly: fan-out is a few non-blocking
+/// `try_send`s, safe to run inside the broker's append.
+impl TailSink for Hub {
+    fn live(&self) {
+        self.live.store(true, Ordering::Release);
+    }
+
+    fn entry(&self, entry: &LogEntry) {
+        self.fan_out(entry);
+    }
+
+    fn open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
     }
 }
 

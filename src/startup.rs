@@ -262,7 +262,7 @@ fn make_broker(
             (redis.clone(), Some(status.clone()), Some((redis, status)))
         }
     };
-    tokio::spawn(hub.clone().run(broker.clone().tail()));
+    broker.clone().start_tail(hub.clone());
     Ok((broker, bridge, email))
 }
 

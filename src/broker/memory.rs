@@ -2,19 +2,18 @@
 //!
 //! One mutex guards the id counter, the histories and the hand-off to the tail, so ids are
 //! assigned and handed to the tail in the same order. The critical section is a few pointer
-//! moves; nothing awaits while holding it.
+//! moves plus the hub's fan-out (non-blocking `try_send`s); nothing awaits while holding it.
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
 
 use super::{
-    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts,
+    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailSink, UserHistoryFacts,
     cursor_is_stale, expand_recipients,
 };
 use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
@@ -24,9 +23,8 @@ pub struct MemoryBroker {
     state: Mutex<State>,
     history_len: usize,
     ttl: Duration,
-    /// Entries for the hub, sent under the state lock so the tail sees ids in order.
-    tail_tx: mpsc::UnboundedSender<LogEntry>,
-    tail_rx: Mutex<Option<mpsc::UnboundedReceiver<LogEntry>>>,
+    /// The hub, handed each entry under the state lock so it sees ids in order.
+    sink: OnceLock<Arc<dyn TailSink>>,
 }
 
 struct State {
@@ -54,7 +52,6 @@ impl MemoryBroker {
     /// Creates a broker keeping `history_len` events per user for `ttl` after their last event.
     pub fn new(history_len: usize, ttl: Duration) -> Arc<Self> {
         let epoch = EventId::new(now_ms(), 0);
-        let (tail_tx, tail_rx) = mpsc::unbounded_channel();
         let broker = Arc::new(Self {
             state: Mutex::new(State {
                 epoch,
@@ -64,8 +61,7 @@ impl MemoryBroker {
             }),
             history_len: history_len.max(1),
             ttl,
-            tail_tx,
-            tail_rx: Mutex::new(Some(tail_rx)),
+            sink: OnceLock::new(),
         });
         Self::spawn_sweeper(Arc::downgrade(&broker));
         broker
@@ -141,12 +137,13 @@ impl Broker for MemoryBroker {
                 }
             }
         }
-        // The receiver lives as long as the hub; if it is gone the process is shutting down.
         let count = recipients.len();
-        let _ = self.tail_tx.send(LogEntry {
-            event: stored,
-            recipients,
-        });
+        if let Some(sink) = self.sink.get() {
+            sink.entry(&LogEntry {
+                event: stored,
+                recipients,
+            });
+        }
         Ok(Appended {
             id: Some(id),
             recipients: count,
@@ -245,25 +242,12 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg> {
-        let (tx, rx) = mpsc::channel(1024);
-        let source = self
-            .tail_rx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        tokio::spawn(async move {
-            let Some(mut source) = source else { return };
-            if tx.send(TailMsg::Live).await.is_err() {
-                return;
-            }
-            while let Some(entry) = source.recv().await {
-                if tx.send(TailMsg::Entry(entry)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        rx
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+        // Taken under the lock, so no append can fall between "live" and the first entry.
+        let _state = self.lock();
+        if self.sink.set(sink.clone()).is_ok() {
+            sink.live();
+        }
     }
 }
 

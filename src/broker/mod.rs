@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
 
 use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
@@ -61,13 +60,18 @@ pub struct Appended {
     pub recipients: usize,
 }
 
-/// What the tail reports to the hub, in order.
-#[derive(Debug)]
-pub enum TailMsg {
+/// Where the tail hands what it reads, in order; the hub implements it.
+///
+/// The tail calls it directly rather than through a channel: on the memory broker, fan-out runs
+/// on the thread that appended, so an event reaches its connections' queues with no hop through
+/// another task (each hop is a cross-thread wake-up per event).
+pub trait TailSink: Send + Sync + 'static {
     /// The tail is positioned: no entry appended from now on will be missed.
-    Live,
-    /// The next entry of the log.
-    Entry(LogEntry),
+    fn live(&self);
+    /// The next entry of the log. Must not block: it runs inside the broker's append.
+    fn entry(&self, entry: &LogEntry);
+    /// False once nothing consumes entries any more (shutdown), so a tail task can stop.
+    fn open(&self) -> bool;
 }
 
 /// Storage for the event log and per-user history.
@@ -108,9 +112,9 @@ pub trait Broker: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<UserId>, BrokerError>;
 
-    /// Starts the tail. Called once; the receiver yields [`TailMsg::Live`] and then every entry
+    /// Starts the tail. Called once: `sink` hears [`TailSink::live`] and then every entry
     /// appended after that point, in order, across reconnects to the store.
-    fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg>;
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>);
 }
 
 /// The final recipient list: named users, then topic subscribers, without duplicates or excluded.

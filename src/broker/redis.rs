@@ -16,10 +16,10 @@ use redis::{
     AsyncConnectionConfig, Client, Script, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::OnceCell;
 
 use super::{
-    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailMsg, UserHistoryFacts,
+    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailSink, UserHistoryFacts,
     cursor_is_stale,
 };
 use crate::{
@@ -131,8 +131,8 @@ impl RedisBroker {
             .map_err(unavailable)
     }
 
-    /// Runs the tail until the receiver is dropped.
-    async fn run_tail(self: Arc<Self>, tx: mpsc::Sender<TailMsg>) {
+    /// Runs the tail until the sink closes.
+    async fn run_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut last: Option<EventId> = None;
         let mut connected_before = false;
@@ -155,18 +155,16 @@ impl RedisBroker {
                     None => {
                         let head = self.head().await?;
                         last = Some(head);
-                        if tx.send(TailMsg::Live).await.is_err() {
-                            return Ok(());
-                        }
+                        sink.live();
                         head
                     }
                 };
                 tracing::info!(from = %from, "tailing the redis log");
                 backoff.reset();
-                self.tail_from(&mut conn, from, &mut last, &tx).await
+                self.tail_from(&mut conn, from, &mut last, &*sink).await
             }
             .await;
-            if tx.is_closed() {
+            if !sink.open() {
                 return;
             }
             if let Err(e) = result {
@@ -182,7 +180,7 @@ impl RedisBroker {
         conn: &mut redis::aio::MultiplexedConnection,
         mut from: EventId,
         last: &mut Option<EventId>,
-        tx: &mpsc::Sender<TailMsg>,
+        sink: &dyn TailSink,
     ) -> Result<(), BrokerError> {
         let log = self.key("log");
         let mut last_sweep = std::time::Instant::now();
@@ -208,9 +206,10 @@ impl RedisBroker {
                 let entry = parse_log_entry(entry)?;
                 from = entry.event.id;
                 *last = Some(from);
-                if tx.send(TailMsg::Entry(entry)).await.is_err() {
-                    return Ok(());
-                }
+                sink.entry(&entry);
+            }
+            if !sink.open() {
+                return Ok(());
             }
         }
     }
@@ -502,10 +501,8 @@ impl Broker for RedisBroker {
             .map_err(unavailable)
     }
 
-    fn tail(self: Arc<Self>) -> mpsc::Receiver<TailMsg> {
-        let (tx, rx) = mpsc::channel(TAIL_BATCH * 2);
-        tokio::spawn(self.run_tail(tx));
-        rx
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+        tokio::spawn(self.run_tail(sink));
     }
 }
 
