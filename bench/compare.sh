@@ -7,6 +7,7 @@
 #   SCENARIOS="fanout hot" TARGETS="relay-mem nchan-mem" bench/compare.sh
 #   DURATION=10 bench/compare.sh           # shorter publish windows
 # Scenarios: idle fanout hot poll pub.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
+# RELAY_BUILD=1 rebuilds the relay first (else an existing target/release binary is used).
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
 # QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
 # Results: $OUT (default bench/results/<date>) holds per-case logs, results.jsonl, summary.md.
@@ -41,7 +42,7 @@ ulimit -n "$(ulimit -Hn)"
 
 RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
 LOAD_BIN="$ROOT/load/target/release/notify-load"
-if [ ! -x "$RELAY_BIN" ]; then (cd "$ROOT" && cargo build --release); fi
+if [ ! -x "$RELAY_BIN" ] || [ "${RELAY_BUILD:-0}" = 1 ]; then (cd "$ROOT" && cargo build --release); fi
 cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
 # Freeze the binary for this run (the root build may be rebuilt meanwhile) and record what ran.
 cp "$RELAY_BIN" "$OUT/notify-relay"; RELAY_BIN="$OUT/notify-relay"
@@ -138,7 +139,9 @@ for sc in $SCENARIOS; do
     for tg in $TARGETS; do
         wait_quiet
         log "=== $sc / $tg ==="
-        start_target "$tg"
+        if ! start_target "$tg"; then
+            log "cannot start $tg (see $OUT/*.log); skipping"; stop_all; continue
+        fi
         case "$sc" in
             idle) run_load idle "$tg" sse --connections "$IDLE_N" --idle-secs "$IDLE_SECS" --rate 0 ;;
             fanout) run_load fanout "$tg" sse --connections "$FAN_N" --rate "$FAN_RATE" \
