@@ -6,15 +6,23 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
 
-/// Every route the relay serves outside demo mode, except the demo page and its script.
+/// Every route the relay serves outside demo mode, except the demo page and its script. OPTIONS
+/// on `/events` and `/poll` is the CORS preflight.
 const SERVED: &[(&str, &str)] = &[
     ("get", "/events"),
+    ("options", "/events"),
     ("get", "/poll"),
+    ("options", "/poll"),
     ("post", "/publish"),
     ("get", "/topics/{topic}/subscribers"),
     ("put", "/topics/{topic}/subscribers"),
     ("put", "/topics/{topic}/subscribers/{user}"),
     ("delete", "/topics/{topic}/subscribers/{user}"),
+    ("get", "/presence/{user}"),
+    ("put", "/users/{user}/contact"),
+    ("get", "/users/{user}/contact"),
+    ("delete", "/users/{user}/contact"),
+    ("get", "/notifications"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -49,6 +57,12 @@ async fn the_openapi_description_names_every_served_route_and_each_one_answers()
             "post" => app.http.post(url),
             "put" => app.http.put(url),
             "delete" => app.http.delete(url),
+            // A preflight: refused (403), since the test relay allows no origin.
+            "options" => app
+                .http
+                .request(reqwest::Method::OPTIONS, url)
+                .header("Origin", "https://elsewhere.example")
+                .header("Access-Control-Request-Method", "GET"),
             _ => app.http.get(url),
         };
         let res = req.send().await.expect("request");

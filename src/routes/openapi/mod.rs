@@ -1,8 +1,9 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API, generated with `utoipa`.
 //!
-//! [`spec`] and [`topics`] describe the operations; this module serves the document, with the
-//! parts utoipa's derive cannot say written here as JSON Schema: the message body (one of three
-//! recipient fields required) and the limits the relay was started with.
+//! [`spec`], [`topics`] and [`offline`] describe the operations; this module serves the document,
+//! with the parts utoipa's derive cannot say written here as JSON Schema: the message and contact
+//! bodies, the limits the relay was started with, the `Retry-After` header, and the 414/431 that
+//! `limits::bound_request` may answer on any route.
 //! `tests/api/openapi.rs` checks that the document names exactly the routes the relay serves,
 //! and schemathesis (`tests/schemathesis.sh`) checks the real answers against it.
 
@@ -13,6 +14,7 @@ use utoipa::OpenApi;
 use super::AppState;
 use crate::config::Settings;
 
+mod offline;
 mod spec;
 mod topics;
 
@@ -33,11 +35,28 @@ pub fn document(settings: &Settings) -> Value {
         "required": ["subscribers"],
         "properties": {"subscribers": {"type": "array", "items": user_id(), "maxItems": topics::MAX_REPLACE_USERS}},
     });
+    doc["components"]["schemas"]["ContactBody"] = json!({
+        "type": "object",
+        "required": ["email"],
+        "properties": {
+            "email": {"description": "An email address of at most 254 bytes (surrounding spaces are trimmed)", "type": "string", "format": "email", "maxLength": 254},
+            "email_fallback": {"description": "Whether events the user missed may be emailed (default true)", "type": "boolean"},
+        },
+        "additionalProperties": false,
+    });
     not_nullable(&mut doc);
+    bounded_requests(&mut doc);
+    retry_after(&mut doc);
     // u64 parameters: no int64 format, whose maximum would be i64's.
     let any_u64 = json!({"type": "integer", "minimum": 0, "maximum": u64::MAX});
     set_param_schema(&mut doc, "/poll", "timeout", any_u64.clone());
-    set_param_schema(&mut doc, "/topics/{topic}/subscribers", "limit", any_u64);
+    set_param_schema(
+        &mut doc,
+        "/topics/{topic}/subscribers",
+        "limit",
+        any_u64.clone(),
+    );
+    set_param_schema(&mut doc, "/notifications", "limit", any_u64);
     doc
 }
 
@@ -47,6 +66,55 @@ fn set_param_schema(doc: &mut Value, path: &str, name: &str, schema: Value) {
     if let Some(params) = doc.pointer_mut(&pointer).and_then(Value::as_array_mut) {
         for p in params.iter_mut().filter(|p| p["name"] == name) {
             p["schema"] = schema.clone();
+        }
+    }
+}
+
+/// Every operation, with its path.
+fn operations(doc: &mut Value) -> impl Iterator<Item = (&String, &mut Value)> {
+    doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.iter_mut())
+        .filter_map(|(path, ops)| Some((path, ops.as_object_mut()?)))
+        .flat_map(|(path, ops)| ops.values_mut().map(move |op| (path, op)))
+}
+
+/// An error answer.
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    })
+}
+
+/// `limits::bound_request` runs before every route: any operation may answer 414 or 431.
+fn bounded_requests(doc: &mut Value) {
+    for (_, op) in operations(doc) {
+        let responses = &mut op["responses"];
+        responses["414"] = error_response("Query string over --max-query-bytes (`query_too_long`)");
+        responses["431"] =
+            error_response("Request headers over --max-header-bytes (`headers_too_large`)");
+    }
+}
+
+/// Every 429 and 503 error may say when to retry; a `rate_limited` 429 and an error 503 always
+/// do (a 429 for too many connections of one user does not; `/readyz`'s 503 is no error).
+fn retry_after(doc: &mut Value) {
+    for (path, op) in operations(doc) {
+        for status in ["429", "503"] {
+            let Some(res) = op["responses"].get_mut(status) else {
+                continue;
+            };
+            if path == "/readyz" {
+                continue;
+            }
+            let always = status == "503" || path == "/publish";
+            res["headers"]["Retry-After"] = json!({
+                "description": "Seconds until a retry can succeed",
+                "required": always,
+                "schema": {"type": "integer", "minimum": 0},
+            });
         }
     }
 }

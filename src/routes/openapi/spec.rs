@@ -7,6 +7,11 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
+use super::offline::{
+    __path_contact_delete, __path_contact_get, __path_contact_put, __path_notifications,
+    __path_presence, Contact, ContactBody, ContactRemoved, Notification, Notifications, Presence,
+    UserContact,
+};
 use super::topics::{
     __path_topic_add, __path_topic_list, __path_topic_remove, __path_topic_replace, Subscribers,
     SubscribersPage, TopicMembership, TopicReplaced,
@@ -20,12 +25,14 @@ use super::topics::{
         description = "Pushes per-user notifications to browsers over Server-Sent Events and long-poll."
     ),
     paths(
-        events, poll, publish, topic_list, topic_replace, topic_add, topic_remove, healthz,
-        readyz, metrics, openapi
+        events, events_preflight, poll, poll_preflight, publish, topic_list, topic_replace,
+        topic_add, topic_remove, presence, contact_put, contact_get, contact_delete,
+        notifications, healthz, readyz, metrics, openapi
     ),
     components(schemas(
         ErrorBody, PollAnswer, PolledEvent, Publication, Accepted, Health, Readiness,
-        Subscribers, SubscribersPage, TopicMembership, TopicReplaced
+        Subscribers, SubscribersPage, TopicMembership, TopicReplaced, Presence, Contact,
+        ContactBody, UserContact, ContactRemoved, Notification, Notifications
     )),
     modifiers(&SecuritySchemes)
 )]
@@ -153,12 +160,29 @@ pub struct Readiness {
         (status = 200, description = "The event stream: `retry:`, then `id:`/`event:`/`data:` blocks and `: keepalive` comments", content_type = "text/event-stream", body = String),
         (status = 400, description = "Malformed cursor or query", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
-        (status = 429, description = "Too many connections for this user", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
 fn events() {}
+
+/// CORS preflight for `/events`: granted only to the --cors-origins.
+#[utoipa::path(
+    options, path = "/events", tag = "subscribe",
+    params(
+        ("Origin" = String, Header, description = "The page's origin"),
+        ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
+        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
+    ),
+    responses(
+        (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
+        (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = ErrorBody),
+        (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn events_preflight() {}
 
 /// Long-poll: events after the cursor at once, else waits up to `timeout` seconds.
 #[utoipa::path(
@@ -172,12 +196,29 @@ fn events() {}
         (status = 200, description = "Events, the next cursor, and whether the cursor was reset", body = PollAnswer),
         (status = 400, description = "Malformed cursor or query", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
-        (status = 429, description = "Too many connections for this user", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
 fn poll() {}
+
+/// CORS preflight for `/poll`: granted only to the --cors-origins.
+#[utoipa::path(
+    options, path = "/poll", tag = "subscribe",
+    params(
+        ("Origin" = String, Header, description = "The page's origin"),
+        ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
+        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
+    ),
+    responses(
+        (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
+        (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = ErrorBody),
+        (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn poll_preflight() {}
 
 /// Stores an event for its recipients.
 #[utoipa::path(
@@ -190,6 +231,7 @@ fn poll() {}
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 413, description = "Larger than --max-payload-bytes", body = ErrorBody),
+        (status = 429, description = "Publishes with this key over --publishes-per-sec (`rate_limited`): not stored, retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The broker is unreachable: not stored, retry", body = ErrorBody),
     )
 )]
