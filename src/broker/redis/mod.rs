@@ -13,18 +13,23 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use redis::{
-    AsyncConnectionConfig, Client, Script, Value,
+    Client, Script, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::OnceCell;
 
+mod append;
+mod reply;
+mod tail;
+
+use reply::{parse_entry, parse_id, stored, text};
+
 use super::{
-    Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailSink, UserHistoryFacts,
+    Appended, Broker, BrokerError, CursorFacts, History, TailSink, UserHistoryFacts,
     cursor_is_stale,
 };
 use crate::{
-    backoff::Backoff,
-    event::{EventId, NewEvent, StoredEvent, Topic, UserId},
+    event::{EventId, NewEvent, Topic, UserId},
     metrics::Metrics,
 };
 
@@ -130,89 +135,6 @@ impl RedisBroker {
             .cloned()
             .map_err(unavailable)
     }
-
-    /// Runs the tail until the sink closes.
-    async fn run_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let mut last: Option<EventId> = None;
-        let mut connected_before = false;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_millis(TAIL_BLOCK_MS + 5_000)));
-        loop {
-            let result = async {
-                let mut conn = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map_err(unavailable)?;
-                if connected_before {
-                    self.metrics.broker_reconnects.inc();
-                }
-                connected_before = true;
-                let from = match last {
-                    Some(id) => id,
-                    None => {
-                        let head = self.head().await?;
-                        last = Some(head);
-                        sink.live();
-                        head
-                    }
-                };
-                tracing::info!(from = %from, "tailing the redis log");
-                backoff.reset();
-                self.tail_from(&mut conn, from, &mut last, &*sink).await
-            }
-            .await;
-            if !sink.open() {
-                return;
-            }
-            if let Err(e) = result {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "redis tail lost");
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-
-    async fn tail_from(
-        &self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        mut from: EventId,
-        last: &mut Option<EventId>,
-        sink: &dyn TailSink,
-    ) -> Result<(), BrokerError> {
-        let log = self.key("log");
-        let mut last_sweep = std::time::Instant::now();
-        loop {
-            let reply: Value = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(TAIL_BATCH)
-                .arg("BLOCK")
-                .arg(TAIL_BLOCK_MS)
-                .arg("STREAMS")
-                .arg(&log)
-                .arg(from.to_string())
-                .query_async(conn)
-                .await
-                .map_err(unavailable)?;
-            if last_sweep.elapsed() > Duration::from_millis(STALE_PENDING_MS / 2) {
-                last_sweep = std::time::Instant::now();
-                if let Err(e) = self.finish_stale_pending().await {
-                    tracing::warn!(error = %e, "could not finish stale big appends");
-                }
-            }
-            for entry in xread_entries(reply)? {
-                let entry = parse_log_entry(entry)?;
-                from = entry.event.id;
-                *last = Some(from);
-                sink.entry(&entry);
-            }
-            if !sink.open() {
-                return Ok(());
-            }
-        }
-    }
 }
 
 fn unavailable(e: redis::RedisError) -> BrokerError {
@@ -221,130 +143,6 @@ fn unavailable(e: redis::RedisError) -> BrokerError {
 
 fn corrupt(what: &str) -> BrokerError {
     BrokerError::Corrupt(what.to_owned())
-}
-
-impl RedisBroker {
-    /// Appends only while `lease_token` holds the bridge lease, so that of several instances
-    /// bridging pub/sub exactly one appends each message, even while the lease changes hands.
-    pub async fn append_fenced(
-        &self,
-        new: &NewEvent,
-        lease_token: &str,
-    ) -> Result<Appended, BrokerError> {
-        self.append_with(new, lease_token).await
-    }
-
-    /// Takes the bridge lease if it is free, or renews it if `token` holds it; true if held.
-    pub async fn hold_lease(&self, token: &str, lease: Duration) -> Result<bool, BrokerError> {
-        let mut conn = self.conn().await?;
-        let held: i64 = self
-            .lease
-            .key(self.key("bridge-lease"))
-            .arg(token)
-            .arg(lease.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(held == 1)
-    }
-
-    async fn append_with(
-        &self,
-        new: &NewEvent,
-        lease_token: &str,
-    ) -> Result<Appended, BrokerError> {
-        let mut conn = self.conn().await?;
-        let json = |users: &[UserId]| {
-            let users: Vec<&str> = users.iter().map(UserId::as_str).collect();
-            serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))
-        };
-        let topic_key = match &new.topic {
-            Some(topic) => self.topic_key(topic),
-            None => self.key("log"),
-        };
-        let reply: (Option<String>, usize, usize) = self
-            .append
-            .key(self.key("log"))
-            .key(self.key("epoch"))
-            .key(self.key("bridge-lease"))
-            .key(topic_key)
-            .arg(&new.data)
-            .arg(new.event.as_deref().unwrap_or(""))
-            .arg(json(&new.recipients)?)
-            .arg(self.settings.history_len)
-            .arg(self.settings.history_ttl.as_secs().max(1))
-            .arg(self.settings.log_len)
-            .arg(lease_token)
-            .arg(self.key(""))
-            .arg(if new.topic.is_some() { "1" } else { "" })
-            .arg(json(&new.exclude)?)
-            .arg(self.settings.append_batch.max(1))
-            .arg(if new.fallback { "1" } else { "" })
-            .arg(self.settings.email_grace.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| {
-                if e.to_string().contains("NOTLEASE") {
-                    BrokerError::NotLeaseHolder
-                } else {
-                    unavailable(e)
-                }
-            })?;
-        let (id, recipients, pending) = reply;
-        if pending > 0
-            && let Some(id) = &id
-        {
-            self.finish_pending(&mut conn, id).await?;
-        }
-        let id = id
-            .map(|id| id.parse().map_err(|_| corrupt("append returned a bad id")))
-            .transpose()?;
-        Ok(Appended { id, recipients })
-    }
-
-    /// Writes a big append's remaining histories, one bounded batch per script call, so other
-    /// clients' commands run in between.
-    async fn finish_pending(
-        &self,
-        conn: &mut ConnectionManager,
-        id: &str,
-    ) -> Result<(), BrokerError> {
-        loop {
-            let left: u64 = self
-                .append_more
-                .arg(self.key(""))
-                .arg(id)
-                .arg(self.settings.append_batch.max(1))
-                .arg(self.settings.history_len)
-                .arg(self.settings.history_ttl.as_secs().max(1))
-                .invoke_async(conn)
-                .await
-                .map_err(unavailable)?;
-            if left == 0 {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Finishes big appends whose relay died before writing every history.
-    async fn finish_stale_pending(&self) -> Result<(), BrokerError> {
-        let mut conn = self.conn().await?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let stale: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.key("pending"))
-            .arg("-inf")
-            .arg(now_ms.saturating_sub(STALE_PENDING_MS))
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        for id in stale {
-            tracing::warn!(%id, "finishing a big append another relay left unfinished");
-            self.finish_pending(&mut conn, &id).await?;
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -503,107 +301,5 @@ impl Broker for RedisBroker {
 
     fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
         tokio::spawn(self.run_tail(sink));
-    }
-}
-
-/// Fields of one stream entry, by name.
-struct Fields {
-    data: Option<String>,
-    event: Option<String>,
-    users: Option<String>,
-    fallback: bool,
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn parse_id(v: &Value) -> Result<EventId, BrokerError> {
-    text(v)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| corrupt("bad stream id"))
-}
-
-fn parse_entry(v: Value) -> Result<(EventId, Fields), BrokerError> {
-    let Value::Array(parts) = v else {
-        return Err(corrupt("stream entry is not an array"));
-    };
-    let [id, fields]: [Value; 2] = parts
-        .try_into()
-        .map_err(|_| corrupt("stream entry has the wrong shape"))?;
-    let id = parse_id(&id)?;
-    let pairs: Vec<Value> = match fields {
-        Value::Array(items) => items,
-        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-        _ => return Err(corrupt("stream fields are not a list")),
-    };
-    let mut out = Fields {
-        data: None,
-        event: None,
-        users: None,
-        fallback: false,
-    };
-    for pair in pairs.chunks(2) {
-        let (Some(name), Some(value)) = (pair.first().and_then(text), pair.get(1).and_then(text))
-        else {
-            continue;
-        };
-        match name.as_str() {
-            "d" => out.data = Some(value),
-            "e" => out.event = Some(value).filter(|e| !e.is_empty()),
-            "u" => out.users = Some(value),
-            "f" => out.fallback = value == "1",
-            _ => {}
-        }
-    }
-    Ok((id, out))
-}
-
-fn stored(id: EventId, fields: &Fields) -> Result<StoredEvent, BrokerError> {
-    let data = fields
-        .data
-        .clone()
-        .ok_or_else(|| corrupt("entry has no data"))?;
-    StoredEvent::new(id, fields.event.clone(), data)
-        .map(|e| e.with_fallback(fields.fallback))
-        .map_err(|e| corrupt(&e.to_string()))
-}
-
-fn parse_log_entry(v: Value) -> Result<LogEntry, BrokerError> {
-    let (id, fields) = parse_entry(v)?;
-    let users: Vec<String> = fields
-        .users
-        .as_deref()
-        .and_then(|u| serde_json::from_str(u).ok())
-        .ok_or_else(|| corrupt("log entry has no recipients"))?;
-    let recipients = users
-        .iter()
-        .map(|u| UserId::parse(u))
-        .collect::<Result<_, _>>()
-        .map_err(|e| corrupt(&e.to_string()))?;
-    Ok(LogEntry {
-        event: Arc::new(stored(id, &fields)?),
-        recipients,
-    })
-}
-
-/// The entries of an `XREAD` reply on one stream (nil when the block timed out).
-fn xread_entries(reply: Value) -> Result<Vec<Value>, BrokerError> {
-    let stream = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Array(mut streams) if !streams.is_empty() => match streams.swap_remove(0) {
-            Value::Array(mut pair) if pair.len() == 2 => pair.swap_remove(1),
-            _ => return Err(corrupt("xread stream has the wrong shape")),
-        },
-        Value::Map(mut streams) if !streams.is_empty() => streams.swap_remove(0).1,
-        _ => return Err(corrupt("xread reply has the wrong shape")),
-    };
-    match stream {
-        Value::Array(entries) => Ok(entries),
-        _ => Err(corrupt("xread entries are not an array")),
     }
 }

@@ -1,0 +1,135 @@
+//! Appending: the fenced append script, big appends finished in batches, and the bridge lease.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::{RedisBroker, STALE_PENDING_MS, corrupt, unavailable};
+use crate::{
+    broker::{Appended, BrokerError},
+    event::{NewEvent, UserId},
+};
+
+impl RedisBroker {
+    /// Appends only while `lease_token` holds the bridge lease, so that of several instances
+    /// bridging pub/sub exactly one appends each message, even while the lease changes hands.
+    pub async fn append_fenced(
+        &self,
+        new: &NewEvent,
+        lease_token: &str,
+    ) -> Result<Appended, BrokerError> {
+        self.append_with(new, lease_token).await
+    }
+
+    /// Takes the bridge lease if it is free, or renews it if `token` holds it; true if held.
+    pub async fn hold_lease(&self, token: &str, lease: Duration) -> Result<bool, BrokerError> {
+        let mut conn = self.conn().await?;
+        let held: i64 = self
+            .lease
+            .key(self.key("bridge-lease"))
+            .arg(token)
+            .arg(lease.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(held == 1)
+    }
+
+    pub(super) async fn append_with(
+        &self,
+        new: &NewEvent,
+        lease_token: &str,
+    ) -> Result<Appended, BrokerError> {
+        let mut conn = self.conn().await?;
+        let json = |users: &[UserId]| {
+            let users: Vec<&str> = users.iter().map(UserId::as_str).collect();
+            serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))
+        };
+        let topic_key = match &new.topic {
+            Some(topic) => self.topic_key(topic),
+            None => self.key("log"),
+        };
+        let reply: (Option<String>, usize, usize) = self
+            .append
+            .key(self.key("log"))
+            .key(self.key("epoch"))
+            .key(self.key("bridge-lease"))
+            .key(topic_key)
+            .arg(&new.data)
+            .arg(new.event.as_deref().unwrap_or(""))
+            .arg(json(&new.recipients)?)
+            .arg(self.settings.history_len)
+            .arg(self.settings.history_ttl.as_secs().max(1))
+            .arg(self.settings.log_len)
+            .arg(lease_token)
+            .arg(self.key(""))
+            .arg(if new.topic.is_some() { "1" } else { "" })
+            .arg(json(&new.exclude)?)
+            .arg(self.settings.append_batch.max(1))
+            .arg(if new.fallback { "1" } else { "" })
+            .arg(self.settings.email_grace.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| {
+                if e.to_string().contains("NOTLEASE") {
+                    BrokerError::NotLeaseHolder
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        let (id, recipients, pending) = reply;
+        if pending > 0
+            && let Some(id) = &id
+        {
+            self.finish_pending(&mut conn, id).await?;
+        }
+        let id = id
+            .map(|id| id.parse().map_err(|_| corrupt("append returned a bad id")))
+            .transpose()?;
+        Ok(Appended { id, recipients })
+    }
+
+    /// Writes a big append's remaining histories, one bounded batch per script call, so other
+    /// clients' commands run in between.
+    async fn finish_pending(
+        &self,
+        conn: &mut ConnectionManager,
+        id: &str,
+    ) -> Result<(), BrokerError> {
+        loop {
+            let left: u64 = self
+                .append_more
+                .arg(self.key(""))
+                .arg(id)
+                .arg(self.settings.append_batch.max(1))
+                .arg(self.settings.history_len)
+                .arg(self.settings.history_ttl.as_secs().max(1))
+                .invoke_async(conn)
+                .await
+                .map_err(unavailable)?;
+            if left == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Finishes big appends whose relay died before writing every history.
+    pub(super) async fn finish_stale_pending(&self) -> Result<(), BrokerError> {
+        let mut conn = self.conn().await?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let stale: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key("pending"))
+            .arg("-inf")
+            .arg(now_ms.saturating_sub(STALE_PENDING_MS))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        for id in stale {
+            tracing::warn!(%id, "finishing a big append another relay left unfinished");
+            self.finish_pending(&mut conn, &id).await?;
+        }
+        Ok(())
+    }
+}
