@@ -267,15 +267,15 @@ impl Hub {
         }
     }
 
-    /// Queues a keepalive for every SSE stream. One ticker for all streams instead of a timer
-    /// per stream; a full queue is busy anyway and needs no keepalive.
-    pub fn ping_all(&self) {
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            for sub in shard.values().flatten() {
-                if sub.transport == Transport::Sse {
-                    let _ = sub.tx.try_send(Push::Ping);
-                }
+    /// Queues a keepalive for every SSE stream of one shard; a full queue is busy anyway and
+    /// needs no keepalive.
+    fn ping_shard(&self, index: usize) {
+        let shard = self.shards[index % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for sub in shard.values().flatten() {
+            if sub.transport == Transport::Sse {
+                let _ = sub.tx.try_send(Push::Ping);
             }
         }
     }
@@ -293,12 +293,19 @@ impl Hub {
     }
 
     /// Sends keepalives every `every` until the hub is closed.
+    ///
+    /// One ticker for all streams instead of a timer per stream, walking one shard per tick so
+    /// that each stream still gets a keepalive every `every`, but the writes are spread over the
+    /// interval: pinging 10,000 streams at once is a burst of writes that delays real events
+    /// queued behind it by tens of milliseconds.
     pub async fn run_keepalive(self: Arc<Self>, every: Duration) {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(every / SHARDS as u32);
         tick.tick().await;
+        let mut next = 0;
         while !self.closed.load(Ordering::Acquire) {
             tick.tick().await;
-            self.ping_all();
+            self.ping_shard(next);
+            next = (next + 1) % SHARDS;
         }
     }
 }
