@@ -83,6 +83,12 @@ pub struct Args {
     #[arg(long)]
     pub pub_url: Option<String>,
 
+    /// Publish each event once to this relay topic instead of to one user (with --pub-relay or
+    /// --pub-redis); every user is expected to receive every event, so the topic's subscribers
+    /// must be exactly the load's users (`bench/topics.sh` sets them up).
+    #[arg(long)]
+    pub pub_topic: Option<String>,
+
     /// Events published per second (over all users, round-robin).
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,

@@ -35,8 +35,9 @@ pub enum Sink {
     },
 }
 
-/// The schedule: `total` events at `rate`/s, event `seq` goes to user index `seq % users`.
-#[derive(Clone, Copy, Debug)]
+/// The schedule: `total` events at `rate`/s, event `seq` goes to user index `seq % users`, or
+/// to every user when published to a topic.
+#[derive(Clone, Debug)]
 pub struct Plan {
     /// Number of events.
     pub total: u64,
@@ -46,6 +47,9 @@ pub struct Plan {
     pub users: usize,
     /// Id of user index 0.
     pub user_base: u64,
+    /// A relay topic that every user subscribes to: each event is published once to it and
+    /// expected by all users.
+    pub topic: Option<String>,
 }
 
 /// What one publisher worker did.
@@ -78,8 +82,12 @@ pub async fn run(sink: Sink, plan: Plan, worker: usize, workers: usize, start: I
         }
         let user = (seq % plan.users as u64) as u32;
         let uid = plan.user_base + u64::from(user);
+        let to = match &plan.topic {
+            Some(topic) => format!("\"topic\":\"{topic}\""),
+            None => format!("\"user_id\":{uid}"),
+        };
         let body = format!(
-            "{{\"user_id\":{uid},\"seq\":{seq},\"ts\":{},\"img_url\":\"/uploads/{seq}.jpg\"}}",
+            "{{{to},\"seq\":{seq},\"ts\":{},\"img_url\":\"/uploads/{seq}.jpg\"}}",
             now_us()
         );
         let res = timeout(REQUEST_TIMEOUT, client.send(&sink, uid, &body)).await;

@@ -158,6 +158,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         rate: args.rate,
         users,
         user_base: args.user_base,
+        topic: args.pub_topic.clone(),
     };
     let pub_start = Instant::now();
     let pub_start_us = now_us();
@@ -165,7 +166,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     if let Some(sink) = sink(args).await?.filter(|_| plan.total > 0) {
         let w = args.pub_conns;
         let jobs: Vec<_> = (0..w)
-            .map(|k| tokio::spawn(publisher::run(sink.clone(), plan, k, w, pub_start)))
+            .map(|k| tokio::spawn(publisher::run(sink.clone(), plan.clone(), k, w, pub_start)))
             .collect();
         for j in jobs {
             let o = j.await.map_err(|e| format!("publisher task: {e}"))?;
@@ -181,7 +182,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
 
     let mut per_user: Vec<Vec<u32>> = vec![Vec::new(); users];
     for &(seq, user) in &outcome.accepted {
-        if let Some(v) = per_user.get_mut(user as usize) {
+        if args.pub_topic.is_some() {
+            // A topic event goes to every user.
+            per_user.iter_mut().for_each(|v| v.push(seq));
+        } else if let Some(v) = per_user.get_mut(user as usize) {
             v.push(seq);
         }
     }
