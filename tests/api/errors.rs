@@ -94,22 +94,10 @@ async fn malformed_cursors_get_400(backend: Backend) {
             .await
             .unwrap();
         expect_error(res, StatusCode::BAD_REQUEST, "bad_cursor").await;
-        let res = app
-            .http
-            .get(format!("{}/poll?cursor={bad}", app.base))
-            .bearer_auth(token("1"))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get_as("1", &format!("/poll?cursor={bad}")).await;
         expect_error(res, StatusCode::BAD_REQUEST, "bad_cursor").await;
     }
-    let res = app
-        .http
-        .get(format!("{}/poll?timeout=soon", app.base))
-        .bearer_auth(token("1"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("1", "/poll?timeout=soon").await;
     expect_error(res, StatusCode::BAD_REQUEST, "bad_query").await;
 }
 
@@ -205,13 +193,7 @@ async fn too_many_connections_for_one_user_get_429(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.max_connections_per_user = 2).await;
     let _a = app.sse("1").await;
     let _b = app.sse("1").await;
-    let res = app
-        .http
-        .get(format!("{}/events", app.base))
-        .bearer_auth(token("1"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("1", "/events").await;
     expect_error(
         res,
         StatusCode::TOO_MANY_REQUESTS,
@@ -240,13 +222,7 @@ async fn a_relay_at_its_connection_limit_answers_503() {
     let app = TestApp::spawn_with(Backend::Memory, |s| s.max_connections = 2).await;
     let _a = app.sse("1").await;
     let _b = app.sse("2").await;
-    let res = app
-        .http
-        .get(format!("{}/poll?cursor=0-0", app.base))
-        .bearer_auth(token("3"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("3", "/poll?cursor=0-0").await;
     let body = expect_error(res, StatusCode::SERVICE_UNAVAILABLE, "relay_full").await;
     assert!(body["message"].as_str().unwrap().contains("limit"));
 }

@@ -15,13 +15,7 @@ async fn the_relay_starts_while_redis_is_down_and_serves_once_it_is_up() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["broker"], "unavailable");
     // Subscribing now would risk a gap, so it is refused with a clear status.
-    let res = app
-        .http
-        .get(format!("{}/events", app.base))
-        .bearer_auth(token("1"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("1", "/events").await;
     assert_eq!(res.status(), 503);
     app.redis_mut().restart().await;
     app.wait_ready().await;
@@ -47,13 +41,7 @@ async fn redis_dying_mid_stream_keeps_streams_open_and_delivers_everything_after
         503,
         "never a 202 for an event that was not stored"
     );
-    let res = app
-        .http
-        .get(format!("{}/poll?cursor={before}", app.base))
-        .bearer_auth(token("42"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("42", &format!("/poll?cursor={before}")).await;
     assert_eq!(
         res.status(),
         503,

@@ -261,6 +261,16 @@ impl TestApp {
         res.json().await.expect("poll json")
     }
 
+    /// `GET path` as `user` (a bearer token).
+    pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token(user))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))

@@ -43,13 +43,7 @@ async fn too_many_connects_from_one_address_get_429_with_retry_after_and_recover
     for _ in 0..3 {
         assert_eq!(status(quick_poll(&app)).await, 200);
     }
-    let res = app
-        .http
-        .get(format!("{}/events", app.base))
-        .bearer_auth(token("1"))
-        .send()
-        .await
-        .expect("events");
+    let res = app.get_as("1", "/events").await;
     let wait = retry_after(&res);
     assert!((1..=2).contains(&wait), "Retry-After {wait}");
     expect_json_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
