@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{RedisServer, TestApp, test_settings, token};
+use crate::helpers::{RedisServer, TestApp, test_settings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_starts_while_redis_is_down_and_serves_once_it_is_up() {
