@@ -100,7 +100,7 @@ impl Application {
         let metrics = Metrics::new();
         let hub = Hub::new(limits, metrics.clone());
         let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics)?;
-        let offline = email::start(&settings, &hub, redis)?;
+        let offline = email::start(&settings, &hub, redis, &metrics)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
         if demo {
@@ -214,8 +214,9 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
         .redis_url
         .clone()
         .ok_or(StartupError::MailerNeedsRedis)?;
-    let redis = RedisBroker::new(redis_settings(&settings, url), Metrics::new())?;
-    let stats = Arc::new(email::EmailStats::default());
+    let metrics = Metrics::new();
+    let redis = RedisBroker::new(redis_settings(&settings, url), metrics.clone())?;
+    let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
     let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
     tokio::select! {

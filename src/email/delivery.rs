@@ -8,10 +8,7 @@
 //! channel or a Redis outage costs at most an email the user did not need; a delivery is never
 //! blocked by it.
 
-use std::{
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
 
@@ -46,7 +43,7 @@ impl Deliveries {
     /// Reports that event `id` reached `user`. Never waits.
     pub fn report(&self, id: EventId, user: &UserId) {
         if self.tx.try_send((id, user.clone())).is_err() {
-            self.stats.reports_dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.reports_dropped.inc();
         }
     }
 }

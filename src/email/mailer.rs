@@ -9,7 +9,7 @@
 //! they survive a crash too. While retrying an entry the worker touches it (`XCLAIM` to itself)
 //! so that no other worker reclaims an entry still being worked on.
 
-use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use redis::{
     AsyncConnectionConfig, Value,
@@ -218,7 +218,7 @@ impl Mailer {
                     self.log
                         .update(&id, Status::Sent, "smtp_response", &response)
                         .await?;
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats.sent.inc();
                     tracing::info!(%id, %user, attempts, "email sent");
                     return self.ack(&id).await;
                 }
@@ -231,7 +231,7 @@ impl Mailer {
                     self.log
                         .update(&id, Status::Queued, "error_message", &reason)
                         .await?;
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    self.stats.retried.inc();
                     let delay = backoff.next_delay();
                     tracing::warn!(%id, attempts, %reason, retry_in_ms = delay.as_millis() as u64, "email not sent; will retry");
                     tokio::time::sleep(delay).await;
@@ -245,7 +245,7 @@ impl Mailer {
         self.log
             .update(id, Status::Failed, "error_message", reason)
             .await?;
-        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        self.stats.failed.inc();
         tracing::warn!(%id, %reason, "email failed permanently");
         self.ack(id).await
     }

@@ -24,10 +24,7 @@
 //! - [`mailer`], [`smtp`], [`templates`]: sending.
 //! - [`log`]: the notification log and [`EmailStats`].
 
-use std::{
-    sync::{Arc, atomic::AtomicU64},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use crate::{broker::redis::RedisBroker, config::Settings, hub::Hub, ingest::BridgeStatus};
 
@@ -40,20 +37,8 @@ pub mod presence;
 pub mod smtp;
 pub mod templates;
 
-/// Counters of the mail path; public atomics so a metrics endpoint can read them.
-#[derive(Debug, Default)]
-pub struct EmailStats {
-    /// Emails the SMTP server accepted.
-    pub sent: AtomicU64,
-    /// Emails given up on (permanent failure, or out of attempts); each is in the log.
-    pub failed: AtomicU64,
-    /// Transient SMTP failures that were retried.
-    pub retried: AtomicU64,
-    /// Due entries moved into a digest (a recipient did not see the event in time).
-    pub queued: AtomicU64,
-    /// Delivery reports dropped because their queue was full (at worst an extra email).
-    pub reports_dropped: AtomicU64,
-}
+/// Counters of the mail path: the relay's `/metrics` instruments (`notify_emails_*`).
+pub type EmailStats = crate::metrics::EmailCounters;
 
 /// Why an email operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +102,10 @@ pub fn start(
     settings: &Settings,
     hub: &Arc<Hub>,
     redis: Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<Offline, EmailError> {
     let instance = format!("{:016x}", rand::random::<u64>());
-    let stats = Arc::new(EmailStats::default());
+    let stats = Arc::new(metrics.email.clone());
     let presence = presence::Presence::new(
         instance.clone(),
         hub.clone(),

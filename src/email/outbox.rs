@@ -86,7 +86,7 @@ impl Mover {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            stats.queued.fetch_add(moved, Ordering::Relaxed);
+            stats.queued.inc_by(moved);
             if gone > 0 {
                 tracing::warn!(
                     events = gone,

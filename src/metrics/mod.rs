@@ -54,6 +54,23 @@ pub struct Metrics {
     broker_up: IntGauge,
     tail_live: IntGauge,
     bridge_holder: IntGauge,
+    /// The mail path's counters (sent, failed, retried, queued, dropped reports).
+    pub email: EmailCounters,
+}
+
+/// Counters of the mail path, in the relay's registry; clones share the value.
+#[derive(Clone)]
+pub struct EmailCounters {
+    /// Emails the SMTP server accepted.
+    pub sent: IntCounter,
+    /// Emails given up on (permanent failure, or out of attempts); each is in the log.
+    pub failed: IntCounter,
+    /// Transient SMTP failures that were retried.
+    pub retried: IntCounter,
+    /// Due entries moved into a digest (a recipient did not see the event in time).
+    pub queued: IntCounter,
+    /// Delivery reports dropped because their queue was full (at worst an extra email).
+    pub reports_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -131,11 +148,33 @@ impl Metrics {
                 "notify_bridge_lease_holder",
                 "1 when this instance holds the pub/sub bridge lease (redis broker).",
             ),
+            email: EmailCounters {
+                sent: counter(
+                    "notify_emails_sent_total",
+                    "Emails the SMTP server accepted.",
+                ),
+                failed: counter(
+                    "notify_emails_failed_total",
+                    "Emails given up on (permanent failure or out of attempts); each is in the notification log.",
+                ),
+                retried: counter(
+                    "notify_emails_retried_total",
+                    "Transient SMTP failures (connection errors, 4xx) that were retried.",
+                ),
+                queued: counter(
+                    "notify_emails_queued_total",
+                    "Fallback events a recipient did not see in time, moved towards an email.",
+                ),
+                reports_dropped: counter(
+                    "notify_email_delivery_reports_dropped_total",
+                    "Delivery reports dropped because their queue was full (at worst an extra email).",
+                ),
+            },
             connections,
             rejected,
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(this.connections.clone()),
             Box::new(ingested),
             Box::new(this.rejected.clone()),
@@ -147,6 +186,11 @@ impl Metrics {
             Box::new(this.broker_up.clone()),
             Box::new(this.tail_live.clone()),
             Box::new(this.bridge_holder.clone()),
+            Box::new(this.email.sent.clone()),
+            Box::new(this.email.failed.clone()),
+            Box::new(this.email.retried.clone()),
+            Box::new(this.email.queued.clone()),
+            Box::new(this.email.reports_dropped.clone()),
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);

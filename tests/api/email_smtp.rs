@@ -8,6 +8,14 @@ use crate::{
     mail_helpers::{SmtpServer, email_settings, register, wait_record},
 };
 
+/// The value of one counter in `/metrics`.
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+}
+
 async fn app(smtp: &SmtpServer) -> TestApp {
     TestApp::spawn_with(Backend::Redis, |s| {
         email_settings(s, smtp);
@@ -51,6 +59,10 @@ async fn a_4xx_answer_is_retried_and_the_mail_is_sent_once_the_server_accepts() 
     smtp.wait_mails(1).await;
     let sent = wait_record(&app.base, "hal", |r| r["status"] == "sent").await;
     assert!(sent["attempts"].as_u64() > Some(1), "{sent}");
+    assert_eq!(counter(&app, "notify_emails_sent_total").await, 1.0);
+    assert_eq!(counter(&app, "notify_emails_queued_total").await, 1.0);
+    assert!(counter(&app, "notify_emails_retried_total").await >= 1.0);
+    assert_eq!(counter(&app, "notify_emails_failed_total").await, 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,6 +79,8 @@ async fn a_5xx_answer_is_logged_as_failed_with_the_servers_message_and_not_retri
     assert!(reason.contains("550"), "{failed}");
     assert!(reason.contains("Mailbox unavailable"), "{failed}");
     assert!(smtp.mails().is_empty());
+    assert_eq!(counter(&app, "notify_emails_failed_total").await, 1.0);
+    assert_eq!(counter(&app, "notify_emails_sent_total").await, 0.0);
     let listed = crate::mail_helpers::notifications(&app.base, "status=failed").await;
     assert_eq!(listed.len(), 1);
     assert!(
