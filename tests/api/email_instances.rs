@@ -4,33 +4,14 @@
 use std::{
     collections::HashSet,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use serde_json::json;
 
 use crate::{
-    helpers::{JWT_SECRET, PUBLISH_KEY, RedisServer, RelayProcess, WAIT, publish_at},
+    helpers::{JWT_SECRET, PUBLISH_KEY, RedisServer, RelayProcess, publish_at},
     mail_helpers::{SmtpServer, email_args, notifications, register, wait_record, zcard},
 };
-
-/// Waits until exactly one relay reports holding the bridge lease; returns its index.
-async fn single_holder(relays: &[RelayProcess]) -> usize {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut holders = Vec::new();
-        for (i, r) in relays.iter().enumerate() {
-            if r.ready_json().await["bridge"] == "holder" {
-                holders.push(i);
-            }
-        }
-        if holders.len() == 1 {
-            return holders[0];
-        }
-        assert!(Instant::now() < deadline, "no single bridge lease holder");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_lease_holder_is_killed_another_relay_moves_the_due_entries_and_no_email_is_sent_twice()
@@ -44,7 +25,7 @@ async fn when_the_lease_holder_is_killed_another_relay_moves_the_due_entries_and
         RelayProcess::start(Some(&redis.url()), &args).await,
         RelayProcess::start(Some(&redis.url()), &args).await,
     ];
-    let holder = single_holder(&relays).await;
+    let holder = crate::instances::wait_single_holder(&relays).await;
     let survivor = 1 - holder;
     let users = ["u1", "u2", "u3", "u4", "u5"];
     for user in users {

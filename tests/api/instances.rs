@@ -23,7 +23,7 @@ async fn relays(redis: &RedisServer, n: usize, lease_ms: u64) -> Vec<RelayProces
 }
 
 /// Waits until exactly one relay reports holding the bridge lease; returns its index.
-async fn wait_single_holder(relays: &[RelayProcess]) -> usize {
+pub async fn wait_single_holder(relays: &[RelayProcess]) -> usize {
     let deadline = Instant::now() + WAIT;
     loop {
         let mut holders = Vec::new();
