@@ -117,6 +117,13 @@ pub struct Subscription {
     deadline: Option<u64>,
 }
 
+impl Subscription {
+    /// The user this subscriber listens for.
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.remove(&self.user, self.id);

@@ -85,7 +85,6 @@ pub async fn events(
             conn,
             ping,
             deliveries: state.offline.deliveries.clone(),
-            user,
         }))
 }
 
@@ -170,7 +169,6 @@ struct SseBody {
     ping: Bytes,
     /// Where deliveries of email-fallback events are reported (nothing else is).
     deliveries: Arc<Deliveries>,
-    user: UserId,
 }
 
 impl Stream for SseBody {
@@ -189,7 +187,7 @@ impl Stream for SseBody {
                     }
                     self.last_sent = e.id;
                     if e.fallback {
-                        self.deliveries.report(e.id, &self.user);
+                        self.deliveries.report(e.id, self.sub.user());
                     }
                     self.conn.sent_live(e.id);
                     return Poll::Ready(Some(Ok(e.frame.clone())));

@@ -80,10 +80,7 @@ async fn an_event_returned_by_a_poll_produces_no_email() {
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
     register(&app.base, "pat").await;
-    let head = app.poll("pat", None, 0).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let head = app.cursor_now("pat").await;
     app.publish_ok(json!({"user_id": "pat", "fallback": "email", "img_url": "/p.jpg"}))
         .await;
     let got = app.poll("pat", Some(&head), 5).await;
@@ -101,10 +98,7 @@ async fn a_user_who_comes_online_within_the_grace_period_gets_the_event_by_repla
     })
     .await;
     register(&app.base, "dan").await;
-    let head = app.poll("dan", None, 0).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let head = app.cursor_now("dan").await;
     let id = app
         .publish_ok(json!({"user_id": "dan", "fallback": "email", "img_url": "/d.jpg"}))
         .await;

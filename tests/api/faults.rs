@@ -66,17 +66,14 @@ async fn redis_dying_mid_stream_keeps_streams_open_and_delivers_everything_after
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_waiting_when_redis_dies_answers_at_its_timeout() {
     let app = std::sync::Arc::new(TestApp::spawn(crate::helpers::Backend::Redis).await);
-    let cursor = app.poll("1", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cursor = app.cursor_now("1").await;
     let waiting = {
         let app = app.clone();
         tokio::spawn(async move { app.poll("1", Some(&cursor), 2).await })
     };
     crate::poll::wait_connections(&app.base, 1).await;
     let started = Instant::now();
-    // The test owns the only reference that can kill Redis: take it out of the Arc'd app.
+    // The app is shared with the waiting poll, so stop Redis through its own shutdown command.
     let port = app.redis().port;
     std::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "shutdown", "nosave"])

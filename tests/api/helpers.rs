@@ -245,6 +245,12 @@ impl TestApp {
         sse_at(&self.base, user, last_event_id).await
     }
 
+    /// The current position for `user`: a poll without cursor, which answers at once.
+    pub async fn cursor_now(&self, user: &str) -> String {
+        let poll = self.poll(user, None, 0).await;
+        poll["cursor"].as_str().expect("cursor").to_owned()
+    }
+
     pub async fn poll(&self, user: &str, cursor: Option<&str>, timeout: u64) -> Value {
         let mut url = format!("{}/poll?timeout={timeout}", self.base);
         if let Some(c) = cursor {

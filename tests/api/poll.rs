@@ -36,10 +36,7 @@ async fn a_poll_without_cursor_answers_at_once_with_the_current_position(backend
 
 async fn a_poll_with_waiting_events_answers_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let cursor = app.poll("1", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cursor = app.cursor_now("1").await;
     let id = app
         .publish_ok(json!({"user_id": 1, "event": "image", "img_url": "/a.jpg"}))
         .await;
@@ -61,10 +58,7 @@ async fn a_poll_with_waiting_events_answers_at_once(backend: Backend) {
 
 async fn a_poll_holds_until_an_event_arrives(backend: Backend) {
     let app = Arc::new(TestApp::spawn(backend).await);
-    let cursor = app.poll("1", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cursor = app.cursor_now("1").await;
     let waiting = {
         let app = app.clone();
         tokio::spawn(async move { app.poll("1", Some(&cursor), 20).await })
@@ -79,10 +73,7 @@ async fn a_poll_holds_until_an_event_arrives(backend: Backend) {
 
 async fn a_poll_with_nothing_to_say_answers_empty_at_its_timeout(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let cursor = app.poll("1", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cursor = app.cursor_now("1").await;
     app.publish_ok(json!({"user_id": 2})).await;
     let started = std::time::Instant::now();
     let poll = app.poll("1", Some(&cursor), 1).await;
@@ -99,10 +90,7 @@ async fn a_poll_with_nothing_to_say_answers_empty_at_its_timeout(backend: Backen
 async fn consecutive_polls_never_miss_or_repeat_an_event(backend: Backend) {
     let app = Arc::new(TestApp::spawn_with(backend, |s| s.poll_batch = 7).await);
     let total = 200;
-    let mut cursor = app.poll("p", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut cursor = app.cursor_now("p").await;
     let publisher = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -125,10 +113,7 @@ async fn consecutive_polls_never_miss_or_repeat_an_event(backend: Backend) {
 
 async fn a_long_backlog_comes_in_bounded_batches(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.poll_batch = 4).await;
-    let cursor = app.poll("b", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cursor = app.cursor_now("b").await;
     for n in 0..10 {
         app.publish_ok(json!({"user_id": "b", "n": n})).await;
     }

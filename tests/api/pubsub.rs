@@ -29,10 +29,7 @@ async fn a_php_style_publish_reaches_user_42_and_nobody_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pubsub_event_can_be_polled() {
     let app = TestApp::spawn(Backend::Redis).await;
-    let cursor = app.poll("42", None, 1).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let cursor = app.cursor_now("42").await;
     app.redis()
         .publish("image_update", r#"{"user_id":42,"img_url":"/p.jpg"}"#)
         .await;

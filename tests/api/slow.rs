@@ -46,10 +46,7 @@ async fn a_client_that_stops_reading_is_dropped_and_later_catches_up_from_histor
         s.keepalive_secs = 3600;
     })
     .await;
-    let start = app.poll("slow", None, 0).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let start = app.cursor_now("slow").await;
     let _stuck = stuck_client(&app.base, "slow").await;
     wait_connections(&app.base, 1).await;
     let blob = "x".repeat(16 * 1024);

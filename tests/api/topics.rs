@@ -196,10 +196,7 @@ async fn exclude_leaves_out_the_named_users(backend: Backend) {
 async fn a_subscriber_added_after_an_event_does_not_get_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     follow(&app, "image:2", "early").await;
-    let start = app.poll("late", None, 0).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let start = app.cursor_now("late").await;
     app.publish_ok(json!({"topic": "image:2", "n": 1})).await;
     follow(&app, "image:2", "late").await;
     let second = app.publish_ok(json!({"topic": "image:2", "n": 2})).await;
@@ -293,10 +290,7 @@ async fn big_topic_appends_in_batches_keep_every_history_complete_and_ordered() 
     )
     .await;
     assert_eq!(status, 200);
-    let start = app.poll("f0", None, 0).await["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let start = app.cursor_now("f0").await;
     let mut tasks = Vec::new();
     for k in 0..3 {
         let app = app.clone();
