@@ -46,6 +46,8 @@ cargo build --bins
 cargo test --all-targets
 # The HTTP API against its OpenAPI description: no 5xx, every answer as described.
 tests/schemathesis.sh
+# The benchmark charts still match the committed results they are drawn from.
+tests/charts.sh
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
     node --test --test-concurrency=1 tests/browser/
