@@ -15,9 +15,10 @@ final class Subscriber
     private string $cursor;
     public readonly string $token;
 
-    public function __construct(private readonly Stack $stack, public readonly string|int $user)
+    /** @param ?string $token the token to read with; default: one minted for `$user` */
+    public function __construct(private readonly Stack $stack, public readonly string|int $user, ?string $token = null)
     {
-        $this->token = Tokens::issue(Stack::JWT_SECRET, $user, 300);
+        $this->token = $token ?? Tokens::issue(Stack::JWT_SECRET, $user, 300);
         $this->cursor = $this->poll(null, 0)['cursor'];
     }
 
