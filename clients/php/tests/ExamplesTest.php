@@ -15,7 +15,8 @@ use PHPUnit\Framework\TestCase;
  *   <!-- example: plain|laravel|symfony [delivers] -->   run it (after example-prelude.php);
  *                                                       `delivers`: $uid must get an event
  *   <!-- example: laravel-config PREFIX -->             config entries (`'key' => value,`) the
- *                                                       Laravel examples of that file run with
+ *                                                       Laravel examples run with (those of
+ *                                                       clients/php/README.md, the setup guide)
  */
 final class ExamplesTest extends TestCase
 {
@@ -56,7 +57,7 @@ final class ExamplesTest extends TestCase
             'EXAMPLE_UID' => $uid,
             'EXAMPLE_EDITOR' => $uid . '-editor',
             'EXAMPLE_REDIS_PORT' => (string) $stack->redisPort,
-            'EXAMPLE_LARAVEL_CONFIG' => json_encode(self::laravelConfig($file)),
+            'EXAMPLE_LARAVEL_CONFIG' => json_encode(self::laravelConfig()),
         ];
         $proc = proc_open([PHP_BINARY, $script], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, $app, $env + getenv());
         $stdout = stream_get_contents($pipes[1]);
@@ -84,15 +85,15 @@ final class ExamplesTest extends TestCase
     }
 
     /**
-     * The Laravel config blocks of a file as [config prefix, code] pairs (example-prelude.php
-     * evaluates them with the example's environment).
+     * The Laravel config blocks of the setup guide as [config prefix, code] pairs
+     * (example-prelude.php evaluates them with the example's environment).
      *
      * @return list<array{string, string}>
      */
-    private static function laravelConfig(string $file): array
+    private static function laravelConfig(): array
     {
         $config = [];
-        foreach (self::blocks($file) as [$kind, $flags, $code]) {
+        foreach (self::blocks('clients/php/README.md') as [$kind, $flags, $code]) {
             if ($kind === 'laravel-config') {
                 $config[] = [$flags[0], $code];
             }
