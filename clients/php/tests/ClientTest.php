@@ -88,6 +88,19 @@ final class ClientTest extends TestCase
         $this->assertSame(['1', '2', '3', 'a', 'b'], iterator_to_array($client->allSubscribers($topic, 2), false));
     }
 
+    public function test_topics_and_users_with_slash_plus_and_percent_reach_the_relay_unchanged(): void
+    {
+        $client = self::client();
+        $topic = 'album/' . self::user();
+        $answer = $client->subscribe($topic, 'x+y%');
+        $this->assertSame([$topic, 'x+y%'], [$answer['topic'], $answer['user']]);
+        $this->assertSame(['x+y%'], $client->subscribers($topic)['subscribers']);
+        $this->assertSame(1, $client->publishToTopic($topic, ['k' => 1])['recipients']);
+        $this->assertTrue($client->putContact('x+y%', 'xy@example.com')['contact']['email_fallback']);
+        $this->assertSame('xy@example.com', $client->getContact('x+y%')['email']);
+        $this->assertTrue($client->unsubscribe($topic, 'x+y%')['removed']);
+    }
+
     public function test_contacts_are_set_read_and_deleted(): void
     {
         $client = self::client();
