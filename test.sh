@@ -29,7 +29,8 @@ for ext in curl redis; do
 done
 for pkg in php-illuminate-broadcasting:Illuminate/Broadcasting php-illuminate-notifications:Illuminate/Notifications \
     php-illuminate-events:Illuminate/Events php-illuminate-config:Illuminate/Config \
-    php-illuminate-http:Illuminate/Http php-symfony-notifier:Symfony/Component/Notifier; do
+    php-illuminate-http:Illuminate/Http php-illuminate-routing:Illuminate/Routing \
+    php-symfony-notifier:Symfony/Component/Notifier; do
     [ -f "/usr/share/php/${pkg#*:}/autoload.php" ] || need+=("${pkg%%:*}")
 done
 if [ ${#need[@]} -gt 0 ]; then

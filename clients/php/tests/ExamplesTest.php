@@ -12,8 +12,11 @@ use PHPUnit\Framework\TestCase;
  * Runs every PHP example of README.md and clients/php/README.md against the relay, so none can
  * rot. Each ```php block follows a marker line:
  *
- *   <!-- example: plain|laravel|symfony [delivers] -->   run it (after example-prelude.php);
- *                                                       `delivers`: $uid must get an event
+ *   <!-- example: plain|laravel|symfony [delivers] [serves-token] -->
+ *                                                       run it (after example-prelude.php);
+ *                                                       `delivers`: $uid must get an event;
+ *                                                       `serves-token`: GET /notify-relay/token
+ *                                                       as $uid must answer a token for $uid
  *   <!-- example: laravel-config PREFIX -->             config entries (`'key' => value,`) the
  *                                                       Laravel examples run with (those of
  *                                                       clients/php/README.md, the setup guide)
@@ -21,6 +24,13 @@ use PHPUnit\Framework\TestCase;
 final class ExamplesTest extends TestCase
 {
     private const FILES = ['README.md', 'clients/php/README.md'];
+
+    /** Asks the app's router for the page's token as the logged-in $user (serves-token). */
+    private const TOKEN_REQUEST = <<<'PHP'
+        $request = Illuminate\Http\Request::create('/notify-relay/token');
+        $request->setUserResolver(fn () => $user);
+        echo "\nTOKEN=", NotifyRelay\Tests\Support\LaravelApp::handle($request)->getContent(), "\n";
+        PHP;
 
     /** @return array<string, array{string, string, list<string>, string}> file, kind, flags, code */
     public static function examples(): array
@@ -47,7 +57,8 @@ final class ExamplesTest extends TestCase
         mkdir("$app/vendor", 0777, true);
         file_put_contents("$app/vendor/autoload.php", '<?php require_once ' . var_export(__DIR__ . '/bootstrap.php', true) . ';');
         $script = "$app/example.php";
-        file_put_contents($script, "<?php\nrequire " . var_export(__DIR__ . '/Support/example-prelude.php', true) . ";\n$code");
+        $epilogue = in_array('serves-token', $flags, true) ? self::TOKEN_REQUEST : '';
+        file_put_contents($script, "<?php\nrequire " . var_export(__DIR__ . '/Support/example-prelude.php', true) . ";\n$code\n$epilogue");
         $env = [
             'NOTIFY_URL' => $stack->url(),
             'NOTIFY_PUBLISH_KEY' => Stack::PUBLISH_KEY,
@@ -69,6 +80,12 @@ final class ExamplesTest extends TestCase
         rmdir($app);
 
         $this->assertSame(0, $status, "the example failed:\n$code\n--- output:\n$stdout$stderr");
+        if ($epilogue !== '') {
+            $this->assertSame(1, preg_match('/^TOKEN=(\S+)$/m', $stdout, $m), "no token answered:\n$stdout");
+            $page = new Subscriber($stack, $uid, token: $m[1]);
+            (new \NotifyRelay\Client($stack->url(), Stack::PUBLISH_KEY))->publish(['user_id' => $uid]);
+            $this->assertCount(1, $page->next(), 'the served token reads $uid\'s notifications');
+        }
         if (in_array('delivers', $flags, true)) {
             $this->assertNotEmpty($subscriber->next(), "the example delivered nothing to \$uid:\n$code");
         }

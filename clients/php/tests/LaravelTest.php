@@ -126,9 +126,10 @@ final class LaravelTest extends TestCase
 
     public function test_the_token_route_gives_the_logged_in_user_a_token_the_relay_accepts(): void
     {
+        \Route::get('/notify-relay/token', TokenController::class)->middleware('auth');
         $request = Request::create('/notify-relay/token');
         $request->setUserResolver(fn () => new AppUser('lara-6'));
-        $response = app(TokenController::class)($request);
+        $response = LaravelApp::handle($request);
 
         $this->assertSame(200, $response->getStatusCode());
         $this->assertSame('no-store, private', $response->headers->get('Cache-Control'));
@@ -138,7 +139,8 @@ final class LaravelTest extends TestCase
 
         $anonymous = Request::create('/notify-relay/token');
         $anonymous->setUserResolver(fn () => null);
-        $this->assertSame(401, app(TokenController::class)($anonymous)->getStatusCode());
+        $this->assertSame(401, app(TokenController::class)($anonymous)->getStatusCode(), 'the controller checks by itself too');
+        $this->assertSame(401, LaravelApp::handle($anonymous)->getStatusCode());
     }
 
     public function test_channel_auth_grants_a_user_channel_to_its_own_user_only(): void

@@ -19,7 +19,7 @@ spl_autoload_register(static function (string $class): void {
 
 foreach ([
     'Illuminate/Broadcasting', 'Illuminate/Notifications', 'Illuminate/Events', 'Illuminate/Config',
-    'Illuminate/Http', 'Symfony/Component/Notifier',
+    'Illuminate/Http', 'Illuminate/Routing', 'Symfony/Component/Notifier',
 ] as $component) {
     $autoload = "/usr/share/php/$component/autoload.php";
     if (is_file($autoload)) {

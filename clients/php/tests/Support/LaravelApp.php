@@ -11,6 +11,8 @@ use Illuminate\Events\Dispatcher;
 use Illuminate\Notifications\NotificationServiceProvider;
 use Illuminate\Queue\Connectors\SyncConnector;
 use Illuminate\Queue\QueueManager;
+use Illuminate\Routing\Router;
+use Illuminate\Support\Facades\Facade;
 use NotifyRelay\Laravel\NotifyRelayServiceProvider;
 
 /**
@@ -47,12 +49,32 @@ final class LaravelApp
         });
         $app->alias('queue', \Illuminate\Contracts\Queue\Factory::class);
 
+        $app->singleton('router', fn ($app) => new Router($app['events'], $app));
+        // routes/web.php sees the facade as `Route`, as Laravel's alias loader arranges.
+        Facade::clearResolvedInstances();
+        Facade::setFacadeApplication($app);
+        if (!class_exists('Route', false)) {
+            class_alias(\Illuminate\Support\Facades\Route::class, 'Route');
+        }
+        // The `auth` middleware stands in for Laravel's Authenticate (which needs the session
+        // guard): it lets a request with a user through, and answers 401 to others.
+        $app['router']->aliasMiddleware('auth', StandInAuthenticate::class);
+
         (new BroadcastServiceProvider($app))->register();
         (new NotificationServiceProvider($app))->register();
         $provider = new NotifyRelayServiceProvider($app);
         $provider->register();
         $provider->boot();
         return $app;
+    }
+
+    /** Handles a request as the HTTP kernel does: bound as `request`, then routed. */
+    public static function handle(\Illuminate\Http\Request $request): \Symfony\Component\HttpFoundation\Response
+    {
+        $app = Container::getInstance();
+        $app->instance('request', $request);
+        $app->alias('request', \Illuminate\Http\Request::class);
+        return $app['router']->dispatch($request);
     }
 
     /** The connection config of config/broadcasting.php for the driver. */
