@@ -57,6 +57,7 @@ final class ExamplesTest extends TestCase
         mkdir("$app/vendor", 0777, true);
         file_put_contents("$app/vendor/autoload.php", '<?php require_once ' . var_export(__DIR__ . '/bootstrap.php', true) . ';');
         $script = "$app/example.php";
+        $code = preg_replace('/^<\?php\b/', '', $code); // a whole file: its tag is ours already
         $epilogue = in_array('serves-token', $flags, true) ? self::TOKEN_REQUEST : '';
         file_put_contents($script, "<?php\nrequire " . var_export(__DIR__ . '/Support/example-prelude.php', true) . ";\n$code\n$epilogue");
         $env = [

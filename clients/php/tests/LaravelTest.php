@@ -151,7 +151,7 @@ final class LaravelTest extends TestCase
         $this->assertSame('{"granted":true}', $broadcaster->auth($request));
 
         $request->setUserResolver(fn () => new AppUser('someone-else'));
-        $this->expectException(RelayException::class);
+        $this->expectException(\Symfony\Component\HttpKernel\Exception\AccessDeniedHttpException::class);
         $broadcaster->auth($request);
     }
 }

@@ -6,6 +6,7 @@ namespace NotifyRelay\Laravel;
 
 use Illuminate\Broadcasting\Broadcasters\Broadcaster;
 use NotifyRelay\Client;
+use Symfony\Component\HttpKernel\Exception\AccessDeniedHttpException;
 
 /**
  * The `notify-relay` broadcaster driver: `broadcast(new ImageReady($image))` and ShouldBroadcast
@@ -96,7 +97,8 @@ class NotifyRelayBroadcaster extends Broadcaster
         $user = $request->user();
         $id = $this->userOf($name);
         if ($user === null || $id === null || $id !== (string) $user->getAuthIdentifier()) {
-            throw new \NotifyRelay\RelayException('forbidden', "not your channel: $name", 403);
+            // What Laravel's broadcasters throw: the framework answers it with a 403.
+            throw new AccessDeniedHttpException("not your channel: $name");
         }
         return $this->validAuthenticationResponse($request, true);
     }
