@@ -20,10 +20,12 @@ if [ -f package.json ]; then
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
-# PHP SDK tests (clients/php): PHP with curl and phpredis, PHPUnit, and the Laravel and Symfony
-# components from Debian's packages (Composer packages cannot be downloaded where this runs).
+# PHP SDK tests (clients/php): PHP with curl and phpredis, PHPUnit, Composer (to install the SDK
+# from its path repository, as documented), and the Laravel and Symfony components from Debian's
+# packages (Composer packages cannot be downloaded where this runs).
 command -v php >/dev/null 2>&1 || need+=(php-cli)
 command -v phpunit >/dev/null 2>&1 || need+=(phpunit)
+command -v composer >/dev/null 2>&1 || need+=(composer)
 for ext in curl redis; do
     php -m 2>/dev/null | grep -qix "$ext" || need+=("php-$ext")
 done

@@ -47,6 +47,7 @@ final class ExamplesTest extends TestCase
     }
 
     /** @dataProvider examples */
+    #[\PHPUnit\Framework\Attributes\DataProvider('examples')]
     public function test_the_example_runs_against_the_relay(string $file, string $kind, array $flags, string $code): void
     {
         $stack = Stack::shared();

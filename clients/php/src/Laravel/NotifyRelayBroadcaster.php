@@ -52,7 +52,7 @@ class NotifyRelayBroadcaster extends Broadcaster
         $users = [];
         $topics = [];
         foreach ($this->formatChannels($channels) as $channel) {
-            $name = $this->normalizeChannelName($channel);
+            $name = $this->withoutPrefix($channel);
             $user = $this->userOf($name);
             if ($user !== null) {
                 $users[$user] = true;
@@ -93,7 +93,7 @@ class NotifyRelayBroadcaster extends Broadcaster
      */
     public function auth($request)
     {
-        $name = $this->normalizeChannelName((string) $request->input('channel_name'));
+        $name = $this->withoutPrefix((string) $request->input('channel_name'));
         $user = $request->user();
         $id = $this->userOf($name);
         if ($user === null || $id === null || $id !== (string) $user->getAuthIdentifier()) {
@@ -121,7 +121,7 @@ class NotifyRelayBroadcaster extends Broadcaster
         return null;
     }
 
-    public function normalizeChannelName(string $channel): string
+    private function withoutPrefix(string $channel): string
     {
         foreach (['private-encrypted-', 'private-', 'presence-'] as $prefix) {
             if (str_starts_with($channel, $prefix)) {
