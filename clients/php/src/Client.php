@@ -33,6 +33,8 @@ class Client
     private readonly array $options;
     /** @var \Closure(float): void */
     private \Closure $sleep;
+    /** One curl handle for the client's life, so that its requests share a kept-alive connection. */
+    private ?\CurlHandle $curl = null;
 
     /**
      * @param string $baseUrl    where the relay is, e.g. `http://notify:8080`
@@ -249,13 +251,16 @@ class Client
     private function once(string $method, string $url, ?string $json): array
     {
         $retryAfter = null;
-        $ch = curl_init($url);
+        $ch = $this->curl ??= curl_init();
+        curl_reset($ch);
         $headers = ['Authorization: Bearer ' . $this->publishKey, 'Accept: application/json'];
         if ($json !== null) {
             $headers[] = 'Content-Type: application/json';
         }
         curl_setopt_array($ch, [
+            CURLOPT_URL => $url,
             CURLOPT_CUSTOMREQUEST => $method,
+            CURLOPT_NOSIGNAL => true, // timeouts under a second without SIGALRM
             CURLOPT_RETURNTRANSFER => true,
             CURLOPT_HTTPHEADER => $headers,
             CURLOPT_USERAGENT => (string) $this->options['user_agent'],
@@ -275,7 +280,6 @@ class Client
         $status = (int) curl_getinfo($ch, CURLINFO_RESPONSE_CODE);
         $error = curl_error($ch);
         $errno = curl_errno($ch);
-        curl_close($ch);
         if ($raw === false) {
             $connect = in_array($errno, [CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT], true);
             throw new RelayException('network_error', "notify-relay $method $url: $error", 0, null, null,
