@@ -19,7 +19,7 @@ class Client
     public const DEFAULTS = [
         'timeout' => 5.0,          // seconds for a whole request
         'connect_timeout' => 2.0,  // seconds to connect
-        'retries' => 2,            // retries after a 429/503 or a network error
+        'retries' => 2,            // retries after a 429/503 or a failed connect
         'max_retry_wait' => 5.0,   // longest wait honoured from a Retry-After, in seconds
         'retry_wait' => 0.2,       // wait before retrying when there is no Retry-After
         'user_agent' => 'notify-relay-php',
