@@ -93,10 +93,14 @@ final class Stack
         return $r;
     }
 
+    /** Kills both processes and removes their directory (logs included). */
     public function stop(): void
     {
         foreach (array_keys($this->procs) as $name) {
             $this->kill($name);
+        }
+        if (is_dir($this->dir)) {
+            exec('rm -rf ' . escapeshellarg($this->dir));
         }
     }
 
