@@ -20,6 +20,21 @@ if [ -f package.json ]; then
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
+# PHP SDK tests (clients/php): PHP with curl and phpredis, PHPUnit, Composer (to install the SDK
+# from its path repository, as documented), and the Laravel and Symfony components from Debian's
+# packages (Composer packages cannot be downloaded where this runs).
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+command -v phpunit >/dev/null 2>&1 || need+=(phpunit)
+command -v composer >/dev/null 2>&1 || need+=(composer)
+for ext in curl redis; do
+    php -m 2>/dev/null | grep -qix "$ext" || need+=("php-$ext")
+done
+for pkg in php-illuminate-broadcasting:Illuminate/Broadcasting php-illuminate-notifications:Illuminate/Notifications \
+    php-illuminate-events:Illuminate/Events php-illuminate-config:Illuminate/Config \
+    php-illuminate-http:Illuminate/Http php-illuminate-routing:Illuminate/Routing \
+    php-symfony-notifier:Symfony/Component/Notifier; do
+    [ -f "/usr/share/php/${pkg#*:}/autoload.php" ] || need+=("${pkg%%:*}")
+done
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     sudo_cmd=()
@@ -48,6 +63,13 @@ cargo test --all-targets
 tests/schemathesis.sh
 # The benchmark charts still match the committed results they are drawn from.
 tests/charts.sh
+
+# The PHP SDK and its Laravel and Symfony integrations against the relay binary, and the browser
+# client's package: its ES module entry, its types (tsc against the example) and docs.
+phpunit -c clients/php/phpunit.xml.dist
+[ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund
+node_modules/.bin/tsc --noEmit -p clients/js
+node --test clients/js/test/
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
     node --test --test-concurrency=1 tests/browser/

@@ -12,9 +12,7 @@ use crate::{email::contacts::Contact, error::ApiError, event::UserId};
 const MAX_BODY: usize = 4 * 1024;
 
 fn user(req: &HttpRequest) -> Result<UserId, ApiError> {
-    Ok(UserId::parse(
-        req.match_info().get("user").unwrap_or_default(),
-    )?)
+    Ok(UserId::parse(&super::path::param(req, "user"))?)
 }
 
 /// Sets the contact: `{"email": "...", "email_fallback": true}`.

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+mod path;
 pub mod poll;
 pub mod presence;
 pub mod publish;

@@ -45,5 +45,5 @@ pub async fn client_js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .body(include_str!("../../static/notify-client.js"))
+        .body(include_str!("../../clients/js/notify-client.js"))
 }

@@ -11,7 +11,7 @@ pub async fn presence(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
-    let user = UserId::parse(req.match_info().get("user").unwrap_or_default())?;
+    let user = UserId::parse(&super::path::param(&req, "user"))?;
     let status = state.offline.presence.status(&user).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -18,15 +18,11 @@ const MAX_REPLACE_USERS: usize = 200_000;
 const MAX_PAGE: usize = 1_000;
 
 fn topic(req: &HttpRequest) -> Result<Topic, ApiError> {
-    Ok(Topic::parse(
-        req.match_info().get("topic").unwrap_or_default(),
-    )?)
+    Ok(Topic::parse(&super::path::param(req, "topic"))?)
 }
 
 fn user(req: &HttpRequest) -> Result<UserId, ApiError> {
-    Ok(UserId::parse(
-        req.match_info().get("user").unwrap_or_default(),
-    )?)
+    Ok(UserId::parse(&super::path::param(req, "user"))?)
 }
 
 /// Subscribes a user to a topic.

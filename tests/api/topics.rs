@@ -334,3 +334,42 @@ async fn big_topic_appends_in_batches_keep_every_history_complete_and_ordered() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_and_users_with_slash_plus_or_percent_are_addressed_percent_encoded() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let (status, body) = call(
+        &app,
+        reqwest::Method::PUT,
+        "/topics/album%2F3/subscribers/x%2By%25",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["topic"].as_str(), body["user"].as_str()),
+        (Some("album/3"), Some("x+y%"))
+    );
+    let (_, page) = call(
+        &app,
+        reqwest::Method::GET,
+        "/topics/album%2f3/subscribers",
+        None,
+    )
+    .await;
+    assert_eq!(page["subscribers"], json!(["x+y%"]));
+    let res = app.publish(json!({"topic": "album/3"})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["recipients"], 1);
+    let (status, body) = call(
+        &app,
+        reqwest::Method::PUT,
+        "/topics/a%252Fb/subscribers/1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_topic")),
+        "decoded once: a%2Fb"
+    );
+}
