@@ -100,7 +100,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, demo: bool, cors_origins: &[Strin
     .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
     .service(resource("/openapi.json", "GET").route(web::get().to(openapi::openapi_json)))
     .service(resource("/", "GET").route(web::get().to(ops::index)))
-    .service(resource("/notify-client.js", "GET").route(web::get().to(ops::client_js)));
+    .service(resource("/notify-client.js", "GET").route(web::get().to(ops::client_js)))
+    // The path a page that copied the client out of `static/` expects.
+    .service(resource("/static/notify-client.js", "GET").route(web::get().to(ops::client_js)));
     if demo {
         cfg.service(resource("/demo/token", "GET").route(web::get().to(demo::token)));
     }

@@ -71,3 +71,19 @@ async fn the_openapi_description_names_every_served_route_and_each_one_answers()
     let error = &doc["components"]["schemas"]["ErrorBody"]["required"];
     assert_eq!(error, &serde_json::json!(["error", "message"]));
 }
+
+#[tokio::test]
+async fn the_browser_client_is_served_at_its_own_path_and_under_static() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let expected = include_str!("../../clients/js/notify-client.js");
+    for path in ["/notify-client.js", "/static/notify-client.js"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let kind = res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(kind.starts_with("text/javascript"), "{path}: {kind}");
+        assert_eq!(res.text().await.expect("body"), expected, "{path}");
+    }
+}
