@@ -70,9 +70,10 @@ impl Smtp {
 
     /// Sends one rendered email to `to` and sorts the outcome.
     pub async fn send(&self, to: &str, mail: &Rendered, id: &str) -> Outcome {
-        let to: Mailbox = match to.parse() {
+        // The check contacts passed when stored; one stored before it existed fails here, once.
+        let to: Mailbox = match super::address::recipient(to) {
             Ok(to) => to,
-            Err(e) => return Outcome::Permanent(format!("invalid recipient address: {e}")),
+            Err(why) => return Outcome::Permanent(why),
         };
         let message = Message::builder()
             .from(self.from.clone())

@@ -21,6 +21,7 @@ mod poll;
 mod presence;
 mod pubsub;
 mod resume;
+mod security_email;
 mod shutdown;
 mod signals;
 mod slow;
