@@ -54,7 +54,7 @@ pub struct Settings {
     pub listen: SocketAddr,
 
     /// Redis URL, e.g. redis://127.0.0.1:6379. Unset: the embedded in-memory broker.
-    #[arg(long, env = "NOTIFY_REDIS_URL")]
+    #[arg(long, env = "NOTIFY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key this relay writes.
@@ -166,11 +166,12 @@ pub struct Settings {
     pub max_stream_secs: u64,
 
     /// New /events and /poll requests allowed per client address per second (also the burst);
-    /// more get 429. IPv6 clients count per /64. 0: no limit.
-    #[arg(long, env = "NOTIFY_CONNECTS_PER_SEC", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    /// more get 429. IPv6 clients count per /64. 0 (the default): no limit; behind a proxy set
+    /// --trusted-proxies first, or every client shares the proxy's budget.
+    #[arg(long, env = "NOTIFY_CONNECTS_PER_SEC", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub connects_per_sec: u32,
 
-    /// Publishes allowed per publish key per second (also the burst); more get 429. 0: no limit.
+    /// Publishes allowed per publisher identity per second (also the burst); more get 429. 0: no limit.
     #[arg(long, env = "NOTIFY_PUBLISHES_PER_SEC", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub publishes_per_sec: u32,
 
@@ -278,6 +279,29 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Hardening (issue 13): JWT claims, failed-key throttling, path bound ---------------
+    /// Required `iss` of subscriber tokens. Unset: `iss` is not checked.
+    #[arg(long, env = "NOTIFY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of subscriber tokens. Unset: tokens must carry no `aud`.
+    #[arg(long, env = "NOTIFY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Longest a subscriber token may still be valid, in seconds: a token whose `exp` lies
+    /// further ahead gets 401. Unset: no limit.
+    #[arg(long, env = "NOTIFY_JWT_MAX_LIFETIME_SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub jwt_max_lifetime_secs: Option<u64>,
+
+    /// Failed publish-key or metrics-key checks allowed per client address per minute (also
+    /// the burst); past it 429, even with the right key. 0: no limit.
+    #[arg(long, env = "NOTIFY_AUTH_FAILURES_PER_MIN", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub auth_failures_per_min: u32,
+
+    /// Longest request path, in bytes; longer gets 414.
+    #[arg(long, env = "NOTIFY_MAX_PATH_BYTES", default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(64..=65_536))]
+    pub max_path_bytes: u64,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
@@ -315,7 +339,35 @@ pub enum SettingsError {
         "--cors-origins / NOTIFY_CORS_ORIGINS: {0:?} is not an origin; write scheme://host[:port], e.g. https://app.example.com (no path, no *)"
     )]
     BadOrigin(String),
+    /// A secret is the value the example files show.
+    #[error(
+        "{0} is the example value {1:?}: generate a secret of its own, e.g. `openssl rand -hex 32`"
+    )]
+    ExampleSecret(&'static str, String),
+    /// Two secrets that protect different things are the same.
+    #[error(
+        "{0} and {1} are identical: each protects something else (subscriber tokens, publishing, metrics), so a leak of one must not give away the other; generate one per setting"
+    )]
+    SameSecret(&'static str, &'static str),
+    /// The Redis URL does not parse.
+    #[error(
+        "--redis-url / NOTIFY_REDIS_URL is not a Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or redis+unix:///path/to/socket"
+    )]
+    BadRedisUrl(String),
 }
+
+/// The secret settings, each with the flag and variable that set it.
+const SECRET_NAMES: [&str; 3] = [
+    "--jwt-secret / NOTIFY_JWT_SECRET",
+    "--publish-key / NOTIFY_PUBLISH_KEY",
+    "--metrics-key / NOTIFY_METRICS_KEY",
+];
+
+/// Values the shipped examples use as placeholders; a secret equal to one was never set.
+const EXAMPLE_SECRETS: [&str; 2] = ["change-me", "changeme"];
+
+/// Shortest secret not warned about: 32 bytes, as much as HS256's hash output.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 impl Settings {
     /// Checks the settings that depend on each other.
@@ -329,7 +381,56 @@ impl Settings {
         if let Some(bad) = self.cors_origins().find(|o| !is_origin(o)) {
             return Err(SettingsError::BadOrigin(bad.to_owned()));
         }
+        self.validate_secrets()?;
+        if let Some(url) = &self.redis_url {
+            // The URL may carry a password: only the parser's reason is shown, never the URL.
+            redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                .map_err(|e| SettingsError::BadRedisUrl(e.to_string()))?;
+        }
         Ok(())
+    }
+
+    fn secrets(&self) -> [(&'static str, Option<&Secret>); 3] {
+        [
+            (SECRET_NAMES[0], self.jwt_secret.as_ref()),
+            (SECRET_NAMES[1], self.publish_key.as_ref()),
+            (SECRET_NAMES[2], self.metrics_key.as_ref()),
+        ]
+    }
+
+    fn validate_secrets(&self) -> Result<(), SettingsError> {
+        let secrets = self.secrets();
+        for (name, secret) in secrets {
+            if let Some(s) = secret
+                && EXAMPLE_SECRETS.contains(&s.expose().trim())
+            {
+                return Err(SettingsError::ExampleSecret(name, s.expose().to_owned()));
+            }
+        }
+        for (i, (a, sa)) in secrets.iter().enumerate() {
+            for (b, sb) in &secrets[i + 1..] {
+                if let (Some(x), Some(y)) = (sa, sb)
+                    && x == y
+                {
+                    return Err(SettingsError::SameSecret(a, b));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings that work but weaken the relay, for a loud warning at start-up.
+    pub fn warnings(&self) -> Vec<String> {
+        self.secrets()
+            .into_iter()
+            .filter_map(|(name, s)| Some((name, s?.expose().len())))
+            .filter(|(_, len)| *len < MIN_SECRET_BYTES)
+            .map(|(name, len)| {
+                format!(
+                    "{name} is only {len} bytes long: a short secret can be guessed offline from one token or brute-forced; use at least {MIN_SECRET_BYTES} random bytes (openssl rand -hex 32)"
+                )
+            })
+            .collect()
     }
 
     /// True in local demo mode: no JWT secret, loopback only.
