@@ -138,9 +138,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Broker(cause) = self {
-            // The client gets a generic message; the cause goes to the log.
-            tracing::warn!(error = %cause, "request failed on the broker");
+        if let Self::Broker(cause) = self
+            && let Some(suppressed) = crate::telemetry::failure_line_budget()
+        {
+            // The client gets a generic message; the cause goes to the log (within a budget:
+            // in an outage every request fails).
+            tracing::warn!(error = %cause, suppressed, "request failed on the broker");
         }
         let mut res = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {

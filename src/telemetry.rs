@@ -80,6 +80,34 @@ fn is_quoted(s: &str) -> bool {
     true
 }
 
+/// Most per-request failure lines written in one second; past it they are counted, and the
+/// next line written says how many were left out. A broker outage makes every request fail,
+/// and anyone can send requests.
+pub const FAILURE_LINES_PER_SEC: u64 = 20;
+
+/// The budget of [`FAILURE_LINES_PER_SEC`]: the current second, lines written in it, lines left
+/// out since the last one written.
+static FAILURE_LINES: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
+
+/// Whether a per-request failure line may be written now; if so, how many were left out
+/// before it.
+pub fn failure_line_budget() -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut guard = FAILURE_LINES.lock().unwrap_or_else(|e| e.into_inner());
+    let (second, written, suppressed) = &mut *guard;
+    if *second != now {
+        (*second, *written) = (now, 0);
+    }
+    if *written >= FAILURE_LINES_PER_SEC {
+        *suppressed += 1;
+        return None;
+    }
+    *written += 1;
+    Some(std::mem::take(suppressed))
+}
+
 /// Longest path written to the log, in bytes; longer ones are cut (a path can be kilobytes).
 pub const MAX_LOGGED_PATH: usize = 200;
 
@@ -129,7 +157,9 @@ impl RootSpanBuilder for RedactedSpan {
         // default level: anyone can send them, as fast as they like.
         match error {
             Some(error) if status.is_server_error() => {
-                tracing::error!(parent: &span, status = status.as_u16(), error = %error, "request failed");
+                if let Some(suppressed) = failure_line_budget() {
+                    tracing::error!(parent: &span, status = status.as_u16(), error = %error, suppressed, "request failed");
+                }
             }
             Some(error) => {
                 tracing::debug!(parent: &span, status = status.as_u16(), error = %error, "request refused");

@@ -10,7 +10,7 @@ use std::{
 use serde_json::json;
 
 use crate::helpers::{
-    JWT_SECRET, PUBLISH_KEY, RelayProcess, SseClient, free_port, now_secs, token_with,
+    JWT_SECRET, PUBLISH_KEY, RedisServer, RelayProcess, SseClient, free_port, now_secs, token_with,
 };
 
 /// Runs the real binary with `RUST_LOG=level` and `--log-format text`, makes `requests`,
@@ -74,6 +74,45 @@ async fn bad_requests_write_nothing_at_the_default_level_and_little_at_debug() {
     let longest = debug.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 1_000, "a {longest}-byte line");
     assert!(debug.len() < 2 * n * 2_000, "{} bytes", debug.len());
+}
+
+#[tokio::test]
+async fn a_broker_outage_writes_a_bounded_number_of_failure_lines_however_many_requests_fail() {
+    let mut redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("relay.log");
+    let mut relay = RelayProcess::start_logged(
+        Some(&redis.url()),
+        &["--log-format", "text"],
+        &[("RUST_LOG", "info")],
+        Some(&path),
+    )
+    .await;
+    redis.kill();
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    // Concurrently: during an outage each one waits for the broker's timeout.
+    let n = 200;
+    let publishes = (0..n).map(|i| {
+        http.post(format!("{}/publish", relay.base))
+            .bearer_auth(PUBLISH_KEY)
+            .json(&json!({"user_id": 1, "n": i}))
+            .send()
+    });
+    for res in futures_util::future::join_all(publishes).await {
+        assert_eq!(res.expect("publish").status().as_u16(), 503);
+    }
+    let secs = started.elapsed().as_secs() + 1;
+    relay.signal("TERM");
+    assert!(relay.wait_exit(Duration::from_secs(10)).await);
+    let log = std::fs::read_to_string(&path).expect("log");
+    let lines = log.lines().filter(|l| l.contains("request failed")).count();
+    // Each failed request used to write two lines; now at most 20 a second, in all.
+    assert!(lines >= 1, "{log}");
+    assert!(
+        lines as u64 <= 20 * secs,
+        "{lines} lines in {secs} s for {n} requests"
+    );
 }
 
 #[tokio::test]
