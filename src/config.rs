@@ -349,6 +349,11 @@ pub enum SettingsError {
         "{0} and {1} are identical: each protects something else (subscriber tokens, publishing, metrics), so a leak of one must not give away the other; generate one per setting"
     )]
     SameSecret(&'static str, &'static str),
+    /// The email link base is not an http(s) URL.
+    #[error(
+        "--email-link-base / NOTIFY_EMAIL_LINK_BASE is {0:?}: expected the app's base URL, http(s)://host[:port][/path], e.g. https://app.example.com"
+    )]
+    BadLinkBase(String),
     /// The Redis URL does not parse.
     #[error(
         "--redis-url / NOTIFY_REDIS_URL is not a Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or redis+unix:///path/to/socket"
@@ -382,6 +387,11 @@ impl Settings {
             return Err(SettingsError::BadOrigin(bad.to_owned()));
         }
         self.validate_secrets()?;
+        if let Some(base) = &self.email_link_base
+            && !is_link_base(base)
+        {
+            return Err(SettingsError::BadLinkBase(base.clone()));
+        }
         if let Some(url) = &self.redis_url {
             // The URL may carry a password: only the parser's reason is shown, never the URL.
             redis::IntoConnectionInfo::into_connection_info(url.as_str())
@@ -460,6 +470,16 @@ impl Settings {
     pub fn defaults() -> Self {
         Self::parse_from(["notify-relay"])
     }
+}
+
+/// True for `http(s)://host[:port]` with an optional path: a base that email links start with.
+fn is_link_base(base: &str) -> bool {
+    let trimmed = base.trim_end_matches('/');
+    let origin_end = trimmed
+        .find("://")
+        .and_then(|i| trimmed[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(trimmed.len());
+    is_origin(&trimmed[..origin_end]) && !base.contains(['?', '#', ' '])
 }
 
 /// True for `http(s)://host[:port]`: what a browser sends in `Origin`, compared byte for byte.
@@ -554,6 +574,27 @@ mod tests {
         let shown = format!("{s:?}");
         for secret in ["hunter2", "k3y", "m41l", "s3cr3t"] {
             assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_email_link_base_must_be_an_http_url() {
+        for ok in [
+            "https://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/sub/",
+            "http://localhost:3000",
+        ] {
+            assert!(is_link_base(ok), "{ok}");
+        }
+        for bad in [
+            "app.example.com",
+            "javascript:x",
+            "https://",
+            "https://a b/",
+            "https://a/?x",
+        ] {
+            assert!(!is_link_base(bad), "{bad}");
         }
     }
 }

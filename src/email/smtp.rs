@@ -34,7 +34,12 @@ impl Smtp {
         let bad = |e: lettre::transport::smtp::Error| EmailError::Smtp(e.to_string());
         let mut builder = match &s.smtp_url {
             Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-                .map_err(|_| EmailError::Smtp("--smtp-url is not a valid SMTP URL".into()))?,
+                .map_err(|_| {
+                    EmailError::Smtp(
+                        "--smtp-url / NOTIFY_SMTP_URL is not a valid SMTP URL: expected smtp://[user:password@]host[:port][?tls=required] or smtps://..."
+                            .into(),
+                    )
+                })?,
             None => {
                 let host = s.smtp_host.as_str();
                 let (builder, port) = match s.smtp_tls {
@@ -64,7 +69,11 @@ impl Smtp {
         let from = s
             .email_from
             .parse()
-            .map_err(|e| EmailError::Smtp(format!("--email-from is not a valid mailbox: {e}")))?;
+            .map_err(|e| {
+                EmailError::Smtp(format!(
+                    "--email-from / NOTIFY_EMAIL_FROM is not a valid mailbox ({e}): expected an address, or Name <address>"
+                ))
+            })?;
         Ok(Self { transport, from })
     }
 

@@ -191,6 +191,11 @@ fn every_bad_start_up_value_names_its_flag_and_environment_variable() {
     for (env, flag, value) in [
         ("NOTIFY_KEEPALIVE_SECS", "--keepalive-secs", "0"),
         ("NOTIFY_POLL_TIMEOUT_SECS", "--poll-timeout-secs", "forever"),
+        (
+            "NOTIFY_EMAIL_LINK_BASE",
+            "--email-link-base",
+            "app.example.com",
+        ),
         ("NOTIFY_TRUSTED_PROXIES", "--trusted-proxies", "a-proxy"),
     ] {
         let err = refused(&[], &[(env, value)]);
