@@ -4,6 +4,9 @@ use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use clap::{Parser, ValueEnum};
 
+mod secrets;
+pub use secrets::MIN_SECRET_BYTES;
+
 /// A secret read from the command line or environment; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -361,19 +364,6 @@ pub enum SettingsError {
     BadRedisUrl(String),
 }
 
-/// The secret settings, each with the flag and variable that set it.
-const SECRET_NAMES: [&str; 3] = [
-    "--jwt-secret / NOTIFY_JWT_SECRET",
-    "--publish-key / NOTIFY_PUBLISH_KEY",
-    "--metrics-key / NOTIFY_METRICS_KEY",
-];
-
-/// Values the shipped examples use as placeholders; a secret equal to one was never set.
-const EXAMPLE_SECRETS: [&str; 2] = ["change-me", "changeme"];
-
-/// Shortest secret not warned about: 32 bytes, as much as HS256's hash output.
-pub const MIN_SECRET_BYTES: usize = 32;
-
 impl Settings {
     /// Checks the settings that depend on each other.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -398,49 +388,6 @@ impl Settings {
                 .map_err(|e| SettingsError::BadRedisUrl(e.to_string()))?;
         }
         Ok(())
-    }
-
-    fn secrets(&self) -> [(&'static str, Option<&Secret>); 3] {
-        [
-            (SECRET_NAMES[0], self.jwt_secret.as_ref()),
-            (SECRET_NAMES[1], self.publish_key.as_ref()),
-            (SECRET_NAMES[2], self.metrics_key.as_ref()),
-        ]
-    }
-
-    fn validate_secrets(&self) -> Result<(), SettingsError> {
-        let secrets = self.secrets();
-        for (name, secret) in secrets {
-            if let Some(s) = secret
-                && EXAMPLE_SECRETS.contains(&s.expose().trim())
-            {
-                return Err(SettingsError::ExampleSecret(name, s.expose().to_owned()));
-            }
-        }
-        for (i, (a, sa)) in secrets.iter().enumerate() {
-            for (b, sb) in &secrets[i + 1..] {
-                if let (Some(x), Some(y)) = (sa, sb)
-                    && x == y
-                {
-                    return Err(SettingsError::SameSecret(a, b));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Settings that work but weaken the relay, for a loud warning at start-up.
-    pub fn warnings(&self) -> Vec<String> {
-        self.secrets()
-            .into_iter()
-            .filter_map(|(name, s)| Some((name, s?.expose().len())))
-            .filter(|(_, len)| *len < MIN_SECRET_BYTES)
-            .map(|(name, len)| {
-                format!(
-                    "{name} is only {len} bytes long: a short secret can be guessed offline from one token or brute-forced; use at least {MIN_SECRET_BYTES} random bytes (openssl rand -hex 32)"
-                )
-            })
-            .collect()
     }
 
     /// True in local demo mode: no JWT secret, loopback only.
