@@ -7,7 +7,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{config::Secret, event::UserId};
+use crate::{
+    config::{Secret, Settings},
+    event::UserId,
+    limits::AuthFailures,
+};
 
 /// The cookie a browser may carry its subscriber token in.
 pub const TOKEN_COOKIE: &str = "notify_token";
@@ -30,6 +34,26 @@ pub enum AuthError {
     /// HTTP publishing is switched off.
     #[error("HTTP publishing is off: start the relay with --publish-key / NOTIFY_PUBLISH_KEY")]
     PublishDisabled,
+    /// The `Authorization` header and `?token=` carry different tokens.
+    #[error(
+        "two different tokens: the Authorization header and ?token= disagree; send one (or the same in both)"
+    )]
+    ConflictingTokens,
+    /// The metrics key is missing or wrong.
+    #[error("missing or wrong metrics key: send Authorization: Bearer <metrics key>")]
+    BadMetricsKey,
+    /// Too many wrong keys came from this client address; it must wait before trying again.
+    #[error("too many wrong keys from your address; retry in {0} s")]
+    TooManyFailures(u64),
+}
+
+/// Who published: the one identity a publisher proves, which rate limits are counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Publisher {
+    /// The holder of `--publish-key`.
+    Key,
+    /// A loopback caller in demo mode, where no key is set.
+    Demo,
 }
 
 /// An authenticated subscriber: who, and until when the token that proved it is valid.
@@ -55,15 +79,18 @@ pub struct Authenticator {
     encoding: EncodingKey,
     validation: Validation,
     publish_key: Option<Secret>,
+    metrics_key: Option<Secret>,
+    max_lifetime: Option<u64>,
+    failures: std::sync::Arc<AuthFailures>,
     demo: bool,
 }
 
 impl Authenticator {
     /// Builds the authenticator. Without a JWT secret (demo mode) a random one is made up, so
     /// only tokens this process minted are accepted.
-    pub fn new(jwt_secret: Option<&Secret>, publish_key: Option<Secret>) -> Self {
-        let demo = jwt_secret.is_none();
-        let secret: Vec<u8> = match jwt_secret {
+    pub fn new(settings: &Settings) -> Self {
+        let demo = settings.jwt_secret.is_none();
+        let secret: Vec<u8> = match &settings.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
             None => (0..32).map(|_| rand::random::<u8>()).collect(),
         };
@@ -71,14 +98,31 @@ impl Authenticator {
         // Expiry is exact: a stream must not outlive the token that opened it.
         validation.leeway = 0;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        let mut required = vec!["exp"];
+        if let Some(iss) = &settings.jwt_issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        if let Some(aud) = &settings.jwt_audience {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         Self {
             decoding: DecodingKey::from_secret(&secret),
             encoding: EncodingKey::from_secret(&secret),
             validation,
-            publish_key,
+            publish_key: settings.publish_key.clone(),
+            metrics_key: settings.metrics_key.clone(),
+            max_lifetime: settings.jwt_max_lifetime_secs,
+            failures: std::sync::Arc::new(AuthFailures::new(settings)),
             demo,
         }
+    }
+
+    /// The per-address counter of wrong keys (for its periodic clean-up).
+    pub fn failures(&self) -> std::sync::Arc<AuthFailures> {
+        self.failures.clone()
     }
 
     /// The user a subscriber request is for, from its token.
@@ -96,11 +140,20 @@ impl Authenticator {
         req: &HttpRequest,
         query_token: Option<&str>,
     ) -> Result<Session, AuthError> {
-        let token = bearer(req)
-            .or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_owned()))
-            .or_else(|| query_token.map(str::to_owned))
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Missing)?;
+        // What the page passed explicitly wins over the ambient cookie, which may be a stale one
+        // of another account; two explicit tokens that disagree are a mistake worth reporting.
+        let header = bearer(req).filter(|t| !t.is_empty());
+        let query = query_token.filter(|t| !t.is_empty());
+        let token = match (header, query) {
+            (Some(h), Some(q)) if h != q => return Err(AuthError::ConflictingTokens),
+            (Some(h), _) => h,
+            (None, Some(q)) => q.to_owned(),
+            (None, None) => req
+                .cookie(TOKEN_COOKIE)
+                .map(|c| c.value().to_owned())
+                .filter(|t| !t.is_empty())
+                .ok_or(AuthError::Missing)?,
+        };
         self.verify_session(&token)
     }
 
@@ -126,6 +179,8 @@ impl Authenticator {
                     ErrorKind::MissingRequiredClaim(c) => {
                         AuthError::Invalid(format!("missing claim {c}"))
                     }
+                    ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer (iss)".into()),
+                    ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience (aud)".into()),
                     _ => AuthError::Invalid("malformed".into()),
                 }
             })?;
@@ -138,37 +193,80 @@ impl Authenticator {
         let expires_at = UNIX_EPOCH
             .checked_add(Duration::from_secs(data.claims.exp))
             .ok_or_else(|| AuthError::Invalid("exp out of range".into()))?;
+        let now = unix_now();
+        // The library accepts `exp == now`; a token is valid strictly before its `exp`.
+        if data.claims.exp <= now {
+            return Err(AuthError::Expired);
+        }
+        if let Some(max) = self.max_lifetime
+            && data.claims.exp - now > max
+        {
+            return Err(AuthError::Invalid(format!(
+                "exp lies more than {max} s ahead (--jwt-max-lifetime-secs)"
+            )));
+        }
         Ok(Session { user, expires_at })
     }
 
     /// Mints a token for `user` valid for `ttl_secs` (demo mode, and tests).
     pub fn mint(&self, user: &UserId, ttl_secs: u64) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         let claims = Claims {
             sub: Value::String(user.to_string()),
-            exp: now + ttl_secs,
+            exp: unix_now() + ttl_secs,
         };
         // Encoding a two-field struct with an HMAC key cannot fail.
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
-    /// Checks the publisher key. In demo mode without a key, loopback callers may publish.
-    pub fn publisher(&self, req: &HttpRequest) -> Result<(), AuthError> {
+    /// Checks the publisher key and names who published. In demo mode without a key, loopback
+    /// callers may publish. Wrong keys are counted per client address: past the budget, even
+    /// the right key gets 429 for a while, so guessing the key is as slow as the budget.
+    pub fn publisher(&self, req: &HttpRequest) -> Result<Publisher, AuthError> {
         let Some(key) = &self.publish_key else {
             return if self.demo {
-                Ok(())
+                Ok(Publisher::Demo)
             } else {
                 Err(AuthError::PublishDisabled)
             };
         };
-        match bearer(req) {
-            Some(given) if constant_time_eq(given.as_bytes(), key.expose().as_bytes()) => Ok(()),
-            _ => Err(AuthError::BadPublishKey),
+        self.check_key(req, key, AuthError::BadPublishKey)
+            .map(|()| Publisher::Key)
+    }
+
+    /// Checks the metrics key, if one is set (counted against the same budget of wrong keys).
+    pub fn metrics(&self, req: &HttpRequest) -> Result<(), AuthError> {
+        match &self.metrics_key {
+            Some(key) => self.check_key(req, key, AuthError::BadMetricsKey),
+            None => Ok(()),
         }
     }
+
+    fn check_key(
+        &self,
+        req: &HttpRequest,
+        key: &Secret,
+        wrong: AuthError,
+    ) -> Result<(), AuthError> {
+        self.failures
+            .admit(req)
+            .map_err(AuthError::TooManyFailures)?;
+        match bearer(req) {
+            Some(given) if constant_time_eq(given.as_bytes(), key.expose().as_bytes()) => Ok(()),
+            _ => {
+                self.failures
+                    .failed(req)
+                    .map_err(AuthError::TooManyFailures)?;
+                Err(wrong)
+            }
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -185,98 +283,4 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn auth() -> Authenticator {
-        Authenticator::new(Some(&"s3cret".parse().unwrap()), None)
-    }
-
-    fn token(claims: Value, secret: &str, alg: Algorithm) -> String {
-        encode(
-            &Header::new(alg),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    }
-
-    fn exp(delta: i64) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            + delta
-    }
-
-    #[test]
-    fn a_valid_token_names_its_user_whether_sub_is_a_string_or_a_number() {
-        let a = auth();
-        let t = token(
-            serde_json::json!({"sub": "42", "exp": exp(60)}),
-            "s3cret",
-            Algorithm::HS256,
-        );
-        assert_eq!(a.verify(&t).unwrap().as_str(), "42");
-        let t = token(
-            serde_json::json!({"sub": 42, "exp": exp(60)}),
-            "s3cret",
-            Algorithm::HS256,
-        );
-        assert_eq!(a.verify(&t).unwrap().as_str(), "42");
-        assert_eq!(
-            a.verify(&a.mint(&UserId::parse("7").unwrap(), 60))
-                .unwrap()
-                .as_str(),
-            "7"
-        );
-    }
-
-    #[test]
-    fn bad_tokens_are_refused() {
-        let a = auth();
-        let ok = |c: Value| token(c, "s3cret", Algorithm::HS256);
-        assert_eq!(
-            a.verify(&ok(serde_json::json!({"sub": "1", "exp": exp(-5)}))),
-            Err(AuthError::Expired)
-        );
-        assert!(
-            a.verify(&ok(
-                serde_json::json!({"sub": "1", "exp": exp(60), "nbf": exp(30)})
-            ))
-            .is_err()
-        );
-        assert!(
-            a.verify(&ok(serde_json::json!({"sub": "", "exp": exp(60)})))
-                .is_err()
-        );
-        assert!(a.verify(&ok(serde_json::json!({"exp": exp(60)}))).is_err());
-        assert!(a.verify(&ok(serde_json::json!({"sub": "1"}))).is_err());
-        assert!(
-            a.verify(&token(
-                serde_json::json!({"sub": "1", "exp": exp(60)}),
-                "wrong",
-                Algorithm::HS256
-            ))
-            .is_err()
-        );
-        assert!(
-            a.verify(&token(
-                serde_json::json!({"sub": "1", "exp": exp(60)}),
-                "s3cret",
-                Algorithm::HS384
-            ))
-            .is_err()
-        );
-        assert!(a.verify("garbage").is_err());
-        assert!(
-            a.verify(&ok(serde_json::json!({"sub": "1", "exp": u64::MAX})))
-                .is_err()
-        );
-        // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
-        assert!(
-            a.verify("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5fQ.")
-                .is_err()
-        );
-    }
-}
+mod tests;

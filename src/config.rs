@@ -4,6 +4,9 @@ use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use clap::{Parser, ValueEnum};
 
+mod secrets;
+pub use secrets::MIN_SECRET_BYTES;
+
 /// A secret read from the command line or environment; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -54,7 +57,7 @@ pub struct Settings {
     pub listen: SocketAddr,
 
     /// Redis URL, e.g. redis://127.0.0.1:6379. Unset: the embedded in-memory broker.
-    #[arg(long, env = "NOTIFY_REDIS_URL")]
+    #[arg(long, env = "NOTIFY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key this relay writes.
@@ -166,11 +169,12 @@ pub struct Settings {
     pub max_stream_secs: u64,
 
     /// New /events and /poll requests allowed per client address per second (also the burst);
-    /// more get 429. IPv6 clients count per /64. 0: no limit.
-    #[arg(long, env = "NOTIFY_CONNECTS_PER_SEC", default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    /// more get 429. IPv6 clients count per /64. 0 (the default): no limit; behind a proxy set
+    /// --trusted-proxies first, or every client shares the proxy's budget.
+    #[arg(long, env = "NOTIFY_CONNECTS_PER_SEC", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub connects_per_sec: u32,
 
-    /// Publishes allowed per publish key per second (also the burst); more get 429. 0: no limit.
+    /// Publishes allowed per publisher identity per second (also the burst); more get 429. 0: no limit.
     #[arg(long, env = "NOTIFY_PUBLISHES_PER_SEC", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub publishes_per_sec: u32,
 
@@ -278,6 +282,29 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Hardening (issue 13): JWT claims, failed-key throttling, path bound ---------------
+    /// Required `iss` of subscriber tokens. Unset: `iss` is not checked.
+    #[arg(long, env = "NOTIFY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of subscriber tokens. Unset: tokens must carry no `aud`.
+    #[arg(long, env = "NOTIFY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Longest a subscriber token may still be valid, in seconds: a token whose `exp` lies
+    /// further ahead gets 401. Unset: no limit.
+    #[arg(long, env = "NOTIFY_JWT_MAX_LIFETIME_SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub jwt_max_lifetime_secs: Option<u64>,
+
+    /// Failed publish-key or metrics-key checks allowed per client address per minute (also
+    /// the burst); past it 429, even with the right key. 0: no limit.
+    #[arg(long, env = "NOTIFY_AUTH_FAILURES_PER_MIN", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub auth_failures_per_min: u32,
+
+    /// Longest request path, in bytes; longer gets 414.
+    #[arg(long, env = "NOTIFY_MAX_PATH_BYTES", default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(64..=65_536))]
+    pub max_path_bytes: u64,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
@@ -315,6 +342,26 @@ pub enum SettingsError {
         "--cors-origins / NOTIFY_CORS_ORIGINS: {0:?} is not an origin; write scheme://host[:port], e.g. https://app.example.com (no path, no *)"
     )]
     BadOrigin(String),
+    /// A secret is the value the example files show.
+    #[error(
+        "{0} is the example value {1:?}: generate a secret of its own, e.g. `openssl rand -hex 32`"
+    )]
+    ExampleSecret(&'static str, String),
+    /// Two secrets that protect different things are the same.
+    #[error(
+        "{0} and {1} are identical: each protects something else (subscriber tokens, publishing, metrics), so a leak of one must not give away the other; generate one per setting"
+    )]
+    SameSecret(&'static str, &'static str),
+    /// The email link base is not an http(s) URL.
+    #[error(
+        "--email-link-base / NOTIFY_EMAIL_LINK_BASE is {0:?}: expected the app's base URL, http(s)://host[:port][/path], e.g. https://app.example.com"
+    )]
+    BadLinkBase(String),
+    /// The Redis URL does not parse.
+    #[error(
+        "--redis-url / NOTIFY_REDIS_URL is not a Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or redis+unix:///path/to/socket"
+    )]
+    BadRedisUrl(String),
 }
 
 impl Settings {
@@ -328,6 +375,17 @@ impl Settings {
         }
         if let Some(bad) = self.cors_origins().find(|o| !is_origin(o)) {
             return Err(SettingsError::BadOrigin(bad.to_owned()));
+        }
+        self.validate_secrets()?;
+        if let Some(base) = &self.email_link_base
+            && !is_link_base(base)
+        {
+            return Err(SettingsError::BadLinkBase(base.clone()));
+        }
+        if let Some(url) = &self.redis_url {
+            // The URL may carry a password: only the parser's reason is shown, never the URL.
+            redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                .map_err(|e| SettingsError::BadRedisUrl(e.to_string()))?;
         }
         Ok(())
     }
@@ -359,6 +417,16 @@ impl Settings {
     pub fn defaults() -> Self {
         Self::parse_from(["notify-relay"])
     }
+}
+
+/// True for `http(s)://host[:port]` with an optional path: a base that email links start with.
+fn is_link_base(base: &str) -> bool {
+    let trimmed = base.trim_end_matches('/');
+    let origin_end = trimmed
+        .find("://")
+        .and_then(|i| trimmed[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(trimmed.len());
+    is_origin(&trimmed[..origin_end]) && !base.contains(['?', '#', ' '])
 }
 
 /// True for `http(s)://host[:port]`: what a browser sends in `Origin`, compared byte for byte.
@@ -453,6 +521,27 @@ mod tests {
         let shown = format!("{s:?}");
         for secret in ["hunter2", "k3y", "m41l", "s3cr3t"] {
             assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_email_link_base_must_be_an_http_url() {
+        for ok in [
+            "https://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/sub/",
+            "http://localhost:3000",
+        ] {
+            assert!(is_link_base(ok), "{ok}");
+        }
+        for bad in [
+            "app.example.com",
+            "javascript:x",
+            "https://",
+            "https://a b/",
+            "https://a/?x",
+        ] {
+            assert!(!is_link_base(bad), "{bad}");
         }
     }
 }

@@ -49,14 +49,19 @@ pub enum ApiError {
     #[error("{0}")]
     CorsRefused(String),
     /// A demo-mode route was asked from somewhere other than this machine.
-    #[error("demo mode answers requests from this machine only")]
+    #[error(
+        "demo mode answers requests from this machine only: to localhost, 127.0.0.1 or [::1], not forwarded by a proxy"
+    )]
     DemoLocalOnly,
     /// An email request (contact, log) was refused.
     #[error(transparent)]
     Email(#[from] EmailError),
-    /// `/metrics` is protected and the key was missing or wrong.
-    #[error("missing or wrong metrics key: send Authorization: Bearer <metrics key>")]
-    BadMetricsKey,
+    /// The path is longer than allowed.
+    #[error("path exceeds {0} bytes")]
+    PathTooLong(usize),
+    /// A body of a type the route does not take (`/publish` takes `application/json` only).
+    #[error("send the body as Content-Type: application/json")]
+    UnsupportedMediaType,
     /// A known path asked with a method it does not serve; holds the one it does.
     #[error("method not allowed: use {0}")]
     MethodNotAllowed(&'static str),
@@ -72,6 +77,9 @@ impl ApiError {
             Self::Auth(AuthError::PublishDisabled) => "publish_disabled",
             Self::Auth(AuthError::BadPublishKey) => "bad_publish_key",
             Self::Auth(AuthError::Expired) => "token_expired",
+            Self::Auth(AuthError::BadMetricsKey) => "bad_metrics_key",
+            Self::Auth(AuthError::ConflictingTokens) => "conflicting_tokens",
+            Self::Auth(AuthError::TooManyFailures(_)) => "rate_limited",
             Self::Auth(_) => "unauthorized",
             Self::Event(EventError::TooLarge(_)) => "payload_too_large",
             Self::Event(EventError::BadCursor) => "bad_cursor",
@@ -93,7 +101,8 @@ impl ApiError {
             Self::Email(EmailError::BadContact(_)) => "bad_contact",
             Self::Email(EmailError::BadQuery(_)) => "bad_query",
             Self::Email(_) => "email_unavailable",
-            Self::BadMetricsKey => "bad_metrics_key",
+            Self::PathTooLong(_) => "path_too_long",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Internal => "internal",
         }
@@ -104,6 +113,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Auth(AuthError::PublishDisabled) => StatusCode::FORBIDDEN,
+            Self::Auth(AuthError::ConflictingTokens) => StatusCode::BAD_REQUEST,
+            Self::Auth(AuthError::TooManyFailures(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Event(EventError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Event(_) | Self::Query(_) => StatusCode::BAD_REQUEST,
@@ -119,22 +130,28 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Email(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BadMetricsKey => StatusCode::UNAUTHORIZED,
+            Self::PathTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Broker(cause) = self {
-            // The client gets a generic message; the cause goes to the log.
-            tracing::warn!(error = %cause, "request failed on the broker");
+        if let Self::Broker(cause) = self
+            && let Some(suppressed) = crate::telemetry::failure_line_budget()
+        {
+            // The client gets a generic message; the cause goes to the log (within a budget:
+            // in an outage every request fails).
+            tracing::warn!(error = %cause, suppressed, "request failed on the broker");
         }
         let mut res = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header(("Retry-After", "1"));
         }
-        if let Self::RateLimited { retry_after, .. } = self {
+        if let Self::RateLimited { retry_after, .. }
+        | Self::Auth(AuthError::TooManyFailures(retry_after)) = self
+        {
             res.insert_header(("Retry-After", retry_after.to_string()));
         }
         if let Self::MethodNotAllowed(allow) = self {

@@ -1,12 +1,18 @@
-//! Abuse limits: new connections per client address, publishes per key, and the size of a
-//! request's head and query string.
+//! Abuse limits: new connections per client address, publishes per publisher, wrong keys per
+//! client address, and the size of a request's path, head and query string.
 //!
 //! Rates use `governor`'s keyed GCRA limiters: one small state per key, no timers. Memory stays
 //! bounded because a key whose state is back to "fresh" (it has not been seen for a full
 //! window) is forgotten by [`RateLimits::run_cleanup`], once a second: the map holds only the
 //! clients of about the last second, however many addresses come and go.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use actix_web::{
     HttpRequest,
@@ -18,6 +24,7 @@ use actix_web::{
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 
 use crate::{
+    auth::Publisher,
     client_addr::{TrustedProxies, rate_key},
     config::Settings,
     error::ApiError,
@@ -29,7 +36,7 @@ type Limiter<K> = DefaultKeyedRateLimiter<K>;
 /// The rate limiters and the proxies whose word on client addresses counts.
 pub struct RateLimits {
     connects: Option<Limiter<IpAddr>>,
-    publishes: Option<Limiter<String>>,
+    publishes: Option<Limiter<Publisher>>,
     proxies: TrustedProxies,
 }
 
@@ -56,13 +63,13 @@ impl RateLimits {
         check(limiter, &rate_key(ip), "connections from your address")
     }
 
-    /// Counts a publish against the key that made it.
-    pub fn publish(&self, key: &str) -> Result<(), ApiError> {
+    /// Counts a publish against the publisher the key proved, not the header's spelling
+    /// (`bearer k` and `Bearer  k` are one publisher).
+    pub fn publish(&self, publisher: Publisher) -> Result<(), ApiError> {
         let Some(limiter) = &self.publishes else {
             return Ok(());
         };
-        // The key is hashed by the map; a String avoids a lifetime on the limiter's key.
-        check(limiter, &key.to_owned(), "publishes with this key")
+        check(limiter, &publisher, "publishes with this key")
     }
 
     /// Keys tracked (both limiters); bounded by the clients of about the last second.
@@ -101,15 +108,91 @@ fn check<K>(limiter: &Limiter<K>, key: &K, what: &'static str) -> Result<(), Api
 where
     K: Clone + std::hash::Hash + Eq,
 {
+    wait_secs(limiter, key).map_err(|retry_after| ApiError::RateLimited { what, retry_after })
+}
+
+/// Takes one cell for `key`; refused, the seconds until one is free.
+fn wait_secs<K>(limiter: &Limiter<K>, key: &K) -> Result<(), u64>
+where
+    K: Clone + std::hash::Hash + Eq,
+{
     limiter.check_key(key).map_err(|not_until| {
         let wait = not_until.wait_time_from(limiter.clock().now());
-        ApiError::RateLimited {
-            what,
-            // Whole seconds, rounded up: Retry-After has no fractions, and 0 would invite a retry
-            // that is refused again.
-            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        }
+        // Whole seconds, rounded up: Retry-After has no fractions, and 0 would invite a retry
+        // that is refused again.
+        wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
     })
+}
+
+/// Wrong publish or metrics keys per client address. An address past its budget is blocked
+/// until a cell is free again, and while blocked even the right key is refused: otherwise a
+/// guesser would still learn, from the one 2xx, that it had hit the key.
+pub struct AuthFailures {
+    limiter: Option<Limiter<IpAddr>>,
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    proxies: TrustedProxies,
+}
+
+impl AuthFailures {
+    /// A budget of `--auth-failures-per-min` per address; 0 switches it off.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            limiter: NonZeroU32::new(settings.auth_failures_per_min)
+                .map(|n| Limiter::keyed(Quota::per_minute(n))),
+            blocked: Mutex::new(HashMap::new()),
+            proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+        }
+    }
+
+    fn key(&self, req: &HttpRequest) -> Option<IpAddr> {
+        self.proxies.client_ip(req).map(rate_key)
+    }
+
+    /// Refuses, with the seconds to wait, an address that is blocked.
+    pub fn admit(&self, req: &HttpRequest) -> Result<(), u64> {
+        let Some(ip) = self.key(req) else {
+            return Ok(());
+        };
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        match blocked.get(&ip) {
+            Some(until) if *until > Instant::now() => {
+                let wait = *until - Instant::now();
+                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong key; past the budget, blocks the address and says for how long.
+    pub fn failed(&self, req: &HttpRequest) -> Result<(), u64> {
+        let (Some(limiter), Some(ip)) = (&self.limiter, self.key(req)) else {
+            return Ok(());
+        };
+        wait_secs(limiter, &ip).inspect_err(|secs| {
+            let until = Instant::now() + Duration::from_secs(*secs);
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            blocked.insert(ip, until);
+        })
+    }
+
+    /// Forgets addresses no longer blocked and counters back to fresh.
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.limiter {
+            l.retain_recent();
+        }
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        blocked.retain(|_, until| *until > now);
+    }
+
+    /// Forgets idle entries once a second, for as long as the relay runs.
+    pub async fn run_cleanup(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            self.forget_idle();
+        }
+    }
 }
 
 /// Middleware: refuses a request whose head or query string is larger than configured, with a
@@ -119,6 +202,10 @@ pub async fn bound_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let max_path = state.settings.max_path_bytes as usize;
+        if req.path().len() > max_path {
+            return Err(ApiError::PathTooLong(max_path).into());
+        }
         let max_query = state.settings.max_query_bytes as usize;
         if req.query_string().len() > max_query {
             return Err(ApiError::QueryTooLong(max_query).into());

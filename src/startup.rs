@@ -81,6 +81,9 @@ impl Application {
     /// Binds the listener and wires everything; nothing is served until [`Self::run`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
+        for warning in settings.warnings() {
+            tracing::warn!("INSECURE SETTING: {warning}");
+        }
         let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
             addr: settings.listen,
             source,
@@ -116,8 +119,10 @@ impl Application {
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
         let write_timeout = Duration::from_secs(settings.write_timeout_secs);
         let http_keepalive = settings.http_keepalive_secs;
+        let auth = Authenticator::new(&settings);
+        tokio::spawn(auth.failures().run_cleanup());
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.publish_key.clone()),
+            auth,
             broker,
             hub: hub.clone(),
             bridge,
@@ -128,6 +133,11 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             App::new()
+                // Every route in demo mode, so a proxy or a rebinding page can reach none of them.
+                .wrap(actix_web::middleware::Condition::new(
+                    demo,
+                    from_fn(routes::demo::guard),
+                ))
                 .wrap(from_fn(limits::bound_request))
                 .wrap(TracingLogger::<RedactedSpan>::new())
                 // Outermost: picks the request id before the request span is built.

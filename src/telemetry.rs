@@ -1,4 +1,10 @@
 //! Logging: the subscriber set-up and a request span that never records secrets.
+//!
+//! Clients control some logged values (paths, user ids). Text lines quote any value that has a
+//! space, quote, `=` or control character, so such a value cannot forge another field or line;
+//! JSON lines escape by construction. A request's path is logged at most [`MAX_LOGGED_PATH`]
+//! bytes long, and refused requests (4xx) are logged at DEBUG only: at the default level, bad
+//! requests write nothing, however many come.
 
 use actix_web::{
     Error, HttpMessage,
@@ -9,7 +15,7 @@ use actix_web::{
 };
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, field::MakeExt, fmt, fmt::format::Writer};
 
 use crate::config::LogFormat;
 
@@ -18,15 +24,107 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_target(false);
     let result = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .fmt_fields(fmt::format::debug_fn(write_field).delimited(" "))
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);
 }
 
-/// Request spans with method, path (never the query string, which may carry `?token=`) and the
-/// request id.
+/// Writes one field of a text line: `name=value`, the value quoted and escaped unless it is a
+/// plain word; the message as it is, with line breaks and other controls escaped.
+fn write_field(
+    w: &mut Writer<'_>,
+    field: &tracing::field::Field,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    let text = format!("{value:?}");
+    if field.name() == "message" {
+        return text.chars().try_for_each(|c| match c.is_control() {
+            true => write!(w, "{}", c.escape_default()),
+            false => write!(w, "{c}"),
+        });
+    }
+    write!(w, "{}=", field.name())?;
+    if is_plain(&text) || is_quoted(&text) {
+        w.write_str(&text)
+    } else {
+        write!(w, "{text:?}")
+    }
+}
+
+/// A value that needs no quotes: no space, quote, `=`, control, and not empty.
+fn is_plain(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\'))
+}
+
+/// A string already quoted by `Debug` (as `&str` fields are): one token however it reads.
+fn is_quoted(s: &str) -> bool {
+    let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return false;
+    };
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next().is_some() => {}
+            '"' | '\\' => return false,
+            c if c.is_control() => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Most per-request failure lines written in one second; past it they are counted, and the
+/// next line written says how many were left out. A broker outage makes every request fail,
+/// and anyone can send requests.
+pub const FAILURE_LINES_PER_SEC: u64 = 20;
+
+/// The budget of [`FAILURE_LINES_PER_SEC`]: the current second, lines written in it, lines left
+/// out since the last one written.
+static FAILURE_LINES: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
+
+/// Whether a per-request failure line may be written now; if so, how many were left out
+/// before it.
+pub fn failure_line_budget() -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut guard = FAILURE_LINES.lock().unwrap_or_else(|e| e.into_inner());
+    let (second, written, suppressed) = &mut *guard;
+    if *second != now {
+        (*second, *written) = (now, 0);
+    }
+    if *written >= FAILURE_LINES_PER_SEC {
+        *suppressed += 1;
+        return None;
+    }
+    *written += 1;
+    Some(std::mem::take(suppressed))
+}
+
+/// Longest path written to the log, in bytes; longer ones are cut (a path can be kilobytes).
+pub const MAX_LOGGED_PATH: usize = 200;
+
+/// `path`, cut to [`MAX_LOGGED_PATH`] bytes on a character boundary, marked when cut.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= MAX_LOGGED_PATH {
+        return path.into();
+    }
+    let mut end = MAX_LOGGED_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...({} bytes)", &path[..end], path.len()).into()
+}
+
+/// Request spans with method, path (never the query string, which may carry `?token=`; cut to
+/// [`MAX_LOGGED_PATH`]) and the request id.
 pub struct RedactedSpan;
 
 impl RootSpanBuilder for RedactedSpan {
@@ -39,16 +137,34 @@ impl RootSpanBuilder for RedactedSpan {
         tracing::info_span!(
             "http",
             method = %request.method(),
-            path = %request.path(),
+            path = %logged_path(request.path()),
             request_id = %request_id,
             status = tracing::field::Empty,
         )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        if let Ok(res) = outcome {
-            span.record("status", res.status().as_u16());
-            tracing::debug!(parent: &span, status = res.status().as_u16(), "response");
+        let status = match outcome {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        span.record("status", status.as_u16());
+        let error = match outcome {
+            Ok(res) => res.response().error().map(ToString::to_string),
+            Err(e) => Some(e.to_string()),
+        };
+        // The relay's own failures are worth a line each; a client's mistakes are not, at the
+        // default level: anyone can send them, as fast as they like.
+        match error {
+            Some(error) if status.is_server_error() => {
+                if let Some(suppressed) = failure_line_budget() {
+                    tracing::error!(parent: &span, status = status.as_u16(), error = %error, suppressed, "request failed");
+                }
+            }
+            Some(error) => {
+                tracing::debug!(parent: &span, status = status.as_u16(), error = %error, "request refused");
+            }
+            None => tracing::debug!(parent: &span, status = status.as_u16(), "response"),
         }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
@@ -103,6 +219,25 @@ pub async fn request_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_debug_string_is_one_token_and_anything_else_needs_quotes() {
+        assert!(is_quoted(r#""a b=c \" d""#));
+        assert!(!is_quoted(r#""a" b="c""#));
+        assert!(!is_quoted(r#""a\"#));
+        assert!(is_plain("user-42"));
+        assert!(!is_plain("victim resume=false"));
+        assert!(!is_plain(""));
+    }
+
+    #[test]
+    fn long_paths_are_cut_for_the_log() {
+        assert_eq!(logged_path("/events"), "/events");
+        let long = format!("/{}", "é".repeat(500));
+        let cut = logged_path(&long);
+        assert!(cut.len() < MAX_LOGGED_PATH + 20, "{cut}");
+        assert!(cut.ends_with("(1001 bytes)"), "{cut}");
+    }
 
     #[test]
     fn a_short_printable_request_id_is_kept_and_others_are_replaced() {

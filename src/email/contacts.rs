@@ -3,7 +3,7 @@
 //!
 //! Stored in the hash `contact:<user>` (`email`, `email_fallback` as `1`/`0`).
 
-use std::{str::FromStr, sync::Arc};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,9 +12,6 @@ use crate::{
     broker::{BrokerError, redis::RedisBroker},
     event::UserId,
 };
-
-/// Longest address accepted, in bytes (RFC 5321's path limit).
-const MAX_ADDRESS_BYTES: usize = 254;
 
 /// A user's contact, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,14 +43,7 @@ impl Contact {
             ))
         })?;
         let email = body.email.trim();
-        if email.len() > MAX_ADDRESS_BYTES {
-            return Err(EmailError::BadContact(format!(
-                "the email address is longer than {MAX_ADDRESS_BYTES} bytes"
-            )));
-        }
-        lettre::Address::from_str(email).map_err(|e| {
-            EmailError::BadContact(format!("{email:?} is not a valid email address: {e}"))
-        })?;
+        super::address::recipient(email).map_err(EmailError::BadContact)?;
         Ok(Self {
             email: email.to_owned(),
             email_fallback: body.email_fallback,

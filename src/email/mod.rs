@@ -28,6 +28,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{broker::redis::RedisBroker, config::Settings, hub::Hub, ingest::BridgeStatus};
 
+pub mod address;
 pub mod contacts;
 pub mod delivery;
 pub mod log;
@@ -164,9 +165,7 @@ pub fn mailer(
     instance: &str,
 ) -> Result<mailer::Mailer, EmailError> {
     if settings.email_link_base.is_none() {
-        tracing::warn!(
-            "--email-link-base is not set: email links to images are paths without a host"
-        );
+        tracing::warn!("--email-link-base is not set: emails carry no links to images");
     }
     let busy = Duration::from_millis(settings.email_retry_max_ms)
         + Duration::from_secs(settings.smtp_timeout_secs);

@@ -34,7 +34,12 @@ impl Smtp {
         let bad = |e: lettre::transport::smtp::Error| EmailError::Smtp(e.to_string());
         let mut builder = match &s.smtp_url {
             Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-                .map_err(|_| EmailError::Smtp("--smtp-url is not a valid SMTP URL".into()))?,
+                .map_err(|_| {
+                    EmailError::Smtp(
+                        "--smtp-url / NOTIFY_SMTP_URL is not a valid SMTP URL: expected smtp://[user:password@]host[:port][?tls=required] or smtps://..."
+                            .into(),
+                    )
+                })?,
             None => {
                 let host = s.smtp_host.as_str();
                 let (builder, port) = match s.smtp_tls {
@@ -64,15 +69,20 @@ impl Smtp {
         let from = s
             .email_from
             .parse()
-            .map_err(|e| EmailError::Smtp(format!("--email-from is not a valid mailbox: {e}")))?;
+            .map_err(|e| {
+                EmailError::Smtp(format!(
+                    "--email-from / NOTIFY_EMAIL_FROM is not a valid mailbox ({e}): expected an address, or Name <address>"
+                ))
+            })?;
         Ok(Self { transport, from })
     }
 
     /// Sends one rendered email to `to` and sorts the outcome.
     pub async fn send(&self, to: &str, mail: &Rendered, id: &str) -> Outcome {
-        let to: Mailbox = match to.parse() {
+        // The check contacts passed when stored; one stored before it existed fails here, once.
+        let to: Mailbox = match super::address::recipient(to) {
             Ok(to) => to,
-            Err(e) => return Outcome::Permanent(format!("invalid recipient address: {e}")),
+            Err(why) => return Outcome::Permanent(why),
         };
         let message = Message::builder()
             .from(self.from.clone())

@@ -1,8 +1,9 @@
 //! Email content: a subject, a text body and an HTML body, filled from the events' data with
 //! minijinja. Built-in templates can be overridden file by file from `--email-templates DIR`.
 //!
-//! Templates see `user`, `count`, and `events`: each with `id`, `data` (the published object)
-//! and `link` (the app's base URL joined with the event's `img_url`, when it has one). The HTML
+//! Templates see `user`, `count`, and `events`: each with `id`, `data` (the published object,
+//! less an `img_url` that got no link) and `link` (the event's `img_url` under the app's base
+//! URL, `--email-link-base`; none without a base or for a URL elsewhere). The HTML
 //! template is auto-escaped (its name ends in `.html`), so event data cannot inject markup.
 
 use std::path::Path;
@@ -34,7 +35,7 @@ pub struct Rendered {
 #[derive(Serialize)]
 struct EventView<'a> {
     id: &'a str,
-    data: &'a Value,
+    data: std::borrow::Cow<'a, Value>,
     link: Option<String>,
 }
 
@@ -65,10 +66,13 @@ impl Templates {
     pub fn render(&self, user: &str, events: &[(String, Value)]) -> Result<Rendered, EmailError> {
         let views: Vec<EventView<'_>> = events
             .iter()
-            .map(|(id, data)| EventView {
-                id,
-                data,
-                link: link(self.link_base.as_deref(), data),
+            .map(|(id, data)| {
+                let link = link(self.link_base.as_deref(), data);
+                EventView {
+                    id,
+                    data: shown(data, link.is_some()),
+                    link,
+                }
             })
             .collect();
         let ctx = minijinja::context! {
@@ -94,20 +98,40 @@ impl Templates {
     }
 }
 
-/// The link to an event's image: absolute `http(s)` URLs as they are, paths joined with the
-/// app's base URL. Anything else (`javascript:`, `//host`) gets no link.
+/// The data as templates see it: an `img_url` that got no link is left out, so a template that
+/// prints the data does not print it either (mail clients turn URLs in text into links).
+fn shown(data: &Value, linked: bool) -> std::borrow::Cow<'_, Value> {
+    match data.as_object() {
+        Some(obj) if !linked && obj.contains_key("img_url") => {
+            let mut obj = obj.clone();
+            obj.remove("img_url");
+            std::borrow::Cow::Owned(Value::Object(obj))
+        }
+        _ => std::borrow::Cow::Borrowed(data),
+    }
+}
+
+/// The link to an event's image, only ever under the app's base URL: a path is joined with
+/// it, an absolute URL is kept only if it lies under it. Anything else (another host,
+/// `javascript:`, `//host`, or no base set) gets no link: the relay's own email must not carry
+/// a link a publisher's data pointed elsewhere.
 fn link(base: Option<&str>, data: &Value) -> Option<String> {
     let img = data.get("img_url")?.as_str()?;
-    if img.starts_with("https://") || img.starts_with("http://") {
-        return Some(img.to_owned());
+    let base = base?.trim_end_matches('/');
+    if img
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return None;
+    }
+    if let Some(rest) = img.strip_prefix(base) {
+        // Under the base: the base itself, or followed by a path, never `base.evil.example`.
+        return (rest.is_empty() || rest.starts_with('/')).then(|| img.to_owned());
     }
     if !img.starts_with('/') || img.starts_with("//") {
         return None;
     }
-    Some(match base {
-        Some(base) => format!("{}{img}", base.trim_end_matches('/')),
-        None => img.to_owned(),
-    })
+    Some(format!("{base}{img}"))
 }
 
 #[cfg(test)]
@@ -149,6 +173,34 @@ mod tests {
         assert!(!r.html.contains("<script>"), "{}", r.html);
         assert!(!r.html.contains("href=\"javascript"), "{}", r.html);
         assert!(!r.html.contains("\"onmouseover"), "{}", r.html);
+    }
+
+    #[test]
+    fn links_point_only_under_the_link_base() {
+        let link_of = |img: &str| link(Some("https://app.example.com/"), &json!({"img_url": img}));
+        assert_eq!(
+            link_of("https://app.example.com/u/a.jpg").as_deref(),
+            Some("https://app.example.com/u/a.jpg")
+        );
+        for elsewhere in [
+            "https://evil.example/phish",
+            "https://app.example.com.evil.example/x",
+            "https://app.example.com@evil.example/x",
+            "http://app.example.com/x",
+            "//evil.example/x",
+            "/\\evil.example/x",
+        ] {
+            assert_eq!(link_of(elsewhere), None, "{elsewhere}");
+        }
+        assert_eq!(link(None, &json!({"img_url": "/u/a.jpg"})), None);
+        let r = templates()
+            .render(
+                "42",
+                &[("1-0".into(), json!({"img_url": "https://evil.example/p"}))],
+            )
+            .unwrap();
+        assert!(!r.text.contains("evil.example"), "{}", r.text);
+        assert!(!r.html.contains("evil.example"), "{}", r.html);
     }
 
     #[test]

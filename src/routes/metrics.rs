@@ -15,11 +15,7 @@ pub async fn metrics(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(key) = &state.settings.metrics_key
-        && !presents(&req, key.expose())
-    {
-        return Err(ApiError::BadMetricsKey);
-    }
+    state.auth.metrics(&req)?;
     let broker_up = matches!(
         tokio::time::timeout(PING_TIMEOUT, state.broker.ping()).await,
         Ok(Ok(()))
@@ -37,21 +33,4 @@ pub async fn metrics(
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
-}
-
-/// True when the request carries `Authorization: Bearer <key>`; compared without an early exit.
-fn presents(req: &HttpRequest, key: &str) -> bool {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map_or("", |(_, token)| token.trim());
-    given.len() == key.len()
-        && given
-            .bytes()
-            .zip(key.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }

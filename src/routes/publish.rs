@@ -1,6 +1,6 @@
 //! `POST /publish`: the HTTP way in, same JSON as the pub/sub message.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, read_body};
@@ -25,13 +25,9 @@ async fn store(
     mut payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.publisher(req)?;
-    let key = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    state.limits.publish(key)?;
+    let publisher = state.auth.publisher(req)?;
+    state.limits.publish(publisher)?;
+    require_json(req)?;
     let limits = state.parse_limits();
     let body = read_body(req, &mut payload, limits.max_bytes).await?;
     let event = NewEvent::parse(&body, limits)?;
@@ -39,4 +35,13 @@ async fn store(
     // A topic with no subscribers stores nothing: there is no id, and the answer says so.
     Ok(HttpResponse::Accepted()
         .json(json!({ "id": appended.id, "recipients": appended.recipients })))
+}
+
+/// Refuses a body not declared as JSON: a cross-site form or `fetch` can send `text/plain`
+/// without a preflight, but not `application/json`.
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    match req.mime_type() {
+        Ok(Some(m)) if m.essence_str() == "application/json" => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
 }

@@ -139,6 +139,7 @@ async fn bad_messages_get_400_and_oversize_ones_413(backend: Backend) {
         app.http
             .post(&url)
             .bearer_auth(PUBLISH_KEY)
+            .header("Content-Type", "application/json")
             .body(body)
             .send()
     };

@@ -238,6 +238,8 @@ class Stack {
       '--publish-key', PUBLISH_KEY,
       '--keepalive-secs', String(this.opts.keepaliveSecs ?? 15),
       '--workers', '2',
+      // nginx.conf.example's advice: nginx (on this host) names the client in X-Forwarded-For.
+      '--trusted-proxies', '127.0.0.1',
       ...(this.opts.relayArgs ?? []),
     ];
     const child = spawn(RELAY_BIN, args, {

@@ -105,3 +105,46 @@ test('/publish through nginx only from the allowed network (127.0.0.2 in this re
   assert.equal(allowed.status, 202, allowed.body);
   assert.equal(JSON.parse(allowed.body).recipients, 1);
 });
+
+test('every publisher and admin route through nginx only from the allowed network', async () => {
+  const key = { authorization: `Bearer ${PUBLISH_KEY}` };
+  const json = { ...key, 'content-type': 'application/json' };
+  const routes = [
+    ['POST', '/publish', json, { user_id: 105 }],
+    ['PUT', '/topics/image:105/subscribers/105', key],
+    ['GET', '/topics/image:105/subscribers', key],
+    ['PUT', '/users/105/contact', json, { email: 'ann@example.com' }],
+    ['GET', '/users/105/contact', key],
+    ['DELETE', '/users/105/contact', key],
+    ['GET', '/notifications?user=105', key],
+    ['GET', '/presence/105', key],
+    ['GET', '/metrics', {}],
+  ];
+  // Spellings nginx normalises onto the same locations: refused the same way.
+  const variants = [
+    ['POST', '//publish', json, { user_id: 105 }],
+    ['GET', '/topics/x/../image:105/subscribers', key],
+    ['GET', '/presence/%31%30%35', key],
+  ];
+  const send = ([method, path, headers, body], localAddress) =>
+    request(`${stack.url}${path}`, { method, localAddress, headers, body });
+  for (const route of [...routes, ...variants]) {
+    const denied = await send(route, '127.0.0.1');
+    const what = `${route[0]} ${route[1]}`;
+    assert.equal(denied.status, 403, `${what} from a foreign address: ${denied.status}`);
+    // nginx's own refusal, not the relay's JSON: the request never reached the relay.
+    assert.doesNotMatch(denied.headers['content-type'] ?? '', /json/, what);
+  }
+  for (const route of routes) {
+    const allowed = await send(route, '127.0.0.2');
+    assert.ok(allowed.status < 400, `${route[0]} ${route[1]} from the app's network: ${allowed.status} ${allowed.body}`);
+  }
+  // Subscriber routes and the page stay open to browsers.
+  const page = await request(`${stack.url}/`, { localAddress: '127.0.0.1' });
+  assert.equal(page.status, 200);
+  const poll = await request(`${stack.url}/poll`, {
+    localAddress: '127.0.0.1',
+    headers: { authorization: `Bearer ${mintToken(105)}` },
+  });
+  assert.equal(poll.status, 200, poll.body);
+});

@@ -158,7 +158,7 @@ pub struct Readiness {
     security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
     responses(
         (status = 200, description = "The event stream: `retry:`, then `id:`/`event:`/`data:` blocks and `: keepalive` comments", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Malformed cursor or query", body = ErrorBody),
+        (status = 400, description = "Malformed cursor or query, or a header token and `?token=` that disagree (`conflicting_tokens`)", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
@@ -194,7 +194,7 @@ fn events_preflight() {}
     security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
     responses(
         (status = 200, description = "Events, the next cursor, and whether the cursor was reset", body = PollAnswer),
-        (status = 400, description = "Malformed cursor or query", body = ErrorBody),
+        (status = 400, description = "Malformed cursor or query, or a header token and `?token=` that disagree (`conflicting_tokens`)", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
         (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
@@ -231,7 +231,8 @@ fn poll_preflight() {}
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 413, description = "Larger than --max-payload-bytes", body = ErrorBody),
-        (status = 429, description = "Publishes with this key over --publishes-per-sec (`rate_limited`): not stored, retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 415, description = "The body is not declared `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 429, description = "Publishes with this key over --publishes-per-sec, or too many wrong keys from this address, over --auth-failures-per-min (`rate_limited`): not stored, retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The broker is unreachable: not stored, retry", body = ErrorBody),
     )
 )]
