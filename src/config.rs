@@ -278,6 +278,32 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Notification log in the app's SQL database (issue 19) ---
+    /// SQL database that also keeps the notification log, as a postgres:// or mysql:// URL
+    /// (MariaDB included); `GET /notifications` then reads from it. Never logged.
+    #[arg(long, env = "NOTIFY_NOTIFICATIONS_DB", hide_env_values = true)]
+    pub notifications_db: Option<Secret>,
+
+    /// Table of the notification log in --notifications-db: 1 to 40 of `a-z A-Z 0-9 _`, not
+    /// starting with a digit.
+    #[arg(long, env = "NOTIFY_NOTIFICATIONS_TABLE", default_value = DEFAULT_NOTIFICATIONS_TABLE, value_parser = parse_table)]
+    pub notifications_table: String,
+}
+
+/// The notification log's table name unless --notifications-table says otherwise.
+pub const DEFAULT_NOTIFICATIONS_TABLE: &str = "notifications";
+
+/// A table name used as is in SQL, so only a plain identifier (no quoting needed anywhere).
+fn parse_table(s: &str) -> Result<String, String> {
+    let ok = (1..=40).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 40 of a-z A-Z 0-9 _, not starting with a digit".into())
+    }
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
@@ -315,6 +341,11 @@ pub enum SettingsError {
         "--cors-origins / NOTIFY_CORS_ORIGINS: {0:?} is not an origin; write scheme://host[:port], e.g. https://app.example.com (no path, no *)"
     )]
     BadOrigin(String),
+    /// The notifications database URL names no database this relay can write to.
+    #[error(
+        "--notifications-db / NOTIFY_NOTIFICATIONS_DB must be a postgres:// or mysql:// URL (postgresql:// and mariadb:// too)"
+    )]
+    BadNotificationsDb,
 }
 
 impl Settings {
@@ -328,6 +359,13 @@ impl Settings {
         }
         if let Some(bad) = self.cors_origins().find(|o| !is_origin(o)) {
             return Err(SettingsError::BadOrigin(bad.to_owned()));
+        }
+        if let Some(url) = &self.notifications_db
+            && !["postgres://", "postgresql://", "mysql://", "mariadb://"]
+                .iter()
+                .any(|scheme| url.expose().starts_with(scheme))
+        {
+            return Err(SettingsError::BadNotificationsDb);
         }
         Ok(())
     }
@@ -453,6 +491,36 @@ mod tests {
         let shown = format!("{s:?}");
         for secret in ["hunter2", "k3y", "m41l", "s3cr3t"] {
             assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_notifications_db_is_a_secret_and_its_table_a_plain_identifier() {
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--notifications-db",
+            "postgres://relay:pg-s3cr3t@db/app",
+            "--notifications-table",
+            "relay_log",
+        ])
+        .unwrap();
+        assert!(s.validate().is_ok());
+        assert_eq!(s.notifications_table, "relay_log");
+        assert!(!format!("{s:?}").contains("pg-s3cr3t"));
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--notifications-db",
+            "sqlite://u:pg-s3cr3t@x",
+        ])
+        .unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("NOTIFY_NOTIFICATIONS_DB"), "{err}");
+        assert!(!err.contains("pg-s3cr3t"), "{err}");
+        for bad in ["", "1st", "a-b", "x;drop", "n.t", &"a".repeat(41)] {
+            let err = Settings::try_parse_from(["notify-relay", "--notifications-table", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--notifications-table"), "{bad}: {err}");
         }
     }
 }

@@ -1,4 +1,5 @@
 //! `GET /notifications?user=&status=&limit=`: the notification log, newest first (publish key).
+//! Read from the SQL table when `--notifications-db` is set, else from Redis.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -6,7 +7,10 @@ use serde_json::json;
 
 use super::{AppState, query};
 use crate::{
-    email::{EmailError, log::Status},
+    email::{
+        EmailError,
+        log::{Page, Status},
+    },
     error::ApiError,
     event::UserId,
 };
@@ -36,8 +40,23 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
-    let records = store.log.list(user.as_ref(), status, limit).await?;
+    let page = match &store.db {
+        Some(db) => {
+            let notifications = db
+                .list(user.as_ref(), status.map(Status::as_str), limit)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot read the notification log from its database");
+                    EmailError::DbUnavailable
+                })?;
+            Page {
+                notifications,
+                partial: false,
+            }
+        }
+        None => store.log.list(user.as_ref(), status, limit).await?,
+    };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "notifications": records })))
+        .json(page))
 }
