@@ -316,7 +316,7 @@ impl Database {
         }
     }
 
-    /// Waits until `sql` returns rows that `done` accepts; returns them.
+    /// Waits until `sql` runs and returns rows that `done` accepts; returns them.
     pub async fn wait_rows(
         &self,
         sql: &str,
@@ -324,9 +324,11 @@ impl Database {
     ) -> Vec<Vec<String>> {
         let deadline = Instant::now() + WAIT * 2;
         loop {
-            let rows = self.query(sql);
-            if done(&rows) {
-                return rows;
+            let rows = self.try_query(sql);
+            if let Ok(rows) = &rows
+                && done(rows)
+            {
+                return rows.clone();
             }
             assert!(
                 Instant::now() < deadline,

@@ -88,6 +88,8 @@ pub async fn run(
 /// One batch: read, write, delete. Returns the number of copies handled.
 async fn round(redis: &RedisBroker, db: &NotificationsDb) -> Result<usize, RoundError> {
     let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
+    // First of all the table, so that it exists from the start, not from the first email.
+    db.ensure_table().await?;
     let queue = redis.key_of(QUEUE);
     let mut conn = redis.connection().await?;
     let reply: StreamRangeReply = redis::cmd("XRANGE")
@@ -109,11 +111,7 @@ async fn round(redis: &RedisBroker, db: &NotificationsDb) -> Result<usize, Round
             .filter_map(|(k, v)| redis::from_redis_value::<String>(v).ok().map(|v| (k, v)))
             .collect()
     }));
-    let write = async {
-        db.ensure_table().await?;
-        db.upsert(&records).await
-    };
-    tokio::time::timeout(WRITE_TIMEOUT, write)
+    tokio::time::timeout(WRITE_TIMEOUT, db.upsert(&records))
         .await
         .map_err(|_| RoundError::Timeout(WRITE_TIMEOUT))??;
     redis::cmd("XDEL")
