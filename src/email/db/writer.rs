@@ -76,7 +76,7 @@ pub async fn run(
                 if failing {
                     tracing::debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "notification log still not written");
                 } else {
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot write the notification log to its database; records wait in redis");
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "notification log not written to its database; retrying, the changes wait in redis");
                     failing = true;
                 }
                 tokio::time::sleep(delay).await;
