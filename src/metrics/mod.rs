@@ -69,6 +69,8 @@ pub struct NotificationsDbMetrics {
     pub written: IntCounter,
     /// Failed write rounds (database down, slow or refusing).
     pub errors: IntCounter,
+    /// Records the database refused for their data, skipped.
+    pub rejected: IntCounter,
 }
 
 /// Counters of the mail path, in the relay's registry; clones share the value.
@@ -196,12 +198,16 @@ impl Metrics {
                     "notify_notifications_db_errors_total",
                     "Rounds of writes to --notifications-db that failed and will be retried.",
                 ),
+                rejected: counter(
+                    "notify_notifications_db_rejected_total",
+                    "Notification log records --notifications-db refused for their data (a column or constraint of the table); skipped, each with an error in the log.",
+                ),
             },
             connections,
             rejected,
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 19] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
             Box::new(this.connections.clone()),
             Box::new(ingested),
             Box::new(this.rejected.clone()),
@@ -221,6 +227,7 @@ impl Metrics {
             Box::new(this.notifications_db.backlog.clone()),
             Box::new(this.notifications_db.written.clone()),
             Box::new(this.notifications_db.errors.clone()),
+            Box::new(this.notifications_db.rejected.clone()),
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);

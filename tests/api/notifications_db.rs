@@ -224,6 +224,34 @@ async fn with_the_database_down_records_wait_in_redis_and_arrive_once_when_it_is
     assert_eq!(body["notifications"].as_array().map(Vec::len), Some(3));
 }
 
+async fn a_record_the_database_refuses_is_skipped_and_the_others_still_arrive(kind: Kind) {
+    let db = Database::start(kind).await;
+    db.apply_file(&schema_file(kind)).expect("schema applies");
+    // The app's table has a rule of its own that one record breaks.
+    db.query("ALTER TABLE notifications ADD CONSTRAINT no_poison CHECK (user_id <> 'poison')");
+    let smtp = SmtpServer::start().await;
+    let app = app(&db, &smtp, "notifications").await;
+    register(&app.base, "poison").await;
+    register(&app.base, "hal").await;
+    app.publish_ok(json!({"user_ids": ["poison", "hal"], "fallback": "email"}))
+        .await;
+    smtp.wait_mails(2).await;
+    db.wait_rows(&rows_sql("notifications", "hal"), |r| {
+        r.len() == 1 && r[0][3] == "sent"
+    })
+    .await;
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    while metric(&app, "notify_notifications_db_backlog").await > 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backlog never emptied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(db.query(&rows_sql("notifications", "poison")).is_empty());
+    assert!(metric(&app, "notify_notifications_db_rejected_total").await >= 1.0);
+}
+
 fn record(status: &str, attempts: u64, updated_at_ms: u64) -> Record {
     Record {
         id: "1795649633135-0".into(),
@@ -303,5 +331,6 @@ on_both_databases!(
     a_4xx_then_success_shows_the_attempts,
     with_the_database_down_records_wait_in_redis_and_arrive_once_when_it_is_back,
     a_row_only_moves_forward_and_a_repeated_copy_changes_nothing,
+    a_record_the_database_refuses_is_skipped_and_the_others_still_arrive,
     the_schema_files_apply_cleanly_and_twice_with_the_databases_own_clients,
 );

@@ -50,6 +50,19 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
 }
 
+impl DbError {
+    /// True when the database refused a statement for the values in it (SQLSTATE class 22,
+    /// data exception, or 23, integrity constraint violation): writing it again cannot succeed.
+    pub fn is_about_the_data(&self) -> bool {
+        match self {
+            Self::Sql(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Pool {
     Postgres(PgPool),

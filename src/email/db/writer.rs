@@ -57,7 +57,7 @@ pub async fn run(
             tokio::time::sleep(TICK).await;
             continue;
         }
-        match round(&redis, &db).await {
+        match round(&redis, &db, &metrics).await {
             Ok(written) => {
                 if failing {
                     tracing::info!("notifications database reachable again: writing the backlog");
@@ -86,7 +86,11 @@ pub async fn run(
 }
 
 /// One batch: read, write, delete. Returns the number of copies handled.
-async fn round(redis: &RedisBroker, db: &NotificationsDb) -> Result<usize, RoundError> {
+async fn round(
+    redis: &RedisBroker,
+    db: &NotificationsDb,
+    metrics: &NotificationsDbMetrics,
+) -> Result<usize, RoundError> {
     let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
     // First of all the table, so that it exists from the start, not from the first email.
     db.ensure_table().await?;
@@ -111,9 +115,7 @@ async fn round(redis: &RedisBroker, db: &NotificationsDb) -> Result<usize, Round
             .filter_map(|(k, v)| redis::from_redis_value::<String>(v).ok().map(|v| (k, v)))
             .collect()
     }));
-    tokio::time::timeout(WRITE_TIMEOUT, db.upsert(&records))
-        .await
-        .map_err(|_| RoundError::Timeout(WRITE_TIMEOUT))??;
+    write(db, &records, metrics).await?;
     redis::cmd("XDEL")
         .arg(&queue)
         .arg(&entry_ids)
@@ -121,6 +123,37 @@ async fn round(redis: &RedisBroker, db: &NotificationsDb) -> Result<usize, Round
         .await
         .map_err(unavailable)?;
     Ok(entry_ids.len())
+}
+
+/// Writes the batch in one statement. If the database refuses it for its data (a value a
+/// column or constraint of the app's table does not take), writes the records one by one and
+/// skips, with an error in the log, only those it refuses: one bad record must not hold up the
+/// log for good. Any other failure (down, missing table, no permission) is retried as a whole.
+async fn write(
+    db: &NotificationsDb,
+    records: &[log::Record],
+    metrics: &NotificationsDbMetrics,
+) -> Result<(), RoundError> {
+    let timed = |records| async move {
+        tokio::time::timeout(WRITE_TIMEOUT, db.upsert(records))
+            .await
+            .map_err(|_| RoundError::Timeout(WRITE_TIMEOUT))?
+            .map_err(RoundError::Db)
+    };
+    match timed(records).await {
+        Err(RoundError::Db(e)) if e.is_about_the_data() => {}
+        done => return done,
+    }
+    for record in records {
+        match timed(std::slice::from_ref(record)).await {
+            Err(RoundError::Db(e)) if e.is_about_the_data() => {
+                metrics.rejected.inc();
+                tracing::error!(id = %record.id, error = %e, "the notifications database refused this record; skipped");
+            }
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 /// The last copy of each record, in the order the records first appear (one statement may
