@@ -124,7 +124,8 @@ fn mariadb_template() -> PathBuf {
 impl Database {
     /// Starts a fresh server and waits until it answers queries.
     pub async fn start(kind: Kind) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        // Under /tmp, not $TMPDIR: the `postgres` user must be able to reach it.
+        let dir = tempfile::tempdir_in("/tmp").expect("tempdir");
         match kind {
             Kind::Postgres => {
                 if running_as_root() {
