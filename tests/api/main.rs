@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod notification_log_bound;
 mod notifications_db;
+mod notifications_table;
 mod openapi;
 mod poll;
 mod presence;
