@@ -247,3 +247,35 @@ where
         updated_at_ms: ms(10)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn both_databases_are_taken_under_each_of_their_schemes_and_nothing_else() {
+        for url in [
+            "postgres://relay:pw@127.0.0.1:1/app",
+            "postgresql://relay:pw@127.0.0.1:1/app",
+            "mysql://relay:pw@127.0.0.1:1/app",
+            "mariadb://relay:pw@127.0.0.1:1/app",
+        ] {
+            assert!(NotificationsDb::connect_lazy(url, "t").is_ok(), "{url}");
+        }
+        let err = NotificationsDb::connect_lazy("sqlite://relay:pw@x/app", "t").unwrap_err();
+        assert!(err.to_string().contains("NOTIFY_NOTIFICATIONS_DB"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_schema_takes_the_configured_table_name_everywhere() {
+        let db =
+            NotificationsDb::connect_lazy("postgres://127.0.0.1:1/app", "relay_log").expect("url");
+        for file in [POSTGRES_SCHEMA, MYSQL_SCHEMA] {
+            let schema = db.schema(file);
+            assert!(schema.contains("CREATE TABLE IF NOT EXISTS relay_log ("));
+            assert!(schema.contains("relay_log_user_id_created_at"));
+            assert!(!schema.contains(" notifications "), "{schema}");
+        }
+    }
+}
