@@ -17,6 +17,8 @@ use crate::{
 
 /// Most records in one answer.
 const MAX_LIMIT: usize = 1_000;
+/// Longest a read from the notifications database may take before the answer is a 503.
+const DB_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Deserialize)]
 struct LogQuery {
@@ -42,13 +44,18 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let page = match &store.db {
         Some(db) => {
-            let notifications = db
-                .list(user.as_ref(), status.map(Status::as_str), limit)
-                .await
-                .map_err(|e| {
+            let read = db.list(user.as_ref(), status.map(Status::as_str), limit);
+            let notifications = match tokio::time::timeout(DB_READ_TIMEOUT, read).await {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot read the notification log from its database");
-                    EmailError::DbUnavailable
-                })?;
+                    return Err(EmailError::DbUnavailable.into());
+                }
+                Err(_) => {
+                    tracing::warn!("the notification log's database took too long to answer");
+                    return Err(EmailError::DbUnavailable.into());
+                }
+            };
             Page {
                 notifications,
                 partial: false,
