@@ -96,6 +96,13 @@ async fn an_offline_users_email_becomes_a_sent_row_with_the_smtp_answer(kind: Ki
     assert_eq!(failed[0]["user"], "zed");
     assert_eq!(failed[0]["attempts"], 3);
     assert_eq!(failed[0]["error_message"], "bounced");
+    // A user id with a quote and a 4-byte character is a bound value like any other.
+    let (status, body) = log(&app, "user=O%27Brien%20%F0%9F%98%80").await;
+    assert_eq!(
+        (status, &body["notifications"]),
+        (200, &json!([])),
+        "{body}"
+    );
     let (_, body) = log(&app, "limit=1").await;
     assert_eq!(
         body["notifications"][0]["id"], "9-0",
