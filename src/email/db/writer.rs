@@ -24,8 +24,9 @@ use crate::{
     metrics::NotificationsDbMetrics,
 };
 
-/// Copies read and written per round.
-const BATCH: usize = 200;
+/// Copies read and written per round: at most 1,000 rows of 11 values, well under the 65,535
+/// placeholders both databases take in one statement.
+const BATCH: usize = 1_000;
 /// Longest one write may take before it counts as failed (and is retried).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
