@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
-# (redis-server, nginx, chromium, python3-venv from apt; playwright-core from npm into
-# ./node_modules; the Python packages of requirements-test.txt into ./.venv: the aiosmtpd SMTP
-# server the email tests run, and schemathesis for the API fuzzing).
+# (redis-server, nginx, chromium, python3-venv, postgresql, mariadb-server and their clients
+# from apt; playwright-core from npm into ./node_modules; the Python packages of
+# requirements-test.txt into ./.venv: the aiosmtpd SMTP server the email tests run, and
+# schemathesis for the API fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +13,11 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# The notification log's SQL tests start their own PostgreSQL and MariaDB servers.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 # Debian's python3 makes venvs only with python3-venv (it carries ensurepip).
 if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     need+=(python3-venv)

@@ -305,6 +305,31 @@ pub struct Settings {
     /// Longest request path, in bytes; longer gets 414.
     #[arg(long, env = "NOTIFY_MAX_PATH_BYTES", default_value_t = 1_024, value_parser = clap::value_parser!(u64).range(64..=65_536))]
     pub max_path_bytes: u64,
+    // --- Notification log in the app's SQL database (issue 19) ---
+    /// SQL database that also keeps the notification log, as a postgres:// or mysql:// URL
+    /// (MariaDB included); `GET /notifications` then reads from it. Never logged.
+    #[arg(long, env = "NOTIFY_NOTIFICATIONS_DB", hide_env_values = true)]
+    pub notifications_db: Option<Secret>,
+
+    /// Table of the notification log in --notifications-db: 1 to 40 of `a-z A-Z 0-9 _`, not
+    /// starting with a digit.
+    #[arg(long, env = "NOTIFY_NOTIFICATIONS_TABLE", default_value = DEFAULT_NOTIFICATIONS_TABLE, value_parser = parse_table)]
+    pub notifications_table: String,
+}
+
+/// The notification log's table name unless --notifications-table says otherwise.
+pub const DEFAULT_NOTIFICATIONS_TABLE: &str = "notifications";
+
+/// A table name used as is in SQL, so only a plain identifier (no quoting needed anywhere).
+fn parse_table(s: &str) -> Result<String, String> {
+    let ok = (1..=40).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1 to 40 of a-z A-Z 0-9 _, not starting with a digit".into())
+    }
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
@@ -362,6 +387,11 @@ pub enum SettingsError {
         "--redis-url / NOTIFY_REDIS_URL is not a Redis URL ({0}): expected redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or redis+unix:///path/to/socket"
     )]
     BadRedisUrl(String),
+    /// The notifications database URL names no database this relay can write to.
+    #[error(
+        "--notifications-db / NOTIFY_NOTIFICATIONS_DB must be a postgres:// or mysql:// URL (postgresql:// and mariadb:// too)"
+    )]
+    BadNotificationsDb,
 }
 
 impl Settings {
@@ -386,6 +416,13 @@ impl Settings {
             // The URL may carry a password: only the parser's reason is shown, never the URL.
             redis::IntoConnectionInfo::into_connection_info(url.as_str())
                 .map_err(|e| SettingsError::BadRedisUrl(e.to_string()))?;
+        }
+        if let Some(url) = &self.notifications_db
+            && !["postgres://", "postgresql://", "mysql://", "mariadb://"]
+                .iter()
+                .any(|scheme| url.expose().starts_with(scheme))
+        {
+            return Err(SettingsError::BadNotificationsDb);
         }
         Ok(())
     }
@@ -542,6 +579,36 @@ mod tests {
             "https://a/?x",
         ] {
             assert!(!is_link_base(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_notifications_db_is_a_secret_and_its_table_a_plain_identifier() {
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--notifications-db",
+            "postgres://relay:pg-s3cr3t@db/app",
+            "--notifications-table",
+            "relay_log",
+        ])
+        .unwrap();
+        assert!(s.validate().is_ok());
+        assert_eq!(s.notifications_table, "relay_log");
+        assert!(!format!("{s:?}").contains("pg-s3cr3t"));
+        let s = Settings::try_parse_from([
+            "notify-relay",
+            "--notifications-db",
+            "sqlite://u:pg-s3cr3t@x",
+        ])
+        .unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("NOTIFY_NOTIFICATIONS_DB"), "{err}");
+        assert!(!err.contains("pg-s3cr3t"), "{err}");
+        for bad in ["", "1st", "a-b", "x;drop", "n.t", &"a".repeat(41)] {
+            let err = Settings::try_parse_from(["notify-relay", "--notifications-table", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--notifications-table"), "{bad}: {err}");
         }
     }
 }

@@ -1,7 +1,8 @@
 -- Sends the digests whose window has closed to the outbox stream, one entry per user, with a
 -- `queued` record in the notification log, all in this one script (a crash cannot half-do it).
 -- ARGV[1] key prefix, ARGV[2] most digests, ARGV[3] outbox length, ARGV[4] log retention (ms),
--- ARGV[5] most log records, ARGV[6] log retention (s). Time is Redis's own.
+-- ARGV[5] most log records, ARGV[6] log retention (s), ARGV[7] '1' when the SQL sink is on (a
+-- copy of each new record goes to the stream `notifications:db`). Time is Redis's own.
 -- Returns the number of emails queued.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -27,6 +28,11 @@ for _, user in ipairs(users) do
       'attempts', 0, 'email', contact[1], 'event_ids', ids_json,
       'created_at_ms', now, 'updated_at_ms', now)
     redis.call('EXPIRE', record, ttl)
+    if ARGV[7] == '1' then
+      redis.call('XADD', prefix .. 'notifications:db', '*', 'id', nid, 'user', user, 'type', 'email',
+        'status', 'queued', 'attempts', 0, 'email', contact[1], 'event_ids', ids_json,
+        'created_at_ms', now, 'updated_at_ms', now)
+    end
     local index, user_index = prefix .. 'notifications', prefix .. 'notifications:u:' .. user
     redis.call('ZADD', index, now, nid)
     redis.call('ZADD', user_index, now, nid)

@@ -4,6 +4,9 @@
 //! `flush_digests.lua` together with the outbox entry, and listed newest first in the sorted
 //! sets `notifications` and `notifications:u:<user>`. Records expire after the retention and
 //! the index is capped in count, so the log is bounded.
+//!
+//! With `--notifications-db`, each change is made by `log_change.lua`, which also queues a copy
+//! of the whole record for the SQL table (see [`super::db`]).
 
 use std::sync::Arc;
 
@@ -17,6 +20,9 @@ use crate::{
 
 /// Records read per round trip while filtering.
 const PAGE: usize = 200;
+/// Most records one request looks at while filtering by status: a status with few records
+/// must not make a request walk the whole index. The SQL table has no such bound.
+pub const SCAN_MAX: usize = 2_000;
 
 /// Where an email stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -31,7 +37,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// The name stored and answered.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Sent => "sent",
@@ -68,10 +75,23 @@ pub struct Record {
     pub updated_at_ms: u64,
 }
 
+/// One page of the log, as `GET /notifications` answers it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Page {
+    /// The records, newest first.
+    pub notifications: Vec<Record>,
+    /// True when the search stopped at [`SCAN_MAX`] records before finding `limit`: older
+    /// matches may exist.
+    pub partial: bool,
+}
+
 /// The log in Redis.
 #[derive(Clone)]
 pub struct NotificationLog {
     redis: Arc<RedisBroker>,
+    change: Arc<redis::Script>,
+    /// Whether changes are also queued for the SQL table.
+    sql: bool,
 }
 
 fn unavailable(e: redis::RedisError) -> BrokerError {
@@ -79,9 +99,40 @@ fn unavailable(e: redis::RedisError) -> BrokerError {
 }
 
 impl NotificationLog {
-    /// The log on this relay's Redis.
-    pub fn new(redis: Arc<RedisBroker>) -> Self {
-        Self { redis }
+    /// The log on this relay's Redis; `sql`: also queue each change for the SQL table.
+    pub fn new(redis: Arc<RedisBroker>, sql: bool) -> Self {
+        Self {
+            redis,
+            change: Arc::new(redis::Script::new(include_str!("log_change.lua"))),
+            sql,
+        }
+    }
+
+    /// Applies one change (`status` empty: count an attempt) and returns the attempts.
+    async fn change(
+        &self,
+        id: &str,
+        status: &str,
+        field: &str,
+        text: &str,
+    ) -> Result<u64, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        self.change
+            .arg(self.redis.key_of(""))
+            .arg(id)
+            .arg(now_ms())
+            .arg(if self.sql { "1" } else { "0" })
+            .arg(status)
+            .arg(field)
+            .arg(text)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The Redis the log lives in.
+    pub(crate) fn redis(&self) -> &RedisBroker {
+        &self.redis
     }
 
     fn record_key(&self, id: &str) -> String {
@@ -90,22 +141,7 @@ impl NotificationLog {
 
     /// Counts one more attempt and returns the total (kept across worker crashes).
     pub async fn attempt(&self, id: &str) -> Result<u64, BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        let key = self.record_key(id);
-        let (attempts,): (u64,) = redis::pipe()
-            .cmd("HINCRBY")
-            .arg(&key)
-            .arg("attempts")
-            .arg(1)
-            .cmd("HSET")
-            .arg(&key)
-            .arg("updated_at_ms")
-            .arg(now_ms())
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(attempts)
+        self.change(id, "", "", "").await
     }
 
     /// Records a new status with the server's answer or the error.
@@ -116,28 +152,19 @@ impl NotificationLog {
         field: &str,
         text: &str,
     ) -> Result<(), BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        redis::cmd("HSET")
-            .arg(self.record_key(id))
-            .arg("status")
-            .arg(status.as_str())
-            .arg(field)
-            .arg(text)
-            .arg("updated_at_ms")
-            .arg(now_ms())
-            .query_async::<i64>(&mut conn)
+        self.change(id, status.as_str(), field, text)
             .await
             .map(drop)
-            .map_err(unavailable)
     }
 
-    /// Records, newest first, optionally of one user and in one status, at most `limit`.
+    /// Records, newest first, optionally of one user and in one status, at most `limit`; with
+    /// a status, only the newest [`SCAN_MAX`] records (or `limit`, if more) are looked at.
     pub async fn list(
         &self,
         user: Option<&UserId>,
         status: Option<Status>,
         limit: usize,
-    ) -> Result<Vec<Record>, BrokerError> {
+    ) -> Result<Page, BrokerError> {
         let mut conn = self.redis.connection().await?;
         let index = match user {
             Some(u) => self.redis.key_of(&format!("notifications:u:{u}")),
@@ -145,11 +172,18 @@ impl NotificationLog {
         };
         let mut out = Vec::new();
         let mut start = 0;
+        let scan_max = SCAN_MAX.max(limit);
+        let mut partial = false;
         while out.len() < limit {
+            if start >= scan_max {
+                partial = true;
+                break;
+            }
+            let page = PAGE.min(scan_max - start);
             let ids: Vec<String> = redis::cmd("ZRANGE")
                 .arg(&index)
                 .arg(start)
-                .arg(start + PAGE - 1)
+                .arg(start + page - 1)
                 .arg("REV")
                 .query_async(&mut conn)
                 .await
@@ -172,16 +206,20 @@ impl NotificationLog {
                     .filter(|r| wanted.is_none_or(|s| r.status == s))
                     .take(limit - out.len()),
             );
-            if ids.len() < PAGE {
+            if ids.len() < page {
                 break;
             }
-            start += PAGE;
+            start += page;
         }
-        Ok(out)
+        Ok(Page {
+            notifications: out,
+            partial,
+        })
     }
 }
 
-fn record(mut h: std::collections::HashMap<String, String>) -> Record {
+/// A record from its hash fields (also the fields of a copy queued for the SQL table).
+pub(crate) fn record(mut h: std::collections::HashMap<String, String>) -> Record {
     let mut take = |k: &str| h.remove(k);
     let num = |v: Option<String>| v.and_then(|s| s.parse().ok()).unwrap_or(0);
     Record {

@@ -23,6 +23,7 @@
 //! - [`outbox`]: due entries to digests to the outbox.
 //! - [`mailer`], [`smtp`], [`templates`]: sending.
 //! - [`log`]: the notification log and [`EmailStats`].
+//! - [`db`]: the notification log in the app's SQL database (`--notifications-db`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,6 +31,7 @@ use crate::{broker::redis::RedisBroker, config::Settings, hub::Hub, ingest::Brid
 
 pub mod address;
 pub mod contacts;
+pub mod db;
 pub mod delivery;
 pub mod log;
 pub mod mailer;
@@ -61,6 +63,12 @@ pub enum EmailError {
     /// The SMTP settings cannot work.
     #[error("smtp settings: {0}")]
     Smtp(String),
+    /// `--notifications-db` cannot be used.
+    #[error(transparent)]
+    DbSettings(db::DbError),
+    /// The notifications database could not answer a read.
+    #[error("the notifications database is unavailable; retry shortly")]
+    DbUnavailable,
 }
 
 /// The offline-delivery parts the HTTP routes use.
@@ -81,6 +89,15 @@ pub struct Store {
     pub contacts: contacts::Contacts,
     /// The notification log.
     pub log: log::NotificationLog,
+    /// The log's SQL table, when `--notifications-db` is set: the log is read from there.
+    pub db: Option<Arc<db::NotificationsDb>>,
+}
+
+impl Store {
+    /// The Redis holding the copies that wait for the SQL table, when there is a table.
+    pub fn db_queue(&self) -> Option<&RedisBroker> {
+        self.db.as_ref().map(|_| self.log.redis())
+    }
 }
 
 impl Offline {
@@ -123,6 +140,11 @@ pub fn start(
         if settings.mailer {
             tracing::warn!("--mailer ignored: the mail worker needs the redis broker");
         }
+        if settings.notifications_db.is_some() {
+            tracing::warn!(
+                "--notifications-db ignored: the notification log needs the redis broker"
+            );
+        }
         return Ok(Offline {
             presence,
             deliveries,
@@ -135,6 +157,22 @@ pub fn start(
         outbox_len: settings.notification_log_max,
         log_retention: Duration::from_secs(settings.notification_log_secs),
         log_max: settings.notification_log_max,
+        sql: settings.notifications_db.is_some(),
+    };
+    let db = match &settings.notifications_db {
+        Some(url) => {
+            let db = db::NotificationsDb::connect_lazy(url.expose(), &settings.notifications_table)
+                .map(Arc::new)
+                .map_err(EmailError::DbSettings)?;
+            tokio::spawn(db::writer::run(
+                redis.clone(),
+                db.clone(),
+                bridge.clone(),
+                metrics.notifications_db.clone(),
+            ));
+            Some(db)
+        }
+        None => None,
     };
     tokio::spawn(outbox::run_mover(
         redis.clone(),
@@ -151,7 +189,8 @@ pub fn start(
         deliveries,
         store: Some(Store {
             contacts: contacts::Contacts::new(redis.clone()),
-            log: log::NotificationLog::new(redis),
+            log: log::NotificationLog::new(redis, settings.notifications_db.is_some()),
+            db,
         }),
         stats,
     })
@@ -181,7 +220,7 @@ pub fn mailer(
             settings.email_templates.as_deref(),
             settings.email_link_base.clone(),
         )?,
-        log: log::NotificationLog::new(redis.clone()),
+        log: log::NotificationLog::new(redis.clone(), settings.notifications_db.is_some()),
         stats: stats.clone(),
         settings: mailer::MailerSettings {
             consumer: format!("{instance}-{}", std::process::id()),

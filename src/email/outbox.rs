@@ -35,6 +35,8 @@ pub struct OutboxSettings {
     pub log_retention: Duration,
     /// Most log records kept.
     pub log_max: u64,
+    /// Whether new records are also queued for the SQL table (`--notifications-db`).
+    pub sql: bool,
 }
 
 /// Moves and flushes while `holder` says this instance holds the bridge lease.
@@ -109,6 +111,7 @@ impl Mover {
                 .arg(self.settings.log_retention.as_millis() as u64)
                 .arg(self.settings.log_max)
                 .arg(self.settings.log_retention.as_secs().max(1))
+                .arg(if self.settings.sql { "1" } else { "0" })
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;

@@ -56,6 +56,21 @@ pub struct Metrics {
     bridge_holder: IntGauge,
     /// The mail path's counters (sent, failed, retried, queued, dropped reports).
     pub email: EmailCounters,
+    /// The notification log's SQL sink (`--notifications-db`).
+    pub notifications_db: NotificationsDbMetrics,
+}
+
+/// Instruments of the notification log's SQL sink; clones share the values.
+#[derive(Clone)]
+pub struct NotificationsDbMetrics {
+    /// Record copies waiting in Redis for the database, sampled at scrape time.
+    pub backlog: IntGauge,
+    /// Record copies written to the database.
+    pub written: IntCounter,
+    /// Failed write rounds (database down, slow or refusing).
+    pub errors: IntCounter,
+    /// Records the database refused for their data, skipped.
+    pub rejected: IntCounter,
 }
 
 /// Counters of the mail path, in the relay's registry; clones share the value.
@@ -170,11 +185,29 @@ impl Metrics {
                     "Delivery reports dropped because their queue was full (at worst an extra email).",
                 ),
             },
+            notifications_db: NotificationsDbMetrics {
+                backlog: gauge(
+                    "notify_notifications_db_backlog",
+                    "Notification log changes waiting in Redis to be written to --notifications-db (sampled at scrape time).",
+                ),
+                written: counter(
+                    "notify_notifications_db_written_total",
+                    "Notification log changes written to --notifications-db.",
+                ),
+                errors: counter(
+                    "notify_notifications_db_errors_total",
+                    "Rounds of writes to --notifications-db that failed and will be retried.",
+                ),
+                rejected: counter(
+                    "notify_notifications_db_rejected_total",
+                    "Notification log records --notifications-db refused for their data (a column or constraint of the table); skipped, each with an error in the log.",
+                ),
+            },
             connections,
             rejected,
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
             Box::new(this.connections.clone()),
             Box::new(ingested),
             Box::new(this.rejected.clone()),
@@ -191,6 +224,10 @@ impl Metrics {
             Box::new(this.email.retried.clone()),
             Box::new(this.email.queued.clone()),
             Box::new(this.email.reports_dropped.clone()),
+            Box::new(this.notifications_db.backlog.clone()),
+            Box::new(this.notifications_db.written.clone()),
+            Box::new(this.notifications_db.errors.clone()),
+            Box::new(this.notifications_db.rejected.clone()),
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);

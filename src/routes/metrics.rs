@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::{email::db::writer, error::ApiError};
 
 /// Longest a scrape waits for the broker's ping before reporting it down.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -25,6 +25,12 @@ pub async fn metrics(
         .as_ref()
         .is_some_and(|b| b.holder.load(std::sync::atomic::Ordering::Acquire));
     state.metrics.sample(broker_up, state.hub.is_live(), holder);
+    if let Some(redis) = state.offline.store.as_ref().and_then(|s| s.db_queue()) {
+        // Unknown (Redis down) keeps the last value rather than claiming an empty backlog.
+        if let Ok(Ok(n)) = tokio::time::timeout(PING_TIMEOUT, writer::backlog(redis)).await {
+            state.metrics.notifications_db.backlog.set(n as i64);
+        }
+    }
     let body = state.metrics.render().map_err(|e| {
         tracing::error!(error = %e, "could not render metrics");
         ApiError::Internal

@@ -1,4 +1,5 @@
 //! `GET /notifications?user=&status=&limit=`: the notification log, newest first (publish key).
+//! Read from the SQL table when `--notifications-db` is set, else from Redis.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -6,13 +7,18 @@ use serde_json::json;
 
 use super::{AppState, query};
 use crate::{
-    email::{EmailError, log::Status},
+    email::{
+        EmailError,
+        log::{Page, Status},
+    },
     error::ApiError,
     event::UserId,
 };
 
 /// Most records in one answer.
 const MAX_LIMIT: usize = 1_000;
+/// Longest a read from the notifications database may take before the answer is a 503.
+const DB_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Deserialize)]
 struct LogQuery {
@@ -36,8 +42,28 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         })
         .transpose()?;
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
-    let records = store.log.list(user.as_ref(), status, limit).await?;
+    let page = match &store.db {
+        Some(db) => {
+            let read = db.list(user.as_ref(), status.map(Status::as_str), limit);
+            let notifications = match tokio::time::timeout(DB_READ_TIMEOUT, read).await {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the notification log from its database");
+                    return Err(EmailError::DbUnavailable.into());
+                }
+                Err(_) => {
+                    tracing::warn!("the notification log's database took too long to answer");
+                    return Err(EmailError::DbUnavailable.into());
+                }
+            };
+            Page {
+                notifications,
+                partial: false,
+            }
+        }
+        None => store.log.list(user.as_ref(), status, limit).await?,
+    };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "notifications": records })))
+        .json(page))
 }

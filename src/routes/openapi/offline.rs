@@ -87,6 +87,10 @@ pub struct Notification {
 pub struct Notifications {
     /// The records.
     notifications: Vec<Notification>,
+    /// True when a search by `status` in Redis stopped after the newest 2,000 records (or
+    /// `limit`, if more) before finding `limit` matches: older matches may exist. Always false
+    /// when the log is read from `--notifications-db`.
+    partial: bool,
 }
 
 /// Whether a user has a live connection on any instance.
@@ -159,7 +163,8 @@ pub fn contact_get() {}
 #[allow(dead_code)]
 pub fn contact_delete() {}
 
-/// The notification log, newest first.
+/// The notification log, newest first: from the SQL table when `--notifications-db` is set,
+/// else from Redis.
 #[utoipa::path(
     get, path = "/notifications", tag = "offline",
     params(
@@ -174,7 +179,7 @@ pub fn contact_delete() {}
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 501, description = "The relay runs on the memory broker (`email_needs_redis`)", body = ErrorBody),
-        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`), or the notifications database (`notifications_db_unavailable`)", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
