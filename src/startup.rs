@@ -26,6 +26,7 @@ use crate::{
     ingest::{self, BridgeSettings, BridgeStatus},
     limits::{self, RateLimits},
     metrics::Metrics,
+    redis_store::{RedisStore, StoreError, StoreSettings},
     routes::{self, AppState},
     telemetry::{self, RedactedSpan},
 };
@@ -44,9 +45,12 @@ pub enum StartupError {
         /// Why.
         source: std::io::Error,
     },
-    /// The broker could not be set up (bad Redis URL).
+    /// The broker could not be set up.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// Redis cannot be used as configured (bad URL, refused credentials or certificate).
+    #[error(transparent)]
+    Redis(#[from] StoreError),
     /// The email settings cannot work.
     #[error(transparent)]
     Email(#[from] EmailError),
@@ -192,13 +196,18 @@ impl Application {
 type BrokerParts = (
     Arc<dyn Broker>,
     Option<Arc<BridgeStatus>>,
-    Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+    Option<(Arc<RedisStore>, Arc<BridgeStatus>)>,
 );
 
-fn redis_settings(settings: &Settings, url: String) -> RedisSettings {
-    RedisSettings {
+fn store_settings(settings: &Settings, url: String) -> StoreSettings {
+    StoreSettings {
         url,
         prefix: settings.redis_prefix.clone(),
+    }
+}
+
+fn redis_settings(settings: &Settings) -> RedisSettings {
+    RedisSettings {
         history_len: settings.history_len as usize,
         history_ttl: Duration::from_secs(settings.history_ttl_secs),
         log_len: settings.log_len as usize,
@@ -215,7 +224,7 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
         .clone()
         .ok_or(StartupError::MailerNeedsRedis)?;
     let metrics = Metrics::new();
-    let redis = RedisBroker::new(redis_settings(&settings, url), metrics.clone())?;
+    let redis = RedisStore::new(store_settings(&settings, url))?;
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
     let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
@@ -246,7 +255,8 @@ fn make_broker(
             )
         }
         Some(url) => {
-            let redis = RedisBroker::new(redis_settings(settings, url.clone()), metrics.clone())?;
+            let store = RedisStore::new(store_settings(settings, url.clone()))?;
+            let redis = RedisBroker::new(store.clone(), redis_settings(settings), metrics.clone());
             let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {
                 channels: settings
@@ -260,7 +270,7 @@ fn make_broker(
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            (redis.clone(), Some(status.clone()), Some((redis, status)))
+            (redis, Some(status.clone()), Some((store, status)))
         }
     };
     broker.clone().start_tail(hub.clone());

@@ -10,10 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::now_ms;
-use crate::{
-    broker::{BrokerError, redis::RedisBroker},
-    event::UserId,
-};
+use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
 
 /// Records read per round trip while filtering.
 const PAGE: usize = 200;
@@ -71,16 +68,12 @@ pub struct Record {
 /// The log in Redis.
 #[derive(Clone)]
 pub struct NotificationLog {
-    redis: Arc<RedisBroker>,
-}
-
-fn unavailable(e: redis::RedisError) -> BrokerError {
-    BrokerError::Unavailable(e.to_string())
+    redis: Arc<RedisStore>,
 }
 
 impl NotificationLog {
     /// The log on this relay's Redis.
-    pub fn new(redis: Arc<RedisBroker>) -> Self {
+    pub fn new(redis: Arc<RedisStore>) -> Self {
         Self { redis }
     }
 
@@ -104,7 +97,7 @@ impl NotificationLog {
             .ignore()
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(attempts)
     }
 
@@ -128,7 +121,7 @@ impl NotificationLog {
             .query_async::<i64>(&mut conn)
             .await
             .map(drop)
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 
     /// Records, newest first, optionally of one user and in one status, at most `limit`.
@@ -153,7 +146,7 @@ impl NotificationLog {
                 .arg("REV")
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             if ids.is_empty() {
                 break;
             }
@@ -161,8 +154,10 @@ impl NotificationLog {
             for id in &ids {
                 pipe.cmd("HGETALL").arg(self.record_key(id));
             }
-            let records: Vec<std::collections::HashMap<String, String>> =
-                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let records: Vec<std::collections::HashMap<String, String>> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(BrokerError::from)?;
             let wanted = status.map(Status::as_str);
             out.extend(
                 records

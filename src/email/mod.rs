@@ -26,7 +26,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{broker::redis::RedisBroker, config::Settings, hub::Hub, ingest::BridgeStatus};
+use crate::{config::Settings, hub::Hub, ingest::BridgeStatus, redis_store::RedisStore};
 
 pub mod contacts;
 pub mod delivery;
@@ -101,7 +101,7 @@ pub(crate) fn now_ms() -> u64 {
 pub fn start(
     settings: &Settings,
     hub: &Arc<Hub>,
-    redis: Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+    redis: Option<(Arc<RedisStore>, Arc<BridgeStatus>)>,
     metrics: &crate::metrics::Metrics,
 ) -> Result<Offline, EmailError> {
     let instance = format!("{:016x}", rand::random::<u64>());
@@ -159,7 +159,7 @@ pub fn start(
 /// Builds a mail worker from the settings (templates loaded, SMTP settings checked).
 pub fn mailer(
     settings: &Settings,
-    redis: &Arc<RedisBroker>,
+    redis: &Arc<RedisStore>,
     stats: &Arc<EmailStats>,
     instance: &str,
 ) -> Result<mailer::Mailer, EmailError> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use super::{RedisBroker, STALE_PENDING_MS, corrupt, unavailable};
+use super::{RedisBroker, STALE_PENDING_MS, corrupt};
 use crate::{
     broker::{Appended, BrokerError},
     event::{NewEvent, UserId},
@@ -31,7 +31,7 @@ impl RedisBroker {
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(held == 1)
     }
 
@@ -74,7 +74,7 @@ impl RedisBroker {
                 if e.to_string().contains("NOTLEASE") {
                     BrokerError::NotLeaseHolder
                 } else {
-                    unavailable(e)
+                    e.into()
                 }
             })?;
         let (id, recipients, pending) = reply;
@@ -106,7 +106,7 @@ impl RedisBroker {
                 .arg(self.settings.history_ttl.as_secs().max(1))
                 .invoke_async(conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             if left == 0 {
                 return Ok(());
             }
@@ -125,7 +125,7 @@ impl RedisBroker {
             .arg(now_ms.saturating_sub(STALE_PENDING_MS))
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         for id in stale {
             tracing::warn!(%id, "finishing a big append another relay left unfinished");
             self.finish_pending(&mut conn, &id).await?;

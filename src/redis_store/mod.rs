@@ -1,0 +1,91 @@
+//! The one owner of Redis access: which node to talk to, how to connect, and key naming.
+//!
+//! The broker, presence, the bridge lease, the pub/sub bridge and email all reach Redis through
+//! a [`RedisStore`]: commands go through [`RedisStore::connection`] (a shared connection that
+//! reconnects by itself), blocking reads through [`RedisStore::blocking_connection`] (their own
+//! connection, so a long `XREAD BLOCK` never trips the shared one's response timeout), and
+//! subscriptions through [`RedisStore::pubsub`]. Every key is named by [`RedisStore::key_of`]:
+//! `<prefix>:{0}:<suffix>`, one hash tag, so every script's keys sit in one slot.
+
+use std::time::Duration;
+
+use redis::{
+    AsyncConnectionConfig, Client,
+    aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub},
+};
+use tokio::sync::OnceCell;
+
+mod error;
+
+pub use error::StoreError;
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a command on the shared connection may take.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where Redis is and how to name keys.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `redis://` URL.
+    pub url: String,
+    /// Key prefix, so several deployments can share one Redis.
+    pub prefix: String,
+}
+
+/// Connections to Redis and the names of this relay's keys.
+pub struct RedisStore {
+    client: Client,
+    prefix: String,
+    shared: OnceCell<ConnectionManager>,
+}
+
+impl RedisStore {
+    /// Creates the store; it connects lazily, so the relay can start while Redis is down.
+    pub fn new(settings: StoreSettings) -> Result<std::sync::Arc<Self>, StoreError> {
+        let client = Client::open(settings.url.as_str())
+            .map_err(|e| StoreError::Unavailable(format!("bad redis url: {e}")))?;
+        Ok(std::sync::Arc::new(Self {
+            client,
+            prefix: settings.prefix,
+            shared: OnceCell::new(),
+        }))
+    }
+
+    /// The full name of a key of this relay's layout: `<prefix>:{0}:<suffix>`.
+    pub fn key_of(&self, suffix: &str) -> String {
+        format!("{}:{{0}}:{suffix}", self.prefix)
+    }
+
+    /// A handle on the shared, self-reconnecting connection.
+    pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2);
+        Ok(self
+            .shared
+            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .await?
+            .clone())
+    }
+
+    /// A connection of its own for blocking reads, whose replies may take `response_timeout`.
+    pub async fn blocking_connection(
+        &self,
+        response_timeout: Duration,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(response_timeout));
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    /// A connection for `SUBSCRIBE`.
+    pub async fn pubsub(&self) -> Result<PubSub, StoreError> {
+        Ok(self.client.get_async_pubsub().await?)
+    }
+}
