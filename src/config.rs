@@ -53,8 +53,9 @@ pub struct Settings {
     #[arg(long, env = "NOTIFY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Redis URL, e.g. redis://127.0.0.1:6379. Unset: the embedded in-memory broker.
-    #[arg(long, env = "NOTIFY_REDIS_URL")]
+    /// Redis URL, e.g. redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0 (TLS). Unset:
+    /// the embedded in-memory broker.
+    #[arg(long, env = "NOTIFY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key this relay writes.
@@ -278,6 +279,27 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Redis TLS, ACL auth, Sentinel and durability (issue 12) ---
+    /// Redis ACL user name, instead of the URL's userinfo.
+    #[arg(long, env = "NOTIFY_REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+
+    /// Redis password, instead of the URL's userinfo; never shown or logged.
+    #[arg(long, env = "NOTIFY_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<Secret>,
+
+    /// PEM file of a private CA that signs the Redis server's certificate (rediss:// only).
+    #[arg(long, env = "NOTIFY_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<std::path::PathBuf>,
+
+    /// PEM client certificate for mutual TLS with Redis (with --redis-client-key).
+    #[arg(long, env = "NOTIFY_REDIS_CLIENT_CERT")]
+    pub redis_client_cert: Option<std::path::PathBuf>,
+
+    /// PEM key of --redis-client-cert.
+    #[arg(long, env = "NOTIFY_REDIS_CLIENT_KEY")]
+    pub redis_client_key: Option<std::path::PathBuf>,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).

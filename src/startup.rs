@@ -26,7 +26,7 @@ use crate::{
     ingest::{self, BridgeSettings, BridgeStatus},
     limits::{self, RateLimits},
     metrics::Metrics,
-    redis_store::{RedisStore, StoreError, StoreSettings},
+    redis_store::{Credentials, RedisStore, StoreError, StoreSettings},
     routes::{self, AppState},
     telemetry::{self, RedactedSpan},
 };
@@ -103,7 +103,7 @@ impl Application {
         };
         let metrics = Metrics::new();
         let hub = Hub::new(limits, metrics.clone());
-        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics)?;
+        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics).await?;
         let offline = email::start(&settings, &hub, redis, &metrics)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
@@ -203,6 +203,16 @@ fn store_settings(settings: &Settings, url: String) -> StoreSettings {
     StoreSettings {
         url,
         prefix: settings.redis_prefix.clone(),
+        credentials: Credentials {
+            username: settings.redis_username.clone(),
+            password: settings
+                .redis_password
+                .as_ref()
+                .map(|p| p.expose().to_owned()),
+            ca_file: settings.redis_ca_file.clone(),
+            client_cert: settings.redis_client_cert.clone(),
+            client_key: settings.redis_client_key.clone(),
+        },
     }
 }
 
@@ -225,6 +235,7 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
         .ok_or(StartupError::MailerNeedsRedis)?;
     let metrics = Metrics::new();
     let redis = RedisStore::new(store_settings(&settings, url))?;
+    redis.check().await?;
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
     let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
@@ -235,7 +246,7 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     Ok(())
 }
 
-fn make_broker(
+async fn make_broker(
     settings: &Settings,
     hub: &Arc<Hub>,
     metrics: &Arc<Metrics>,
@@ -256,6 +267,7 @@ fn make_broker(
         }
         Some(url) => {
             let store = RedisStore::new(store_settings(settings, url.clone()))?;
+            store.check().await?;
             let redis = RedisBroker::new(store.clone(), redis_settings(settings), metrics.clone());
             let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {

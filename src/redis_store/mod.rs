@@ -7,7 +7,7 @@
 //! subscriptions through [`RedisStore::pubsub`]. Every key is named by [`RedisStore::key_of`]:
 //! `<prefix>:{0}:<suffix>`, one hash tag, so every script's keys sit in one slot.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use redis::{
     AsyncConnectionConfig, Client,
@@ -15,8 +15,11 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
+mod connect;
 mod error;
 
+pub use connect::Credentials;
+use connect::NodeTemplate;
 pub use error::StoreError;
 
 /// How long a connection attempt may take.
@@ -27,10 +30,12 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Where Redis is and how to name keys.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    /// `redis://` URL.
+    /// `redis://` or `rediss://` URL.
     pub url: String,
     /// Key prefix, so several deployments can share one Redis.
     pub prefix: String,
+    /// ACL user, password and TLS material.
+    pub credentials: Credentials,
 }
 
 /// Connections to Redis and the names of this relay's keys.
@@ -42,14 +47,34 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Creates the store; it connects lazily, so the relay can start while Redis is down.
-    pub fn new(settings: StoreSettings) -> Result<std::sync::Arc<Self>, StoreError> {
-        let client = Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("bad redis url: {e}")))?;
-        Ok(std::sync::Arc::new(Self {
-            client,
+    pub fn new(settings: StoreSettings) -> Result<Arc<Self>, StoreError> {
+        let template = NodeTemplate::new(&settings.url, &settings.credentials)?;
+        Ok(Arc::new(Self {
+            client: template.client_for(None)?,
             prefix: settings.prefix,
             shared: OnceCell::new(),
         }))
+    }
+
+    /// Connects once at start-up: refused credentials or a certificate that does not verify
+    /// are configuration errors; a Redis that cannot be reached yet is only logged, and
+    /// retried by every loop as usual.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let attempt = async {
+            let mut conn = self.blocking_connection(RESPONSE_TIMEOUT).await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(StoreError::from)
+        };
+        match attempt.await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_config() => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "redis cannot be reached yet; retrying in the background");
+                Ok(())
+            }
+        }
     }
 
     /// The full name of a key of this relay's layout: `<prefix>:{0}:<suffix>`.
