@@ -300,6 +300,15 @@ pub struct Settings {
     /// PEM key of --redis-client-cert.
     #[arg(long, env = "NOTIFY_REDIS_CLIENT_KEY")]
     pub redis_client_key: Option<std::path::PathBuf>,
+
+    /// Replicas that must confirm an append (Redis `WAIT`) before a publish is acknowledged;
+    /// 0 acknowledges on the primary's answer alone.
+    #[arg(long, env = "NOTIFY_REDIS_WAIT_REPLICAS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_wait_replicas: u32,
+
+    /// Longest wait for --redis-wait-replicas, in ms; a publish not confirmed by then is a 503.
+    #[arg(long, env = "NOTIFY_REDIS_WAIT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_wait_ms: u64,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).

@@ -26,7 +26,7 @@ use crate::{
     ingest::{self, BridgeSettings, BridgeStatus},
     limits::{self, RateLimits},
     metrics::Metrics,
-    redis_store::{Credentials, RedisStore, StoreError, StoreSettings},
+    redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
     routes::{self, AppState},
     telemetry::{self, RedactedSpan},
 };
@@ -212,6 +212,10 @@ fn store_settings(settings: &Settings, url: String) -> StoreSettings {
             ca_file: settings.redis_ca_file.clone(),
             client_cert: settings.redis_client_cert.clone(),
             client_key: settings.redis_client_key.clone(),
+        },
+        wait: WaitFor {
+            replicas: settings.redis_wait_replicas,
+            timeout: Duration::from_millis(settings.redis_wait_ms),
         },
     }
 }

@@ -10,6 +10,14 @@ pub enum StoreError {
     /// Redis cannot be reached now (down, restarting, failing over); the caller may retry.
     #[error("redis unavailable: {0}")]
     Unavailable(String),
+    /// The write was made but fewer replicas than required confirmed it in time.
+    #[error("only {acked} of {wanted} replicas confirmed the write in time")]
+    NotReplicated {
+        /// Replicas that confirmed.
+        acked: u32,
+        /// Replicas required.
+        wanted: u32,
+    },
     /// Redis answered but refused us (credentials, certificate): retrying cannot help.
     #[error("redis refused the connection: {message} (check {setting})")]
     Config {
@@ -67,7 +75,10 @@ fn is_tls_failure(message: &str) -> bool {
 
 impl From<StoreError> for BrokerError {
     fn from(e: StoreError) -> Self {
-        BrokerError::Unavailable(e.to_string())
+        match e {
+            StoreError::NotReplicated { .. } => BrokerError::NotReplicated(e.to_string()),
+            e => BrokerError::Unavailable(e.to_string()),
+        }
     }
 }
 

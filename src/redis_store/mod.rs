@@ -16,10 +16,12 @@ use redis::{
 use tokio::sync::OnceCell;
 
 mod connect;
+mod durable;
 mod error;
 
 pub use connect::Credentials;
 use connect::NodeTemplate;
+pub use durable::{InvokeAcked, WaitFor};
 pub use error::StoreError;
 
 /// How long a connection attempt may take.
@@ -36,6 +38,8 @@ pub struct StoreSettings {
     pub prefix: String,
     /// ACL user, password and TLS material.
     pub credentials: Credentials,
+    /// Replicas that must confirm an append before it is acknowledged.
+    pub wait: WaitFor,
 }
 
 /// Connections to Redis and the names of this relay's keys.
@@ -43,6 +47,7 @@ pub struct RedisStore {
     client: Client,
     prefix: String,
     shared: OnceCell<ConnectionManager>,
+    wait: WaitFor,
 }
 
 impl RedisStore {
@@ -53,6 +58,7 @@ impl RedisStore {
             client: template.client_for(None)?,
             prefix: settings.prefix,
             shared: OnceCell::new(),
+            wait: settings.wait,
         }))
     }
 

@@ -21,6 +21,7 @@ mod poll;
 mod presence;
 mod pubsub;
 mod redis_tls;
+mod redis_wait;
 mod resume;
 mod shutdown;
 mod signals;

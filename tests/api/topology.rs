@@ -258,6 +258,37 @@ impl Node {
         }
     }
 
+    /// Waits until `n` replicas are connected and in sync with this primary.
+    pub async fn wait_replicas_online(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        let mut c = self.connection().await;
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut c)
+                .await
+                .expect("info");
+            if info.matches("state=online").count() >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas never came online:\n{info}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().map(Child::id).expect("running");
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
     /// Kills the server (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

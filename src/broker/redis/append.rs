@@ -8,6 +8,7 @@ use super::{RedisBroker, STALE_PENDING_MS, corrupt};
 use crate::{
     broker::{Appended, BrokerError},
     event::{NewEvent, UserId},
+    redis_store::InvokeAcked,
 };
 
 impl RedisBroker {
@@ -68,7 +69,7 @@ impl RedisBroker {
             .arg(self.settings.append_batch.max(1))
             .arg(if new.fallback { "1" } else { "" })
             .arg(self.settings.email_grace.as_millis() as u64)
-            .invoke_async(&mut conn)
+            .invoke_acked(&self.store, &mut conn)
             .await
             .map_err(|e| {
                 if e.to_string().contains("NOTLEASE") {
@@ -82,6 +83,7 @@ impl RedisBroker {
             && let Some(id) = &id
         {
             self.finish_pending(&mut conn, id).await?;
+            self.store.wait_replicas(&mut conn).await?;
         }
         let id = id
             .map(|id| id.parse().map_err(|_| corrupt("append returned a bad id")))

@@ -1,0 +1,86 @@
+//! Acknowledging a write only once `WAIT` confirms it reached enough replicas.
+//!
+//! The script and its `WAIT` go in one pipeline, so they run on the same connection: `WAIT`
+//! counts the replicas that acknowledged this connection's writes, and on a connection that
+//! reconnected in between it would confirm a write it never saw.
+
+use std::time::Duration;
+
+use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionManager};
+
+use super::{RedisStore, StoreError};
+
+/// How many replicas must confirm a write, and how long to wait for them.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitFor {
+    /// Replicas that must have the write (0: acknowledge on the primary's answer alone).
+    pub replicas: u32,
+    /// Longest wait for them.
+    pub timeout: Duration,
+}
+
+/// A script call that is acknowledged per the store's [`WaitFor`].
+pub trait InvokeAcked {
+    /// Runs the script; with replicas required, fails with [`StoreError::NotReplicated`]
+    /// when fewer than required confirmed it in time (the write may still exist).
+    fn invoke_acked<T: FromRedisValue + Send>(
+        &self,
+        store: &RedisStore,
+        conn: &mut ConnectionManager,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send;
+}
+
+impl InvokeAcked for ScriptInvocation<'_> {
+    async fn invoke_acked<T: FromRedisValue + Send>(
+        &self,
+        store: &RedisStore,
+        conn: &mut ConnectionManager,
+    ) -> Result<T, StoreError> {
+        let wait = store.wait;
+        if wait.replicas == 0 {
+            return Ok(self.invoke_async(conn).await?);
+        }
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(self)
+            .cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(wait.timeout.as_millis() as u64);
+        let reply = match pipe.query_async::<(T, u32)>(conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                // Not cached on this node yet (new primary): nothing ran; load and go again.
+                self.load_async(conn).await?;
+                pipe.query_async::<(T, u32)>(conn).await
+            }
+            other => other,
+        };
+        let (value, acked) = reply?;
+        if acked < wait.replicas {
+            return Err(StoreError::NotReplicated {
+                acked,
+                wanted: wait.replicas,
+            });
+        }
+        Ok(value)
+    }
+}
+
+impl RedisStore {
+    /// A `WAIT` on its own, after writes already made on `conn` (big appends' later batches).
+    pub async fn wait_replicas(&self, conn: &mut ConnectionManager) -> Result<(), StoreError> {
+        if self.wait.replicas == 0 {
+            return Ok(());
+        }
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(self.wait.replicas)
+            .arg(self.wait.timeout.as_millis() as u64)
+            .query_async(conn)
+            .await?;
+        if acked < self.wait.replicas {
+            return Err(StoreError::NotReplicated {
+                acked,
+                wanted: self.wait.replicas,
+            });
+        }
+        Ok(())
+    }
+}
