@@ -309,6 +309,25 @@ pub struct Settings {
     /// Longest wait for --redis-wait-replicas, in ms; a publish not confirmed by then is a 503.
     #[arg(long, env = "NOTIFY_REDIS_WAIT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_wait_ms: u64,
+
+    /// Redis Sentinels, comma-separated `host:port`: the relay asks them for the primary and
+    /// follows failovers. With them, --redis-url gives only the scheme, userinfo and database.
+    #[arg(long, env = "NOTIFY_REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+
+    /// The name under which the sentinels monitor the primary.
+    #[arg(long, env = "NOTIFY_REDIS_MASTER_NAME", default_value = "mymaster")]
+    pub redis_master_name: String,
+}
+
+impl Settings {
+    /// The Redis URL to use: --redis-url, or with only sentinels given a plain `redis://` one
+    /// (its host is never used). `None`: the in-memory broker.
+    pub fn redis_target(&self) -> Option<String> {
+        self.redis_url.clone().or_else(|| {
+            (!self.redis_sentinels.is_empty()).then(|| "redis://sentinel-primary".to_owned())
+        })
+    }
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).

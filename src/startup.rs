@@ -217,6 +217,8 @@ fn store_settings(settings: &Settings, url: String) -> StoreSettings {
             replicas: settings.redis_wait_replicas,
             timeout: Duration::from_millis(settings.redis_wait_ms),
         },
+        sentinels: settings.redis_sentinels.clone(),
+        master_name: settings.redis_master_name.clone(),
     }
 }
 
@@ -234,12 +236,12 @@ fn redis_settings(settings: &Settings) -> RedisSettings {
 /// sent when the signal comes is left pending and reclaimed by a worker later.
 pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     let url = settings
-        .redis_url
-        .clone()
+        .redis_target()
         .ok_or(StartupError::MailerNeedsRedis)?;
     let metrics = Metrics::new();
     let redis = RedisStore::new(store_settings(&settings, url))?;
     redis.check().await?;
+    tokio::spawn(redis.clone().follow_failovers());
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
     let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
@@ -260,7 +262,7 @@ async fn make_broker(
         max_bytes: settings.max_payload_bytes as usize,
         max_recipients: settings.max_recipients as usize,
     };
-    let (broker, bridge, email): BrokerParts = match &settings.redis_url {
+    let (broker, bridge, email): BrokerParts = match &settings.redis_target() {
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
             (
@@ -272,6 +274,7 @@ async fn make_broker(
         Some(url) => {
             let store = RedisStore::new(store_settings(settings, url.clone()))?;
             store.check().await?;
+            tokio::spawn(store.clone().follow_failovers());
             let redis = RedisBroker::new(store.clone(), redis_settings(settings), metrics.clone());
             let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {

@@ -6,8 +6,16 @@
 //! connection, so a long `XREAD BLOCK` never trips the shared one's response timeout), and
 //! subscriptions through [`RedisStore::pubsub`]. Every key is named by [`RedisStore::key_of`]:
 //! `<prefix>:{0}:<suffix>`, one hash tag, so every script's keys sit in one slot.
+//!
+//! With Sentinel the store asks the sentinels for the primary, and [`RedisStore::follow_failovers`]
+//! swaps in the new primary when they report a switch (polled, and on `+switch-master`). The
+//! shared connection belongs to one node, so after a swap every caller's next command goes to
+//! the new primary; loops on connections of their own notice the old one failing and reconnect.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use redis::{
     AsyncConnectionConfig, Client,
@@ -18,11 +26,13 @@ use tokio::sync::OnceCell;
 mod connect;
 mod durable;
 mod error;
+mod sentinel;
 
 pub use connect::Credentials;
 use connect::NodeTemplate;
 pub use durable::{InvokeAcked, WaitFor};
 pub use error::StoreError;
+use sentinel::Sentinels;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -40,13 +50,37 @@ pub struct StoreSettings {
     pub credentials: Credentials,
     /// Replicas that must confirm an append before it is acknowledged.
     pub wait: WaitFor,
+    /// Sentinels (`host:port`) to ask for the primary; empty: the URL's host is the primary.
+    pub sentinels: Vec<String>,
+    /// The primary's name at the sentinels.
+    pub master_name: String,
+}
+
+/// One data node and the shared connection to it.
+struct Node {
+    client: Client,
+    /// Where it is, as the sentinels named it (`None` for the URL's own host).
+    addr: Option<(String, u16)>,
+    shared: OnceCell<ConnectionManager>,
+}
+
+impl Node {
+    fn new(client: Client, addr: Option<(String, u16)>) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            addr,
+            shared: OnceCell::new(),
+        })
+    }
 }
 
 /// Connections to Redis and the names of this relay's keys.
 pub struct RedisStore {
-    client: Client,
+    template: NodeTemplate,
+    sentinels: Option<Sentinels>,
+    /// The current primary; `None` until the sentinels named one.
+    node: RwLock<Option<Arc<Node>>>,
     prefix: String,
-    shared: OnceCell<ConnectionManager>,
     wait: WaitFor,
 }
 
@@ -54,12 +88,73 @@ impl RedisStore {
     /// Creates the store; it connects lazily, so the relay can start while Redis is down.
     pub fn new(settings: StoreSettings) -> Result<Arc<Self>, StoreError> {
         let template = NodeTemplate::new(&settings.url, &settings.credentials)?;
+        let sentinels = Sentinels::new(&settings.sentinels, settings.master_name)?;
+        let node = match sentinels {
+            Some(_) => None,
+            None => Some(Node::new(template.client_for(None)?, None)),
+        };
         Ok(Arc::new(Self {
-            client: template.client_for(None)?,
+            template,
+            sentinels,
+            node: RwLock::new(node),
             prefix: settings.prefix,
-            shared: OnceCell::new(),
             wait: settings.wait,
         }))
+    }
+
+    /// True when the primary is found through sentinels.
+    pub fn uses_sentinels(&self) -> bool {
+        self.sentinels.is_some()
+    }
+
+    fn current(&self) -> Option<Arc<Node>> {
+        self.node.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current primary, asking the sentinels first if none is known yet.
+    async fn primary(&self) -> Result<Arc<Node>, StoreError> {
+        if let Some(node) = self.current() {
+            return Ok(node);
+        }
+        self.refresh().await?;
+        self.current()
+            .ok_or_else(|| StoreError::Unavailable("no redis primary known".into()))
+    }
+
+    /// Asks the sentinels for the primary and switches to it if it moved; true if it did.
+    async fn refresh(&self) -> Result<bool, StoreError> {
+        let Some(sentinels) = &self.sentinels else {
+            return Ok(false);
+        };
+        let addr = sentinels.primary().await?;
+        if self
+            .current()
+            .is_some_and(|n| n.addr.as_ref() == Some(&addr))
+        {
+            return Ok(false);
+        }
+        let client = self.template.client_for(Some((&addr.0, addr.1)))?;
+        tracing::warn!(primary = %format!("{}:{}", addr.0, addr.1), "the sentinels name a new redis primary: switching to it");
+        *self.node.write().unwrap_or_else(|p| p.into_inner()) = Some(Node::new(client, Some(addr)));
+        Ok(true)
+    }
+
+    /// Follows the sentinels until the process ends: on every `+switch-master` notice, and
+    /// at least every [`sentinel::POLL_EVERY`], the primary they name becomes this store's.
+    pub async fn follow_failovers(self: Arc<Self>) {
+        let Some(sentinels) = &self.sentinels else {
+            return;
+        };
+        let notices = sentinels.watch_switches();
+        loop {
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "cannot ask the sentinels for the redis primary");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(sentinel::POLL_EVERY) => {}
+                () = notices.notified() => {}
+            }
+        }
     }
 
     /// Connects once at start-up: refused credentials or a certificate that does not verify
@@ -94,9 +189,10 @@ impl RedisStore {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2);
-        Ok(self
+        let node = self.primary().await?;
+        Ok(node
             .shared
-            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .get_or_try_init(|| node.client.get_connection_manager_with_config(config))
             .await?
             .clone())
     }
@@ -110,6 +206,8 @@ impl RedisStore {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(response_timeout));
         Ok(self
+            .primary()
+            .await?
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?)
@@ -117,6 +215,6 @@ impl RedisStore {
 
     /// A connection for `SUBSCRIBE`.
     pub async fn pubsub(&self) -> Result<PubSub, StoreError> {
-        Ok(self.client.get_async_pubsub().await?)
+        Ok(self.primary().await?.client.get_async_pubsub().await?)
     }
 }

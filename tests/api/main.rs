@@ -20,6 +20,7 @@ mod openapi;
 mod poll;
 mod presence;
 mod pubsub;
+mod redis_sentinel;
 mod redis_tls;
 mod redis_wait;
 mod resume;
