@@ -3,8 +3,13 @@
 //! The script and its `WAIT` go in one pipeline, so they run on the same connection: `WAIT`
 //! counts the replicas that acknowledged this connection's writes, and on a connection that
 //! reconnected in between it would confirm a write it never saw.
+//!
+//! A write is also refused when the primary changed while it ran: once the sentinels have
+//! chosen a new primary, the old one may still take writes that the failover then discards.
 
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionManager};
 
@@ -21,12 +26,12 @@ pub struct WaitFor {
 
 /// A script call that is acknowledged per the store's [`WaitFor`].
 pub trait InvokeAcked {
-    /// Runs the script; with replicas required, fails with [`StoreError::NotReplicated`]
-    /// when fewer than required confirmed it in time (the write may still exist).
+    /// Runs the script on the primary; fails with [`StoreError::NotReplicated`] when fewer
+    /// replicas than required confirmed it in time, or the primary changed meanwhile (the
+    /// write may still exist).
     fn invoke_acked<T: FromRedisValue + Send>(
         &self,
         store: &RedisStore,
-        conn: &mut ConnectionManager,
     ) -> impl Future<Output = Result<T, StoreError>> + Send;
 }
 
@@ -34,21 +39,39 @@ impl InvokeAcked for ScriptInvocation<'_> {
     async fn invoke_acked<T: FromRedisValue + Send>(
         &self,
         store: &RedisStore,
-        conn: &mut ConnectionManager,
     ) -> Result<T, StoreError> {
+        let node = store.primary().await?;
+        let conn = &mut store.shared_connection(&node).await?;
+        let value = invoke_waiting(self, store, conn).await?;
+        if !store.current().is_some_and(|now| Arc::ptr_eq(&now, &node)) {
+            return Err(StoreError::NotReplicated {
+                acked: 0,
+                wanted: store.wait.replicas,
+            });
+        }
+        Ok(value)
+    }
+}
+
+async fn invoke_waiting<T: FromRedisValue + Send>(
+    script: &ScriptInvocation<'_>,
+    store: &RedisStore,
+    conn: &mut ConnectionManager,
+) -> Result<T, StoreError> {
+    {
         let wait = store.wait;
         if wait.replicas == 0 {
-            return Ok(self.invoke_async(conn).await?);
+            return Ok(script.invoke_async(conn).await?);
         }
         let mut pipe = redis::pipe();
-        pipe.invoke_script(self)
+        pipe.invoke_script(script)
             .cmd("WAIT")
             .arg(wait.replicas)
             .arg(wait.timeout.as_millis() as u64);
         let reply = match pipe.query_async::<(T, u32)>(conn).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 // Not cached on this node yet (new primary): nothing ran; load and go again.
-                self.load_async(conn).await?;
+                script.load_async(conn).await?;
                 pipe.query_async::<(T, u32)>(conn).await
             }
             other => other,

@@ -13,8 +13,8 @@
 //! the new primary; loops on connections of their own notice the old one failing and reconnect.
 
 use std::{
-    sync::{Arc, RwLock},
-    time::Duration,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
 };
 
 use redis::{
@@ -38,6 +38,9 @@ use sentinel::Sentinels;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a command on the shared connection may take.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a primary named by a failover notice is kept before polls may overrule it (a
+/// failover that was aborted).
+const PIN_NOTICE: Duration = Duration::from_secs(30);
 
 /// Where Redis is and how to name keys.
 #[derive(Debug, Clone)]
@@ -57,7 +60,7 @@ pub struct StoreSettings {
 }
 
 /// One data node and the shared connection to it.
-struct Node {
+pub(crate) struct Node {
     client: Client,
     /// Where it is, as the sentinels named it (`None` for the URL's own host).
     addr: Option<(String, u16)>,
@@ -80,6 +83,9 @@ pub struct RedisStore {
     sentinels: Option<Sentinels>,
     /// The current primary; `None` until the sentinels named one.
     node: RwLock<Option<Arc<Node>>>,
+    /// A primary a failover notice named, kept until this long even while polled sentinels
+    /// still name the old one (they do until the promotion is confirmed).
+    pinned: Mutex<Option<((String, u16), Instant)>>,
     prefix: String,
     wait: WaitFor,
 }
@@ -97,6 +103,7 @@ impl RedisStore {
             template,
             sentinels,
             node: RwLock::new(node),
+            pinned: Mutex::new(None),
             prefix: settings.prefix,
             wait: settings.wait,
         }))
@@ -107,12 +114,12 @@ impl RedisStore {
         self.sentinels.is_some()
     }
 
-    fn current(&self) -> Option<Arc<Node>> {
+    pub(crate) fn current(&self) -> Option<Arc<Node>> {
         self.node.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The current primary, asking the sentinels first if none is known yet.
-    async fn primary(&self) -> Result<Arc<Node>, StoreError> {
+    pub(crate) async fn primary(&self) -> Result<Arc<Node>, StoreError> {
         if let Some(node) = self.current() {
             return Ok(node);
         }
@@ -127,6 +134,19 @@ impl RedisStore {
             return Ok(false);
         };
         let addr = sentinels.primary().await?;
+        {
+            let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
+            match &*pinned {
+                Some((to, _)) if *to == addr => *pinned = None,
+                Some((_, until)) if Instant::now() < *until => return Ok(false),
+                _ => *pinned = None,
+            }
+        }
+        self.switch_to(addr)
+    }
+
+    /// Makes `addr` the primary every caller's next command goes to; true if it moved.
+    fn switch_to(&self, addr: (String, u16)) -> Result<bool, StoreError> {
         if self
             .current()
             .is_some_and(|n| n.addr.as_ref() == Some(&addr))
@@ -145,14 +165,24 @@ impl RedisStore {
         let Some(sentinels) = &self.sentinels else {
             return;
         };
-        let notices = sentinels.watch_switches();
+        let mut notices = sentinels.watch_switches();
         loop {
             if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e, "cannot ask the sentinels for the redis primary");
             }
-            tokio::select! {
-                () = tokio::time::sleep(sentinel::POLL_EVERY) => {}
-                () = notices.notified() => {}
+            let deadline = tokio::time::sleep(sentinel::POLL_EVERY);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    Some(notice) = notices.recv() => {
+                        *self.pinned.lock().unwrap_or_else(|p| p.into_inner()) =
+                            (!notice.done).then(|| (notice.addr.clone(), Instant::now() + PIN_NOTICE));
+                        if let Err(e) = self.switch_to(notice.addr) {
+                            tracing::warn!(error = %e, "cannot switch to the new redis primary");
+                        }
+                    }
+                }
             }
         }
     }
@@ -185,11 +215,15 @@ impl RedisStore {
 
     /// A handle on the shared, self-reconnecting connection.
     pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let node = self.primary().await?;
+        self.shared_connection(&node).await
+    }
+
+    async fn shared_connection(&self, node: &Node) -> Result<ConnectionManager, StoreError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2);
-        let node = self.primary().await?;
         Ok(node
             .shared
             .get_or_try_init(|| node.client.get_connection_manager_with_config(config))

@@ -2,11 +2,11 @@
 //!
 //! Sentinels are reached over plain TCP without auth (TLS and auth apply to the data nodes).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::{AsyncConnectionConfig, Client};
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
 
 use super::StoreError;
 
@@ -88,25 +88,93 @@ impl Sentinels {
         Err(StoreError::Unavailable(last_error))
     }
 
-    /// Subscribes to `+switch-master` on one sentinel after another (moving on when one goes
-    /// away); each notice wakes the returned [`Notify`].
-    pub(super) fn watch_switches(&self) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
+    /// Subscribes to the failover notices on one sentinel after another (moving on when one
+    /// goes away) and sends where the primary is going. `+selected-slave` comes before the
+    /// replica is promoted: moving then means no write goes to the old primary once the
+    /// sentinels gave up on it (it may still accept writes the failover then discards).
+    pub(super) fn watch_switches(&self) -> mpsc::UnboundedReceiver<Notice> {
+        let (tx, rx) = mpsc::unbounded_channel();
         let clients: Vec<Client> = self.clients.iter().map(|(_, c)| c.clone()).collect();
-        let wake = notify.clone();
+        let name = self.master_name.clone();
         tokio::spawn(async move {
             for client in clients.iter().cycle() {
                 if let Ok(mut pubsub) = client.get_async_pubsub().await
-                    && pubsub.subscribe("+switch-master").await.is_ok()
+                    && pubsub.subscribe(&NOTICES).await.is_ok()
                 {
                     let mut notices = pubsub.on_message();
-                    while notices.next().await.is_some() {
-                        wake.notify_one();
+                    while let Some(msg) = notices.next().await {
+                        let payload: String = msg.get_payload().unwrap_or_default();
+                        if let Some(notice) = parse_notice(msg.get_channel_name(), &payload, &name)
+                            && tx.send(notice).is_err()
+                        {
+                            return;
+                        }
                     }
+                }
+                if tx.is_closed() {
+                    return;
                 }
                 tokio::time::sleep(POLL_EVERY).await;
             }
         });
-        notify
+        rx
+    }
+}
+
+/// The sentinel channels that say where the primary is going.
+const NOTICES: [&str; 3] = ["+selected-slave", "+promoted-slave", "+switch-master"];
+
+/// Where the primary is going, from a sentinel notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Notice {
+    /// The new primary.
+    pub(super) addr: (String, u16),
+    /// True for `+switch-master`: the failover is over and every sentinel names this primary.
+    pub(super) done: bool,
+}
+
+/// `+selected-slave` / `+promoted-slave`: `slave <ip>:<port> <ip> <port> @ <name> <ip> <port>`;
+/// `+switch-master`: `<name> <old-ip> <old-port> <new-ip> <new-port>`.
+fn parse_notice(channel: &str, payload: &str, name: &str) -> Option<Notice> {
+    let f: Vec<&str> = payload.split_whitespace().collect();
+    let (ip, port, done) = match channel {
+        "+switch-master" if f.first() == Some(&name) => (f.get(3)?, f.get(4)?, true),
+        "+selected-slave" | "+promoted-slave" if f.get(5) == Some(&name) => {
+            (f.get(2)?, f.get(3)?, false)
+        }
+        _ => return None,
+    };
+    Some(Notice {
+        addr: ((*ip).to_owned(), port.parse().ok()?),
+        done,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_name_the_new_primary_of_our_master_only() {
+        let selected = "slave 127.0.0.1:7001 127.0.0.1 7001 @ mymaster 127.0.0.1 7000";
+        assert_eq!(
+            parse_notice("+selected-slave", selected, "mymaster"),
+            Some(Notice {
+                addr: ("127.0.0.1".into(), 7001),
+                done: false
+            })
+        );
+        assert_eq!(parse_notice("+selected-slave", selected, "other"), None);
+        assert_eq!(
+            parse_notice(
+                "+switch-master",
+                "mymaster 127.0.0.1 7000 127.0.0.1 7001",
+                "mymaster"
+            ),
+            Some(Notice {
+                addr: ("127.0.0.1".into(), 7001),
+                done: true
+            })
+        );
     }
 }

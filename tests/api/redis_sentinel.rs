@@ -41,9 +41,30 @@ async fn counts_until_end(sse: &mut SseClient) -> HashMap<u64, usize> {
     }
 }
 
+/// How the primary is replaced in a scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    /// SIGKILL: connections drop, the sentinels notice it down and promote a replica.
+    Kill,
+    /// `SENTINEL FAILOVER`: the old primary stays up as a replica and answers `-READONLY`.
+    Manual,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_its_user_exactly_once()
  {
+    failover_under_load(Switch::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_manual_sentinel_failover_the_relay_moves_to_the_new_primary_and_loses_nothing_acknowledged()
+ {
+    failover_under_load(Switch::Manual).await;
+}
+
+/// Publishes steadily, replaces the primary, publishes until 30 more are acknowledged, then
+/// checks every stream and a resumed poll: each acknowledged event exactly once.
+async fn failover_under_load(switch: Switch) {
     let mut primary = Node::start(&NodeOptions::default()).await;
     let replica_opts = NodeOptions {
         replica_of: Some(primary.port),
@@ -67,6 +88,7 @@ async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_
     settings.redis_wait_ms = 500;
     let app = TestApp::start(settings, None).await;
     app.wait_ready().await;
+    let before = app.cursor_now(USERS[0]).await;
     let mut streams = Vec::new();
     for user in USERS {
         streams.push(app.sse(user).await);
@@ -83,10 +105,33 @@ async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_
         n += 1;
     }
     let old_port = primary.port;
-    primary.kill();
+    match switch {
+        Switch::Kill => primary.kill(),
+        Switch::Manual => {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{}", sentinels[0].port))
+                .expect("sentinel url");
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("sentinel");
+            let _: String = redis::cmd("SENTINEL")
+                .arg("FAILOVER")
+                .arg("mymaster")
+                .query_async(&mut c)
+                .await
+                .expect("sentinel failover");
+        }
+    }
     let killed = Instant::now();
+    // Counted from when the sentinels name the new primary: publishes keep going meanwhile.
+    let mut switched = false;
     let mut acked_after = 0;
     while acked_after < 30 {
+        switched = switched
+            || sentinels[0]
+                .primary_port()
+                .await
+                .is_some_and(|p| p != old_port);
         assert!(
             killed.elapsed() < Duration::from_secs(40),
             "publishing never recovered after the failover ({refused} refused)"
@@ -95,7 +140,7 @@ async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_
         match publish(&app, n).await {
             202 => {
                 acked.push(n);
-                acked_after += 1;
+                acked_after += usize::from(switched);
             }
             503 | 0 => refused += 1,
             other => panic!("a publish during the failover answered {other}"),
@@ -103,6 +148,7 @@ async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_
         n += 1;
     }
     let new_port = sentinels[0].primary_port().await.expect("a primary");
+    drop(primary);
     assert_ne!(new_port, old_port, "the sentinels promoted a replica");
     assert!(replicas.iter().any(|r| r.port == new_port));
     assert!(
@@ -126,6 +172,21 @@ async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_
         assert!(
             counts.values().all(|c| *c == 1),
             "no event reached {user} twice: {counts:?}"
+        );
+    }
+    // A cursor from before the failover resumes on the new primary with no gap.
+    let poll = app.poll(USERS[0], Some(&before), 0).await;
+    let polled: Vec<u64> = poll["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["data"]["n"].as_u64())
+        .collect();
+    for n in acked.iter().filter(|n| *n % USERS.len() == 0) {
+        assert_eq!(
+            polled.iter().filter(|p| **p == *n as u64).count(),
+            1,
+            "the resumed poll has acknowledged event {n} once: {polled:?}"
         );
     }
 }

@@ -69,7 +69,7 @@ impl RedisBroker {
             .arg(self.settings.append_batch.max(1))
             .arg(if new.fallback { "1" } else { "" })
             .arg(self.settings.email_grace.as_millis() as u64)
-            .invoke_acked(&self.store, &mut conn)
+            .invoke_acked(&self.store)
             .await
             .map_err(|e| {
                 if e.to_string().contains("NOTLEASE") {
