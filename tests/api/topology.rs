@@ -139,15 +139,20 @@ pub struct Node {
     pub port: u16,
     child: Option<Child>,
     client: Client,
+    /// Its working directory: a replica's full sync writes an RDB file there, which must not
+    /// land where the next test's server would load it.
+    _dir: TempDir,
 }
 
 impl Node {
     /// Starts a redis-server on a free port and waits until it answers `PING`.
     pub async fn start(opts: &NodeOptions<'_>) -> Self {
         let port = free_port();
+        let dir = TempDir::new().expect("tempdir");
         let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             .map(String::from)
             .to_vec();
+        args.extend(["--dir".into(), dir.path().display().to_string()]);
         match opts.tls {
             Some(certs) => {
                 let file = |n: &str| certs.path(n).display().to_string();
@@ -200,6 +205,7 @@ impl Node {
             port,
             child: Some(child),
             client: test_client(opts, port),
+            _dir: dir,
         };
         node.wait_pong().await;
         node
