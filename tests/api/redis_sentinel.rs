@@ -150,7 +150,10 @@ async fn failover_under_load(switch: Switch) {
     let new_port = sentinels[0].primary_port().await.expect("a primary");
     drop(primary);
     assert_ne!(new_port, old_port, "the sentinels promoted a replica");
-    assert!(replicas.iter().any(|r| r.port == new_port));
+    let promoted = replicas
+        .iter()
+        .find(|r| r.port == new_port)
+        .expect("a replica was promoted");
     assert!(
         refused > 0,
         "the switch was noticed: some publishes were refused"
@@ -173,6 +176,14 @@ async fn failover_under_load(switch: Switch) {
             counts.values().all(|c| *c == 1),
             "no event reached {user} twice: {counts:?}"
         );
+    }
+    if switch == Switch::Kill {
+        // The pub/sub bridge took its lease again and subscribed on the new primary.
+        promoted.wait_bridge_subscribed().await;
+        promoted
+            .publish("image_update", r#"{"user_id":"s2","bridged":true}"#)
+            .await;
+        assert_eq!(streams[1].next_event().await.data["bridged"], true);
     }
     // A cursor from before the failover resumes on the new primary with no gap.
     let poll = app.poll(USERS[0], Some(&before), 0).await;
