@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::{
     helpers::{SseClient, TestApp, test_settings},
+    mail_helpers::{SmtpServer, email_settings, register},
     topology::{Node, NodeOptions, Sentinel},
 };
 
@@ -79,7 +80,9 @@ async fn failover_under_load(switch: Switch) {
     for sentinel in &sentinels {
         sentinel.wait_sees(2, 2).await;
     }
+    let smtp = SmtpServer::start().await;
     let mut settings = test_settings(None);
+    email_settings(&mut settings, &smtp);
     settings.redis_sentinels = sentinels
         .iter()
         .map(|s| format!("127.0.0.1:{}", s.port))
@@ -184,6 +187,12 @@ async fn failover_under_load(switch: Switch) {
             .publish("image_update", r#"{"user_id":"s2","bridged":true}"#)
             .await;
         assert_eq!(streams[1].next_event().await.data["bridged"], true);
+        // The email mover and the mail worker carry on against the new primary.
+        register(&app.base, "offline").await;
+        app.publish_ok(json!({"user_id": "offline", "fallback": "email", "n": -1}))
+            .await;
+        let mails = smtp.wait_mails(1).await;
+        assert_eq!(mails[0].to, ["offline@example.com"]);
     }
     // A cursor from before the failover resumes on the new primary with no gap.
     let poll = app.poll(USERS[0], Some(&before), 0).await;

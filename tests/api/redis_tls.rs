@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use crate::{
-    helpers::{TestApp, test_settings},
+    helpers::{PUBLISH_KEY, TestApp, test_settings},
+    mail_helpers::{SmtpServer, email_settings, register},
     topology::{Certs, Node, NodeOptions, relay_start_failure},
 };
 
@@ -190,4 +191,47 @@ async fn help_never_shows_the_redis_password_or_a_url_with_userinfo() {
         !text.contains("help-pw-5678") && !text.contains("url-pw-5678"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_resume_and_email_work_over_mutual_tls_with_an_acl_user() {
+    let certs = Certs::generate();
+    let node = Node::start(&NodeOptions {
+        tls: Some(&certs),
+        mutual: true,
+        user: Some(("relay", "s3cret-pw")),
+        ..NodeOptions::default()
+    })
+    .await;
+    let smtp = SmtpServer::start().await;
+    let url = format!("rediss://relay:s3cret-pw@127.0.0.1:{}", node.port);
+    let app = relay_on(&node, url, |s| {
+        s.redis_ca_file = Some(certs.path("ca.crt"));
+        s.redis_client_cert = Some(certs.path("client.crt"));
+        s.redis_client_key = Some(certs.path("client.key"));
+        email_settings(s, &smtp);
+    })
+    .await;
+    // Topics: one publish reaches the subscriber.
+    let res = app
+        .http
+        .put(format!("{}/topics/image:7/subscribers/fan", app.base))
+        .bearer_auth(PUBLISH_KEY)
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(res.status().as_u16(), 200);
+    let mut fan = app.sse("fan").await;
+    let first = app.publish_ok(json!({"topic": "image:7", "n": 1})).await;
+    assert_eq!(fan.next_event().await.id, first);
+    // Resume: a stream from the first id gets exactly what came after it.
+    let second = app.publish_ok(json!({"topic": "image:7", "n": 2})).await;
+    let mut resumed = app.sse_from("fan", Some(&first)).await;
+    assert_eq!(resumed.next_event().await.id, second);
+    // Email: an offline user's fallback event is mailed (mover and mail worker over TLS).
+    register(&app.base, "ann").await;
+    app.publish_ok(json!({"user_id": "ann", "fallback": "email", "img_url": "/tls.jpg"}))
+        .await;
+    let mails = smtp.wait_mails(1).await;
+    assert_eq!(mails[0].to, ["ann@example.com"]);
 }
