@@ -27,8 +27,8 @@ pub struct WaitFor {
 /// A script call that is acknowledged per the store's [`WaitFor`].
 pub trait InvokeAcked {
     /// Runs the script on the primary; fails with [`StoreError::NotReplicated`] when fewer
-    /// replicas than required confirmed it in time, or the primary changed meanwhile (the
-    /// write may still exist).
+    /// replicas than required confirmed it in time, or [`StoreError::PrimaryChanged`] (the
+    /// write may exist either way).
     fn invoke_acked<T: FromRedisValue + Send>(
         &self,
         store: &RedisStore,
@@ -44,10 +44,7 @@ impl InvokeAcked for ScriptInvocation<'_> {
         let conn = &mut store.shared_connection(&node).await?;
         let value = invoke_waiting(self, store, conn).await?;
         if !store.current().is_some_and(|now| Arc::ptr_eq(&now, &node)) {
-            return Err(StoreError::NotReplicated {
-                acked: 0,
-                wanted: store.wait.replicas,
-            });
+            return Err(StoreError::PrimaryChanged);
         }
         Ok(value)
     }
@@ -58,33 +55,31 @@ async fn invoke_waiting<T: FromRedisValue + Send>(
     store: &RedisStore,
     conn: &mut ConnectionManager,
 ) -> Result<T, StoreError> {
-    {
-        let wait = store.wait;
-        if wait.replicas == 0 {
-            return Ok(script.invoke_async(conn).await?);
-        }
-        let mut pipe = redis::pipe();
-        pipe.invoke_script(script)
-            .cmd("WAIT")
-            .arg(wait.replicas)
-            .arg(wait.timeout.as_millis() as u64);
-        let reply = match pipe.query_async::<(T, u32)>(conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                // Not cached on this node yet (new primary): nothing ran; load and go again.
-                script.load_async(conn).await?;
-                pipe.query_async::<(T, u32)>(conn).await
-            }
-            other => other,
-        };
-        let (value, acked) = reply?;
-        if acked < wait.replicas {
-            return Err(StoreError::NotReplicated {
-                acked,
-                wanted: wait.replicas,
-            });
-        }
-        Ok(value)
+    let wait = store.wait;
+    if wait.replicas == 0 {
+        return Ok(script.invoke_async(conn).await?);
     }
+    let mut pipe = redis::pipe();
+    pipe.invoke_script(script)
+        .cmd("WAIT")
+        .arg(wait.replicas)
+        .arg(wait.timeout.as_millis() as u64);
+    let reply = match pipe.query_async::<(T, u32)>(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            // Not cached on this node yet (new primary): nothing ran; load and go again.
+            script.load_async(conn).await?;
+            pipe.query_async::<(T, u32)>(conn).await
+        }
+        other => other,
+    };
+    let (value, acked) = reply?;
+    if acked < wait.replicas {
+        return Err(StoreError::NotReplicated {
+            acked,
+            wanted: wait.replicas,
+        });
+    }
+    Ok(value)
 }
 
 impl RedisStore {

@@ -18,6 +18,10 @@ pub enum StoreError {
         /// Replicas required.
         wanted: u32,
     },
+    /// The sentinels chose a new primary while the write ran on the old one, which may
+    /// still discard it.
+    #[error("the redis primary changed during the write")]
+    PrimaryChanged,
     /// Redis answered but refused us (credentials, certificate): retrying cannot help.
     #[error("redis refused the connection: {message} (check {setting})")]
     Config {
@@ -76,7 +80,9 @@ fn is_tls_failure(message: &str) -> bool {
 impl From<StoreError> for BrokerError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotReplicated { .. } => BrokerError::NotReplicated(e.to_string()),
+            StoreError::NotReplicated { .. } | StoreError::PrimaryChanged => {
+                BrokerError::NotReplicated(e.to_string())
+            }
             e => BrokerError::Unavailable(e.to_string()),
         }
     }

@@ -109,11 +109,6 @@ impl RedisStore {
         }))
     }
 
-    /// True when the primary is found through sentinels.
-    pub fn uses_sentinels(&self) -> bool {
-        self.sentinels.is_some()
-    }
-
     pub(crate) fn current(&self) -> Option<Arc<Node>> {
         self.node.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
