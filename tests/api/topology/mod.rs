@@ -3,123 +3,20 @@
 //! started on a free loopback port and killed by pid when its guard drops.
 
 use std::{
-    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use redis::{Client, ClientTlsConfig, TlsCertificates};
+use redis::Client;
 use tempfile::TempDir;
 
 use crate::helpers::{JWT_SECRET, PUBLISH_KEY, WAIT, free_port};
 
-/// A CA, a server certificate for 127.0.0.1 signed by it, a client certificate signed by it,
-/// and a second, unrelated CA (what a wrong `NOTIFY_REDIS_CA_FILE` points at).
-pub struct Certs {
-    dir: TempDir,
-}
+mod certs;
+mod sentinel;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Certs {
-    /// Generates everything in a temporary directory.
-    pub fn generate() -> Self {
-        let dir = TempDir::new().expect("tempdir");
-        let d = dir.path();
-        for ca in ["ca", "other-ca"] {
-            openssl(
-                d,
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    &format!("/CN={ca}"),
-                    "-keyout",
-                    &format!("{ca}.key"),
-                    "-out",
-                    &format!("{ca}.crt"),
-                ],
-            );
-        }
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .expect("ext");
-        std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
-        for (name, cn) in [("server", "localhost"), ("client", "notify-relay")] {
-            openssl(
-                d,
-                &[
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-subj",
-                    &format!("/CN={cn}"),
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-out",
-                    &format!("{name}.csr"),
-                ],
-            );
-            openssl(
-                d,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &format!("{name}.csr"),
-                    "-CA",
-                    "ca.crt",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-days",
-                    "2",
-                    "-out",
-                    &format!("{name}.crt"),
-                    "-extfile",
-                    &format!("{name}.ext"),
-                ],
-            );
-        }
-        Self { dir }
-    }
-
-    /// A file of the set: `ca.crt`, `other-ca.crt`, `server.crt`, `client.key`, ...
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// TLS material for the test's own client (trusts the CA, presents the client cert).
-    pub fn test_tls(&self) -> TlsCertificates {
-        let read = |n: &str| std::fs::read(self.path(n)).expect("pem");
-        TlsCertificates {
-            client_tls: Some(ClientTlsConfig {
-                client_cert: read("client.crt"),
-                client_key: read("client.key"),
-            }),
-            root_cert: Some(read("ca.crt")),
-        }
-    }
-}
+pub use certs::Certs;
+pub use sentinel::Sentinel;
 
 /// How a test redis-server is set up.
 #[derive(Default)]
@@ -307,101 +204,6 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// One `redis-sentinel` process watching the primary `mymaster`, killed by pid when dropped.
-pub struct Sentinel {
-    pub port: u16,
-    child: Option<Child>,
-    _dir: TempDir,
-}
-
-impl Sentinel {
-    /// Starts a sentinel for the primary on `primary_port` with a 1 s down-after time and a
-    /// quorum of 2, so a failover in a test takes a few seconds.
-    pub fn start(primary_port: u16) -> Self {
-        let port = free_port();
-        let dir = TempDir::new().expect("tempdir");
-        let conf = dir.path().join("sentinel.conf");
-        // Sentinel rewrites its config file, so each gets a writable one of its own.
-        std::fs::write(
-            &conf,
-            format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
-                 sentinel monitor mymaster 127.0.0.1 {primary_port} 2\n\
-                 sentinel down-after-milliseconds mymaster 1000\n\
-                 sentinel failover-timeout mymaster 5000\n\
-                 sentinel parallel-syncs mymaster 2\n",
-                dir = dir.path().display()
-            ),
-        )
-        .expect("sentinel.conf");
-        let child = Command::new("redis-sentinel")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-sentinel must be installed (apt-get install redis-sentinel)");
-        Self {
-            port,
-            child: Some(child),
-            _dir: dir,
-        }
-    }
-
-    /// `SENTINEL MASTER mymaster` as field → value.
-    async fn master_info(&self) -> Option<std::collections::HashMap<String, String>> {
-        let client = Client::open(format!("redis://127.0.0.1:{}", self.port)).ok()?;
-        let mut c = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("SENTINEL")
-            .arg("MASTER")
-            .arg("mymaster")
-            .query_async(&mut c)
-            .await
-            .ok()
-    }
-
-    /// Waits until this sentinel sees `replicas` replicas and `others` other sentinels, so
-    /// that a failover can be agreed on.
-    pub async fn wait_sees(&self, replicas: usize, others: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(info) = self.master_info().await {
-                let n = |k: &str| info.get(k).and_then(|v| v.parse::<usize>().ok());
-                if n("num-slaves") >= Some(replicas) && n("num-other-sentinels") >= Some(others) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sentinel {} never saw the topology",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The port of the primary this sentinel names now.
-    pub async fn primary_port(&self) -> Option<u16> {
-        let client = Client::open(format!("redis://127.0.0.1:{}", self.port)).ok()?;
-        let mut c = client.get_multiplexed_async_connection().await.ok()?;
-        let (_, port): (String, u16) = redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg("mymaster")
-            .query_async(&mut c)
-            .await
-            .ok()?;
-        Some(port)
-    }
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
