@@ -6,7 +6,8 @@
 //!
 //! Connections and key names come from the [`RedisStore`]. The tail runs on a blocking
 //! connection of its own; after any error it reconnects with backoff and resumes from the last
-//! id it delivered, so nothing appended while it was away is skipped.
+//! id it delivered (or from the log's head when the log ends before that id, as on a promoted
+//! replica), so nothing appended while it was away is skipped.
 
 use std::{sync::Arc, time::Duration};
 

@@ -31,7 +31,19 @@ impl RedisBroker {
                 }
                 connected_before = true;
                 let from = match last {
-                    Some(id) => id,
+                    // A promoted replica may lack the newest entries the tail read from the old
+                    // primary (never replicated); new ids there may sort below them, so resume
+                    // from its head: everything up to it was replicated, hence delivered.
+                    Some(id) => {
+                        let head = self.head().await?;
+                        if head < id {
+                            tracing::warn!(from = %head, seen = %id, "the redis log ends before the last entry tailed (failover?): resuming from its head");
+                            last = Some(head);
+                            head
+                        } else {
+                            id
+                        }
+                    }
                     None => {
                         let head = self.head().await?;
                         last = Some(head);
