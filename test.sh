@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
-# (redis-server, nginx, chromium, python3-venv, postgresql, mariadb-server and their clients
-# from apt; playwright-core from npm into ./node_modules; the Python packages of
-# requirements-test.txt into ./.venv: the aiosmtpd SMTP server the email tests run, and
-# schemathesis for the API fuzzing).
+# (redis-server, redis-tools, redis-sentinel, openssl, nginx, chromium, python3-venv, postgresql,
+# mariadb-server and their clients, PHP and its framework packages from apt; playwright-core and
+# typescript from npm into ./node_modules; the Python packages of requirements-test.txt into
+# ./.venv: the aiosmtpd SMTP server the email tests run, schemathesis for the API fuzzing, and
+# matplotlib for the benchmark charts).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

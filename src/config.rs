@@ -56,7 +56,8 @@ pub struct Settings {
     #[arg(long, env = "NOTIFY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Redis URL, e.g. redis://127.0.0.1:6379. Unset: the embedded in-memory broker.
+    /// Redis URL, e.g. redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0 (TLS). Unset:
+    /// the embedded in-memory broker.
     #[arg(long, env = "NOTIFY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
@@ -315,6 +316,45 @@ pub struct Settings {
     /// starting with a digit.
     #[arg(long, env = "NOTIFY_NOTIFICATIONS_TABLE", default_value = DEFAULT_NOTIFICATIONS_TABLE, value_parser = parse_table)]
     pub notifications_table: String,
+
+    // --- Redis TLS, ACL auth, Sentinel and durability (issue 12) ---
+    /// Redis ACL user name, instead of the URL's userinfo.
+    #[arg(long, env = "NOTIFY_REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+
+    /// Redis password, instead of the URL's userinfo; never shown or logged.
+    #[arg(long, env = "NOTIFY_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<Secret>,
+
+    /// PEM file of a private CA that signs the Redis server's certificate (rediss:// only).
+    #[arg(long, env = "NOTIFY_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<std::path::PathBuf>,
+
+    /// PEM client certificate for mutual TLS with Redis (with --redis-client-key).
+    #[arg(long, env = "NOTIFY_REDIS_CLIENT_CERT")]
+    pub redis_client_cert: Option<std::path::PathBuf>,
+
+    /// PEM key of --redis-client-cert.
+    #[arg(long, env = "NOTIFY_REDIS_CLIENT_KEY")]
+    pub redis_client_key: Option<std::path::PathBuf>,
+
+    /// Replicas that must confirm an append (Redis `WAIT`) before a publish is acknowledged;
+    /// 0 acknowledges on the primary's answer alone.
+    #[arg(long, env = "NOTIFY_REDIS_WAIT_REPLICAS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_wait_replicas: u32,
+
+    /// Longest wait for --redis-wait-replicas, in ms; a publish not confirmed by then is a 503.
+    #[arg(long, env = "NOTIFY_REDIS_WAIT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_wait_ms: u64,
+
+    /// Redis Sentinels, comma-separated `host:port`: the relay asks them for the primary and
+    /// follows failovers. With them, --redis-url gives only the scheme, userinfo and database.
+    #[arg(long, env = "NOTIFY_REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+
+    /// The name under which the sentinels monitor the primary.
+    #[arg(long, env = "NOTIFY_REDIS_MASTER_NAME", default_value = "mymaster")]
+    pub redis_master_name: String,
 }
 
 /// The notification log's table name unless --notifications-table says otherwise.
@@ -329,6 +369,16 @@ fn parse_table(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err("expected 1 to 40 of a-z A-Z 0-9 _, not starting with a digit".into())
+    }
+}
+
+impl Settings {
+    /// The Redis URL to use: --redis-url, or with only sentinels given a plain `redis://` one
+    /// (its host is never used). `None`: the in-memory broker.
+    pub fn redis_target(&self) -> Option<String> {
+        self.redis_url.clone().or_else(|| {
+            (!self.redis_sentinels.is_empty()).then(|| "redis://sentinel-primary".to_owned())
+        })
     }
 }
 

@@ -95,11 +95,7 @@ async fn bridge_while_holding(
     token: &str,
     renew_every: Duration,
 ) -> Result<(), String> {
-    let mut pubsub = redis
-        .client()
-        .get_async_pubsub()
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut pubsub = redis.store().pubsub().await.map_err(|e| e.to_string())?;
     for channel in &settings.channels {
         pubsub.subscribe(channel).await.map_err(|e| e.to_string())?;
     }

@@ -23,6 +23,7 @@ pub mod hub;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
+pub mod redis_store;
 pub mod routes;
 pub mod sse;
 pub mod startup;

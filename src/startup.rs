@@ -26,6 +26,7 @@ use crate::{
     ingest::{self, BridgeSettings, BridgeStatus},
     limits::{self, RateLimits},
     metrics::Metrics,
+    redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
     routes::{self, AppState},
     telemetry::{self, RedactedSpan},
 };
@@ -44,9 +45,12 @@ pub enum StartupError {
         /// Why.
         source: std::io::Error,
     },
-    /// The broker could not be set up (bad Redis URL).
+    /// The broker could not be set up.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// Redis cannot be used as configured (bad URL, refused credentials or certificate).
+    #[error(transparent)]
+    Redis(#[from] StoreError),
     /// The email settings cannot work.
     #[error(transparent)]
     Email(#[from] EmailError),
@@ -102,7 +106,7 @@ impl Application {
         };
         let metrics = Metrics::new();
         let hub = Hub::new(limits, metrics.clone());
-        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics)?;
+        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics).await?;
         let offline = email::start(&settings, &hub, redis, &metrics)?;
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
@@ -202,13 +206,34 @@ impl Application {
 type BrokerParts = (
     Arc<dyn Broker>,
     Option<Arc<BridgeStatus>>,
-    Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+    Option<(Arc<RedisStore>, Arc<BridgeStatus>)>,
 );
 
-fn redis_settings(settings: &Settings, url: String) -> RedisSettings {
-    RedisSettings {
+fn store_settings(settings: &Settings, url: String) -> StoreSettings {
+    StoreSettings {
         url,
         prefix: settings.redis_prefix.clone(),
+        credentials: Credentials {
+            username: settings.redis_username.clone(),
+            password: settings
+                .redis_password
+                .as_ref()
+                .map(|p| p.expose().to_owned()),
+            ca_file: settings.redis_ca_file.clone(),
+            client_cert: settings.redis_client_cert.clone(),
+            client_key: settings.redis_client_key.clone(),
+        },
+        wait: WaitFor {
+            replicas: settings.redis_wait_replicas,
+            timeout: Duration::from_millis(settings.redis_wait_ms),
+        },
+        sentinels: settings.redis_sentinels.clone(),
+        master_name: settings.redis_master_name.clone(),
+    }
+}
+
+fn redis_settings(settings: &Settings) -> RedisSettings {
+    RedisSettings {
         history_len: settings.history_len as usize,
         history_ttl: Duration::from_secs(settings.history_ttl_secs),
         log_len: settings.log_len as usize,
@@ -221,11 +246,12 @@ fn redis_settings(settings: &Settings, url: String) -> RedisSettings {
 /// sent when the signal comes is left pending and reclaimed by a worker later.
 pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     let url = settings
-        .redis_url
-        .clone()
+        .redis_target()
         .ok_or(StartupError::MailerNeedsRedis)?;
     let metrics = Metrics::new();
-    let redis = RedisBroker::new(redis_settings(&settings, url), metrics.clone())?;
+    let redis = RedisStore::new(store_settings(&settings, url))?;
+    redis.check().await?;
+    tokio::spawn(redis.clone().follow_failovers());
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
     let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
@@ -236,7 +262,7 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     Ok(())
 }
 
-fn make_broker(
+async fn make_broker(
     settings: &Settings,
     hub: &Arc<Hub>,
     metrics: &Arc<Metrics>,
@@ -246,7 +272,7 @@ fn make_broker(
         max_bytes: settings.max_payload_bytes as usize,
         max_recipients: settings.max_recipients as usize,
     };
-    let (broker, bridge, email): BrokerParts = match &settings.redis_url {
+    let (broker, bridge, email): BrokerParts = match &settings.redis_target() {
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
             (
@@ -256,7 +282,10 @@ fn make_broker(
             )
         }
         Some(url) => {
-            let redis = RedisBroker::new(redis_settings(settings, url.clone()), metrics.clone())?;
+            let store = RedisStore::new(store_settings(settings, url.clone()))?;
+            store.check().await?;
+            tokio::spawn(store.clone().follow_failovers());
+            let redis = RedisBroker::new(store.clone(), redis_settings(settings), metrics.clone());
             let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {
                 channels: settings
@@ -270,7 +299,7 @@ fn make_broker(
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            (redis.clone(), Some(status.clone()), Some((redis, status)))
+            (redis, Some(status.clone()), Some((store, status)))
         }
     };
     broker.clone().start_tail(hub.clone());

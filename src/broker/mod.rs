@@ -20,6 +20,10 @@ pub enum BrokerError {
     /// The store cannot be reached now; the caller may retry.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// The event was stored on the primary but not confirmed by enough replicas in time
+    /// (`--redis-wait-replicas`): not acknowledged, and not retried, since it may exist.
+    #[error("broker did not confirm the write: {0}")]
+    NotReplicated(String),
     /// A fenced append was refused: this instance no longer holds the bridge lease.
     #[error("this instance does not hold the bridge lease")]
     NotLeaseHolder,

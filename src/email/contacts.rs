@@ -8,10 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::EmailError;
-use crate::{
-    broker::{BrokerError, redis::RedisBroker},
-    event::UserId,
-};
+use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
 
 /// A user's contact, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,16 +50,12 @@ impl Contact {
 
 /// The contact store in Redis.
 pub struct Contacts {
-    redis: Arc<RedisBroker>,
-}
-
-fn unavailable(e: redis::RedisError) -> BrokerError {
-    BrokerError::Unavailable(e.to_string())
+    redis: Arc<RedisStore>,
 }
 
 impl Contacts {
     /// The store on this relay's Redis.
-    pub fn new(redis: Arc<RedisBroker>) -> Self {
+    pub fn new(redis: Arc<RedisStore>) -> Self {
         Self { redis }
     }
 
@@ -88,7 +81,7 @@ impl Contacts {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 
     /// A user's contact, if registered.
@@ -100,7 +93,7 @@ impl Contacts {
             .arg("email_fallback")
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(email.map(|email| Contact {
             email,
             email_fallback: fallback.as_deref() == Some("1"),
@@ -114,7 +107,7 @@ impl Contacts {
             .arg(self.key(user))
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(removed == 1)
     }
 }

@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 
 use super::EmailStats;
 use crate::{
-    broker::redis::RedisBroker,
     event::{EventId, UserId},
+    redis_store::RedisStore,
 };
 
 /// How often reports are written.
@@ -34,7 +34,7 @@ pub struct Deliveries {
 impl Deliveries {
     /// Creates the channel and spawns the task writing it to `redis` (reports are discarded
     /// on the memory broker, which has no email).
-    pub fn start(redis: Option<Arc<RedisBroker>>, stats: Arc<EmailStats>) -> Arc<Self> {
+    pub fn start(redis: Option<Arc<RedisStore>>, stats: Arc<EmailStats>) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(CAPACITY);
         tokio::spawn(drain(rx, redis));
         Arc::new(Self { tx, stats })
@@ -48,7 +48,7 @@ impl Deliveries {
     }
 }
 
-async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<RedisBroker>>) {
+async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<RedisStore>>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         // Wait for the first report, then give others a moment to join the batch.
@@ -71,7 +71,7 @@ async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<Redi
     }
 }
 
-async fn remove_due(redis: &RedisBroker, batch: &[(EventId, UserId)]) -> Result<(), String> {
+async fn remove_due(redis: &RedisStore, batch: &[(EventId, UserId)]) -> Result<(), String> {
     let mut cmd = redis::cmd("ZREM");
     cmd.arg(redis.key_of("due"));
     for (id, user) in batch {

@@ -13,10 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::now_ms;
-use crate::{
-    broker::{BrokerError, redis::RedisBroker},
-    event::UserId,
-};
+use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
 
 /// Records read per round trip while filtering.
 const PAGE: usize = 200;
@@ -88,19 +85,15 @@ pub struct Page {
 /// The log in Redis.
 #[derive(Clone)]
 pub struct NotificationLog {
-    redis: Arc<RedisBroker>,
+    redis: Arc<RedisStore>,
     change: Arc<redis::Script>,
     /// Whether changes are also queued for the SQL table.
     sql: bool,
 }
 
-fn unavailable(e: redis::RedisError) -> BrokerError {
-    BrokerError::Unavailable(e.to_string())
-}
-
 impl NotificationLog {
     /// The log on this relay's Redis; `sql`: also queue each change for the SQL table.
-    pub fn new(redis: Arc<RedisBroker>, sql: bool) -> Self {
+    pub fn new(redis: Arc<RedisStore>, sql: bool) -> Self {
         Self {
             redis,
             change: Arc::new(redis::Script::new(include_str!("log_change.lua"))),
@@ -127,11 +120,11 @@ impl NotificationLog {
             .arg(text)
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 
     /// The Redis the log lives in.
-    pub(crate) fn redis(&self) -> &RedisBroker {
+    pub(crate) fn redis(&self) -> &RedisStore {
         &self.redis
     }
 
@@ -187,7 +180,7 @@ impl NotificationLog {
                 .arg("REV")
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             if ids.is_empty() {
                 break;
             }
@@ -195,8 +188,10 @@ impl NotificationLog {
             for id in &ids {
                 pipe.cmd("HGETALL").arg(self.record_key(id));
             }
-            let records: Vec<std::collections::HashMap<String, String>> =
-                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let records: Vec<std::collections::HashMap<String, String>> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(BrokerError::from)?;
             let wanted = status.map(Status::as_str);
             out.extend(
                 records

@@ -12,7 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use redis::{
-    AsyncConnectionConfig, Value,
+    Value,
     streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
 };
 use serde::Deserialize;
@@ -23,10 +23,7 @@ use super::{
     smtp::{Outcome, Smtp},
     templates::Templates,
 };
-use crate::{
-    backoff::Backoff,
-    broker::{BrokerError, redis::RedisBroker},
-};
+use crate::{backoff::Backoff, broker::BrokerError, redis_store::RedisStore};
 
 /// The consumer group every worker joins.
 const GROUP: &str = "mailers";
@@ -52,8 +49,8 @@ pub struct MailerSettings {
 
 /// Everything the worker needs.
 pub struct Mailer {
-    /// The Redis broker whose outbox is read.
-    pub redis: Arc<RedisBroker>,
+    /// The Redis store whose outbox is read.
+    pub redis: Arc<RedisStore>,
     /// SMTP client.
     pub smtp: Smtp,
     /// Email content.
@@ -70,10 +67,6 @@ pub struct Mailer {
 struct Item {
     id: String,
     data: String,
-}
-
-fn unavailable(e: redis::RedisError) -> BrokerError {
-    BrokerError::Unavailable(e.to_string())
 }
 
 impl Mailer {
@@ -107,18 +100,13 @@ impl Mailer {
         if let Err(e) = created
             && e.code() != Some("BUSYGROUP")
         {
-            return Err(unavailable(e));
+            return Err(e.into());
         }
         // Blocking reads get their own connection: the shared one has a short response timeout.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_millis(BLOCK_MS as u64 + 5_000)));
         let mut blocking = self
             .redis
-            .client()
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(unavailable)?;
+            .blocking_connection(Duration::from_millis(BLOCK_MS as u64 + 5_000))
+            .await?;
         backoff.reset();
         let claim_every = (self.settings.reclaim_idle / 2)
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -141,7 +129,7 @@ impl Mailer {
                 .arg(">")
                 .query_async(&mut blocking)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                 self.handle(entry).await?;
             }
@@ -163,7 +151,7 @@ impl Mailer {
                 .arg(BATCH)
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             for id in &reply.deleted_ids {
                 // Trimmed from the outbox before anyone sent it: say so rather than lose it quietly.
                 self.give_up(id, "the outbox entry was trimmed before it was sent (outbox over its length limit)")
@@ -263,7 +251,7 @@ impl Mailer {
             .arg(&self.settings.consumer)
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         if !matches!(&pending, Value::Array(entries) if !entries.is_empty()) {
             return Ok(false);
         }
@@ -277,7 +265,7 @@ impl Mailer {
             .query_async::<Value>(&mut conn)
             .await
             .map(|_| true)
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 
     async fn ack(&self, id: &str) -> Result<(), BrokerError> {
@@ -296,6 +284,6 @@ impl Mailer {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 }

@@ -27,7 +27,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{broker::redis::RedisBroker, config::Settings, hub::Hub, ingest::BridgeStatus};
+use crate::{config::Settings, hub::Hub, ingest::BridgeStatus, redis_store::RedisStore};
 
 pub mod address;
 pub mod contacts;
@@ -95,7 +95,7 @@ pub struct Store {
 
 impl Store {
     /// The Redis holding the copies that wait for the SQL table, when there is a table.
-    pub fn db_queue(&self) -> Option<&RedisBroker> {
+    pub fn db_queue(&self) -> Option<&RedisStore> {
         self.db.as_ref().map(|_| self.log.redis())
     }
 }
@@ -119,7 +119,7 @@ pub(crate) fn now_ms() -> u64 {
 pub fn start(
     settings: &Settings,
     hub: &Arc<Hub>,
-    redis: Option<(Arc<RedisBroker>, Arc<BridgeStatus>)>,
+    redis: Option<(Arc<RedisStore>, Arc<BridgeStatus>)>,
     metrics: &crate::metrics::Metrics,
 ) -> Result<Offline, EmailError> {
     let instance = format!("{:016x}", rand::random::<u64>());
@@ -199,7 +199,7 @@ pub fn start(
 /// Builds a mail worker from the settings (templates loaded, SMTP settings checked).
 pub fn mailer(
     settings: &Settings,
-    redis: &Arc<RedisBroker>,
+    redis: &Arc<RedisStore>,
     stats: &Arc<EmailStats>,
     instance: &str,
 ) -> Result<mailer::Mailer, EmailError> {

@@ -14,10 +14,7 @@ use std::{
 use redis::Script;
 
 use super::EmailStats;
-use crate::{
-    broker::{BrokerError, redis::RedisBroker},
-    ingest::BridgeStatus,
-};
+use crate::{broker::BrokerError, ingest::BridgeStatus, redis_store::RedisStore};
 
 /// How often due entries and digests are looked at.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -41,7 +38,7 @@ pub struct OutboxSettings {
 
 /// Moves and flushes while `holder` says this instance holds the bridge lease.
 pub async fn run_mover(
-    redis: Arc<RedisBroker>,
+    redis: Arc<RedisStore>,
     settings: OutboxSettings,
     bridge: Arc<BridgeStatus>,
     stats: Arc<EmailStats>,
@@ -66,7 +63,7 @@ pub async fn run_mover(
 }
 
 struct Mover {
-    redis: Arc<RedisBroker>,
+    redis: Arc<RedisStore>,
     settings: OutboxSettings,
     move_due: Script,
     flush: Script,
@@ -75,7 +72,6 @@ struct Mover {
 impl Mover {
     async fn step(&self, stats: &EmailStats) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
-        let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
         let prefix = self.redis.key_of("");
         let digest_ms = self.settings.digest.as_millis() as u64;
         loop {
@@ -87,7 +83,7 @@ impl Mover {
                 .arg(self.settings.digest.as_secs() + 86_400)
                 .invoke_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             stats.queued.inc_by(moved);
             if gone > 0 {
                 tracing::warn!(
@@ -114,7 +110,7 @@ impl Mover {
                 .arg(if self.settings.sql { "1" } else { "0" })
                 .invoke_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             if queued > 0 {
                 tracing::info!(emails = queued, "queued digest emails");
             }

@@ -21,11 +21,7 @@ use redis::Script;
 use serde::Serialize;
 
 use super::now_ms;
-use crate::{
-    broker::{BrokerError, redis::RedisBroker},
-    event::UserId,
-    hub::Hub,
-};
+use crate::{broker::BrokerError, event::UserId, hub::Hub, redis_store::RedisStore};
 
 /// How often changed users are written to Redis.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -55,7 +51,7 @@ pub struct Presence {
     hub: Arc<Hub>,
     polls: Mutex<Polls>,
     poll_window: Duration,
-    redis: Option<Arc<RedisBroker>>,
+    redis: Option<Arc<RedisStore>>,
     lookup: Script,
 }
 
@@ -64,7 +60,7 @@ impl Presence {
     pub fn new(
         instance: String,
         hub: Arc<Hub>,
-        redis: Option<Arc<RedisBroker>>,
+        redis: Option<Arc<RedisStore>>,
         poll_window: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -146,7 +142,7 @@ impl Presence {
                     .arg(cutoff)
                     .invoke_async(&mut conn)
                     .await
-                    .map_err(|e| BrokerError::Unavailable(e.to_string()))?
+                    .map_err(BrokerError::from)?
             }
         };
         Ok(Status {
@@ -180,7 +176,7 @@ impl Presence {
 
     async fn write(
         &self,
-        redis: &RedisBroker,
+        redis: &RedisStore,
         rewrite: bool,
         users: &HashSet<UserId>,
     ) -> Result<(), BrokerError> {
@@ -230,6 +226,6 @@ impl Presence {
         let mut conn = redis.connection().await?;
         pipe.query_async::<()>(&mut conn)
             .await
-            .map_err(|e| BrokerError::Unavailable(e.to_string()))
+            .map_err(BrokerError::from)
     }
 }

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use super::{RedisBroker, STALE_PENDING_MS, corrupt, unavailable};
+use super::{RedisBroker, STALE_PENDING_MS, corrupt};
 use crate::{
     broker::{Appended, BrokerError},
     event::{NewEvent, UserId},
+    redis_store::InvokeAcked,
 };
 
 impl RedisBroker {
@@ -31,7 +32,7 @@ impl RedisBroker {
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(held == 1)
     }
 
@@ -68,13 +69,13 @@ impl RedisBroker {
             .arg(self.settings.append_batch.max(1))
             .arg(if new.fallback { "1" } else { "" })
             .arg(self.settings.email_grace.as_millis() as u64)
-            .invoke_async(&mut conn)
+            .invoke_acked(&self.store)
             .await
             .map_err(|e| {
                 if e.to_string().contains("NOTLEASE") {
                     BrokerError::NotLeaseHolder
                 } else {
-                    unavailable(e)
+                    e.into()
                 }
             })?;
         let (id, recipients, pending) = reply;
@@ -82,6 +83,7 @@ impl RedisBroker {
             && let Some(id) = &id
         {
             self.finish_pending(&mut conn, id).await?;
+            self.store.wait_replicas(&mut conn).await?;
         }
         let id = id
             .map(|id| id.parse().map_err(|_| corrupt("append returned a bad id")))
@@ -106,7 +108,7 @@ impl RedisBroker {
                 .arg(self.settings.history_ttl.as_secs().max(1))
                 .invoke_async(conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             if left == 0 {
                 return Ok(());
             }
@@ -125,7 +127,7 @@ impl RedisBroker {
             .arg(now_ms.saturating_sub(STALE_PENDING_MS))
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         for id in stale {
             tracing::warn!(%id, "finishing a big append another relay left unfinished");
             self.finish_pending(&mut conn, &id).await?;

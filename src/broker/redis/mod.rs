@@ -4,19 +4,15 @@
 //! recipients; `<prefix>:{0}:u:<user>` holds a user's recent events under the same ids;
 //! `<prefix>:{0}:epoch` holds the first id appended since the store was last empty.
 //!
-//! Commands go through a [`ConnectionManager`], which reconnects by itself. The tail runs on its
-//! own connection because `XREAD BLOCK` would trip the manager's response timeout; after any
-//! error it reconnects with backoff and resumes from the last id it delivered, so nothing
-//! appended while it was away is skipped.
+//! Connections and key names come from the [`RedisStore`]. The tail runs on a blocking
+//! connection of its own; after any error it reconnects with backoff and resumes from the last
+//! id it delivered (or from the log's head when the log ends before that id, as on a promoted
+//! replica), so nothing appended while it was away is skipped.
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use redis::{
-    Client, Script, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
-use tokio::sync::OnceCell;
+use redis::{Script, Value, aio::ConnectionManager};
 
 mod append;
 mod reply;
@@ -31,6 +27,7 @@ use super::{
 use crate::{
     event::{EventId, NewEvent, Topic, UserId},
     metrics::Metrics,
+    redis_store::RedisStore,
 };
 
 /// How long the tail blocks in one `XREAD`, in ms.
@@ -43,10 +40,6 @@ const STALE_PENDING_MS: u64 = 10_000;
 /// Settings of the Redis broker.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// `redis://` URL.
-    pub url: String,
-    /// Key prefix, so several deployments can share one Redis.
-    pub prefix: String,
     /// Events kept per user.
     pub history_len: usize,
     /// Seconds a user's history lives after their last event.
@@ -62,9 +55,8 @@ pub struct RedisSettings {
 
 /// Broker backed by Redis Streams.
 pub struct RedisBroker {
-    client: Client,
+    store: Arc<RedisStore>,
     settings: RedisSettings,
-    conn: OnceCell<ConnectionManager>,
     append: Script,
     read: Script,
     lease: Script,
@@ -80,40 +72,31 @@ fn history_script(body: &str) -> Script {
 }
 
 impl RedisBroker {
-    /// Creates the broker; it connects lazily, so it can start while Redis is down.
-    pub fn new(settings: RedisSettings, metrics: Arc<Metrics>) -> Result<Arc<Self>, BrokerError> {
-        let client = Client::open(settings.url.as_str())
-            .map_err(|e| BrokerError::Unavailable(format!("bad redis url: {e}")))?;
-        Ok(Arc::new(Self {
-            client,
+    /// Creates the broker on `store`, which connects lazily, so it can start while Redis is down.
+    pub fn new(
+        store: Arc<RedisStore>,
+        settings: RedisSettings,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
             settings,
-            conn: OnceCell::new(),
             append: history_script(include_str!("append.lua")),
             read: history_script(include_str!("read.lua")),
             append_more: history_script(include_str!("append_more.lua")),
             lease: Script::new(include_str!("lease.lua")),
             topic_replace: Script::new(include_str!("topic_replace.lua")),
             metrics,
-        }))
+        })
     }
 
-    /// The Redis client, for other parts (pub/sub ingest) that need their own connections.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// A handle on the shared, self-reconnecting connection, for other Redis-backed parts.
-    pub async fn connection(&self) -> Result<ConnectionManager, BrokerError> {
-        self.conn().await
-    }
-
-    /// The full name of a key of this relay's layout: `<prefix>:{0}:<suffix>`.
-    pub fn key_of(&self, suffix: &str) -> String {
-        self.key(suffix)
+    /// The store this broker's connections and key names come from.
+    pub fn store(&self) -> &Arc<RedisStore> {
+        &self.store
     }
 
     fn key(&self, suffix: &str) -> String {
-        format!("{}:{{0}}:{suffix}", self.settings.prefix)
+        self.store.key_of(suffix)
     }
 
     fn user_key(&self, user: &UserId) -> String {
@@ -125,20 +108,8 @@ impl RedisBroker {
     }
 
     async fn conn(&self) -> Result<ConnectionManager, BrokerError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_number_of_retries(2);
-        self.conn
-            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
-            .await
-            .cloned()
-            .map_err(unavailable)
+        Ok(self.store.connection().await?)
     }
-}
-
-fn unavailable(e: redis::RedisError) -> BrokerError {
-    BrokerError::Unavailable(e.to_string())
 }
 
 fn corrupt(what: &str) -> BrokerError {
@@ -159,7 +130,7 @@ impl Broker for RedisBroker {
             .arg(user.as_str())
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(added == 1)
     }
 
@@ -170,7 +141,7 @@ impl Broker for RedisBroker {
             .arg(user.as_str())
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         Ok(removed == 1)
     }
 
@@ -183,7 +154,7 @@ impl Broker for RedisBroker {
         call.invoke_async::<i64>(&mut conn)
             .await
             .map(drop)
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 
     async fn topic_members(
@@ -204,7 +175,7 @@ impl Broker for RedisBroker {
             .arg(limit)
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         members
             .iter()
             .map(|m| UserId::parse(m).map_err(|e| corrupt(&e.to_string())))
@@ -231,7 +202,7 @@ impl Broker for RedisBroker {
             .arg(self.settings.history_ttl.as_secs().max(1))
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         let Value::Array(parts) = reply else {
             return Err(corrupt("read reply is not an array"));
         };
@@ -281,7 +252,7 @@ impl Broker for RedisBroker {
             .arg(1)
             .query_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(BrokerError::from)?;
         match reply {
             Value::Array(mut entries) if !entries.is_empty() => {
                 parse_entry(entries.swap_remove(0)).map(|(id, _)| id)
@@ -296,7 +267,7 @@ impl Broker for RedisBroker {
             .query_async::<String>(&mut conn)
             .await
             .map(drop)
-            .map_err(unavailable)
+            .map_err(BrokerError::from)
     }
 
     fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {

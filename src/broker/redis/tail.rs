@@ -2,11 +2,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{AsyncConnectionConfig, Value};
+use redis::Value;
 
 use super::{
     RedisBroker, STALE_PENDING_MS, TAIL_BATCH, TAIL_BLOCK_MS, reply::parse_log_entry,
-    reply::xread_entries, unavailable,
+    reply::xread_entries,
 };
 use crate::{
     backoff::Backoff,
@@ -20,22 +20,30 @@ impl RedisBroker {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut last: Option<EventId> = None;
         let mut connected_before = false;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_millis(TAIL_BLOCK_MS + 5_000)));
         loop {
             let result = async {
                 let mut conn = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map_err(unavailable)?;
+                    .store
+                    .blocking_connection(Duration::from_millis(TAIL_BLOCK_MS + 5_000))
+                    .await?;
                 if connected_before {
                     self.metrics.broker_reconnects.inc();
                 }
                 connected_before = true;
                 let from = match last {
-                    Some(id) => id,
+                    // A promoted replica may lack the newest entries the tail read from the old
+                    // primary (never replicated); new ids there may sort below them, so resume
+                    // from its head: everything up to it was replicated, hence delivered.
+                    Some(id) => {
+                        let head = self.head().await?;
+                        if head < id {
+                            tracing::warn!(from = %head, seen = %id, "the redis log ends before the last entry tailed (failover?): resuming from its head");
+                            last = Some(head);
+                            head
+                        } else {
+                            id
+                        }
+                    }
                     None => {
                         let head = self.head().await?;
                         last = Some(head);
@@ -79,7 +87,7 @@ impl RedisBroker {
                 .arg(from.to_string())
                 .query_async(conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(BrokerError::from)?;
             if last_sweep.elapsed() > Duration::from_millis(STALE_PENDING_MS / 2) {
                 last_sweep = std::time::Instant::now();
                 if let Err(e) = self.finish_stale_pending().await {

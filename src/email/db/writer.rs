@@ -18,10 +18,11 @@ use redis::streams::StreamRangeReply;
 use super::{DbError, NotificationsDb};
 use crate::{
     backoff::Backoff,
-    broker::{BrokerError, redis::RedisBroker},
+    broker::BrokerError,
     email::{log, outbox::TICK},
     ingest::BridgeStatus,
     metrics::NotificationsDbMetrics,
+    redis_store::RedisStore,
 };
 
 /// Copies read and written per round: at most 1,000 rows of 11 values, well under the 65,535
@@ -46,7 +47,7 @@ enum RoundError {
 
 /// Writes queued copies to the database while this instance holds the bridge lease.
 pub async fn run(
-    redis: Arc<RedisBroker>,
+    redis: Arc<RedisStore>,
     db: Arc<NotificationsDb>,
     bridge: Arc<BridgeStatus>,
     metrics: NotificationsDbMetrics,
@@ -88,15 +89,14 @@ pub async fn run(
 
 /// One batch: read, write, delete. Returns the number of copies handled.
 async fn round(
-    redis: &RedisBroker,
+    redis: &RedisStore,
     db: &NotificationsDb,
     metrics: &NotificationsDbMetrics,
 ) -> Result<usize, RoundError> {
-    let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
     // First of all the table, so that it exists from the start, not from the first email.
     db.ensure_table().await?;
     let queue = redis.key_of(QUEUE);
-    let mut conn = redis.connection().await?;
+    let mut conn = redis.connection().await.map_err(BrokerError::from)?;
     let reply: StreamRangeReply = redis::cmd("XRANGE")
         .arg(&queue)
         .arg("-")
@@ -105,7 +105,7 @@ async fn round(
         .arg(BATCH)
         .query_async(&mut conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(BrokerError::from)?;
     if reply.ids.is_empty() {
         return Ok(0);
     }
@@ -122,7 +122,7 @@ async fn round(
         .arg(&entry_ids)
         .query_async::<i64>(&mut conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(BrokerError::from)?;
     Ok(entry_ids.len())
 }
 
@@ -179,13 +179,13 @@ fn newest_per_record(copies: impl Iterator<Item = HashMap<String, String>>) -> V
 }
 
 /// Copies waiting in Redis for the database (the backlog).
-pub async fn backlog(redis: &RedisBroker) -> Result<u64, BrokerError> {
+pub async fn backlog(redis: &RedisStore) -> Result<u64, BrokerError> {
     let mut conn = redis.connection().await?;
     redis::cmd("XLEN")
         .arg(redis.key_of(QUEUE))
         .query_async(&mut conn)
         .await
-        .map_err(|e| BrokerError::Unavailable(e.to_string()))
+        .map_err(BrokerError::from)
 }
 
 #[cfg(test)]

@@ -1,0 +1,212 @@
+//! Sentinel: the relay finds the primary through the sentinels and follows a failover; with
+//! `NOTIFY_REDIS_WAIT_REPLICAS=1` no acknowledged event is lost or repeated.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use crate::{
+    helpers::{SseClient, TestApp, test_settings},
+    mail_helpers::{SmtpServer, email_settings, register},
+    topology::{Node, NodeOptions, Sentinel},
+};
+
+const USERS: [&str; 3] = ["s1", "s2", "s3"];
+
+/// Publishes `n` for user `USERS[n % 3]`; the status code, or 0 when the request failed.
+async fn publish(app: &TestApp, n: usize) -> u16 {
+    let body = json!({"user_id": USERS[n % USERS.len()], "n": n});
+    app.http
+        .post(format!("{}/publish", app.base))
+        .bearer_auth(crate::helpers::PUBLISH_KEY)
+        .json(&body)
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// Reads `sse` until the event with `"end": true`; returns how often each `n` arrived.
+async fn counts_until_end(sse: &mut SseClient) -> HashMap<u64, usize> {
+    let mut counts = HashMap::new();
+    loop {
+        let event = sse.next_event().await;
+        if event.data["end"] == true {
+            return counts;
+        }
+        let n = event.data["n"].as_u64().expect("n");
+        *counts.entry(n).or_default() += 1;
+    }
+}
+
+/// How the primary is replaced in a scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    /// SIGKILL: connections drop, the sentinels notice it down and promote a replica.
+    Kill,
+    /// `SENTINEL FAILOVER`: the old primary stays up as a replica and answers `-READONLY`.
+    Manual,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_primary_is_killed_under_load_every_acknowledged_event_reaches_its_user_exactly_once()
+ {
+    failover_under_load(Switch::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_manual_sentinel_failover_the_relay_moves_to_the_new_primary_and_loses_nothing_acknowledged()
+ {
+    failover_under_load(Switch::Manual).await;
+}
+
+/// Publishes steadily, replaces the primary, publishes until 30 more are acknowledged, then
+/// checks every stream and a resumed poll: each acknowledged event exactly once.
+async fn failover_under_load(switch: Switch) {
+    let mut primary = Node::start(&NodeOptions::default()).await;
+    let replica_opts = NodeOptions {
+        replica_of: Some(primary.port),
+        ..NodeOptions::default()
+    };
+    let replicas = [
+        Node::start(&replica_opts).await,
+        Node::start(&replica_opts).await,
+    ];
+    primary.wait_replicas_online(2).await;
+    let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port)).collect();
+    for sentinel in &sentinels {
+        sentinel.wait_sees(2, 2).await;
+    }
+    let smtp = SmtpServer::start().await;
+    let mut settings = test_settings(None);
+    email_settings(&mut settings, &smtp);
+    settings.redis_sentinels = sentinels
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port))
+        .collect();
+    settings.redis_wait_replicas = 1;
+    settings.redis_wait_ms = 500;
+    let app = TestApp::start(settings, None).await;
+    app.wait_ready().await;
+    let before = app.cursor_now(USERS[0]).await;
+    let mut streams = Vec::new();
+    for user in USERS {
+        streams.push(app.sse(user).await);
+    }
+
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    let mut n = 0;
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..30 {
+        pace.tick().await;
+        assert_eq!(publish(&app, n).await, 202, "before the failover");
+        acked.push(n);
+        n += 1;
+    }
+    let old_port = primary.port;
+    match switch {
+        Switch::Kill => primary.kill(),
+        Switch::Manual => {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{}", sentinels[0].port))
+                .expect("sentinel url");
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("sentinel");
+            let _: String = redis::cmd("SENTINEL")
+                .arg("FAILOVER")
+                .arg("mymaster")
+                .query_async(&mut c)
+                .await
+                .expect("sentinel failover");
+        }
+    }
+    let killed = Instant::now();
+    // Counted from when the sentinels name the new primary: publishes keep going meanwhile.
+    let mut switched = false;
+    let mut acked_after = 0;
+    while acked_after < 30 {
+        switched = switched
+            || sentinels[0]
+                .primary_port()
+                .await
+                .is_some_and(|p| p != old_port);
+        assert!(
+            killed.elapsed() < Duration::from_secs(40),
+            "publishing never recovered after the failover ({refused} refused)"
+        );
+        pace.tick().await;
+        match publish(&app, n).await {
+            202 => {
+                acked.push(n);
+                acked_after += usize::from(switched);
+            }
+            503 | 0 => refused += 1,
+            other => panic!("a publish during the failover answered {other}"),
+        }
+        n += 1;
+    }
+    let new_port = sentinels[0].primary_port().await.expect("a primary");
+    drop(primary);
+    assert_ne!(new_port, old_port, "the sentinels promoted a replica");
+    let promoted = replicas
+        .iter()
+        .find(|r| r.port == new_port)
+        .expect("a replica was promoted");
+    assert!(
+        refused > 0,
+        "the switch was noticed: some publishes were refused"
+    );
+
+    for (i, user) in USERS.iter().enumerate() {
+        app.publish_ok(json!({"user_id": user, "end": true})).await;
+        let counts =
+            tokio::time::timeout(Duration::from_secs(30), counts_until_end(&mut streams[i]))
+                .await
+                .expect("every stream reached its end marker");
+        for n in acked.iter().filter(|n| *n % USERS.len() == i) {
+            assert_eq!(
+                counts.get(&(*n as u64)),
+                Some(&1),
+                "acknowledged event {n} reached {user} exactly once"
+            );
+        }
+        assert!(
+            counts.values().all(|c| *c == 1),
+            "no event reached {user} twice: {counts:?}"
+        );
+    }
+    if switch == Switch::Kill {
+        // The pub/sub bridge took its lease again and subscribed on the new primary.
+        promoted.wait_bridge_subscribed().await;
+        promoted
+            .publish("image_update", r#"{"user_id":"s2","bridged":true}"#)
+            .await;
+        assert_eq!(streams[1].next_event().await.data["bridged"], true);
+        // The email mover and the mail worker carry on against the new primary.
+        register(&app.base, "offline").await;
+        app.publish_ok(json!({"user_id": "offline", "fallback": "email", "n": -1}))
+            .await;
+        let mails = smtp.wait_mails(1).await;
+        assert_eq!(mails[0].to, ["offline@example.com"]);
+    }
+    // A cursor from before the failover resumes on the new primary with no gap.
+    let poll = app.poll(USERS[0], Some(&before), 0).await;
+    let polled: Vec<u64> = poll["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["data"]["n"].as_u64())
+        .collect();
+    for n in acked.iter().filter(|n| *n % USERS.len() == 0) {
+        assert_eq!(
+            polled.iter().filter(|p| **p == *n as u64).count(),
+            1,
+            "the resumed poll has acknowledged event {n} once: {polled:?}"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! Redis topologies for the production-Redis tests: TLS-only servers with certificates made by
+//! `openssl` in the test, ACL users, primaries with replicas, and sentinels. Every process is
+//! started on a free loopback port and killed by pid when its guard drops.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use redis::Client;
+use tempfile::TempDir;
+
+use crate::helpers::{JWT_SECRET, PUBLISH_KEY, WAIT, free_port};
+
+mod certs;
+mod sentinel;
+
+pub use certs::Certs;
+pub use sentinel::Sentinel;
+
+/// How a test redis-server is set up.
+#[derive(Default)]
+pub struct NodeOptions<'a> {
+    /// Serve only TLS with these certificates (`--port 0 --tls-port P`).
+    pub tls: Option<&'a Certs>,
+    /// Require a client certificate (mutual TLS).
+    pub mutual: bool,
+    /// An ACL user `(name, password)` with every permission; the default user is switched off.
+    pub user: Option<(&'a str, &'a str)>,
+    /// Replicate from this port (same TLS and auth as this node).
+    pub replica_of: Option<u16>,
+}
+
+/// One redis-server process, killed by pid when dropped.
+pub struct Node {
+    pub port: u16,
+    child: Option<Child>,
+    client: Client,
+    /// Its working directory: a replica's full sync writes an RDB file there, which must not
+    /// land where the next test's server would load it.
+    _dir: TempDir,
+}
+
+impl Node {
+    /// Starts a redis-server on a free port and waits until it answers `PING`.
+    pub async fn start(opts: &NodeOptions<'_>) -> Self {
+        let port = free_port();
+        let dir = TempDir::new().expect("tempdir");
+        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .map(String::from)
+            .to_vec();
+        args.extend(["--dir".into(), dir.path().display().to_string()]);
+        match opts.tls {
+            Some(certs) => {
+                let file = |n: &str| certs.path(n).display().to_string();
+                args.extend([
+                    "--port".into(),
+                    "0".into(),
+                    "--tls-port".into(),
+                    port.to_string(),
+                ]);
+                args.extend(["--tls-cert-file".into(), file("server.crt")]);
+                args.extend(["--tls-key-file".into(), file("server.key")]);
+                args.extend(["--tls-ca-cert-file".into(), file("ca.crt")]);
+                let auth = if opts.mutual { "yes" } else { "no" };
+                args.extend(["--tls-auth-clients".into(), auth.into()]);
+                args.extend(["--tls-replication".into(), "yes".into()]);
+            }
+            None => args.extend(["--port".into(), port.to_string()]),
+        }
+        if let Some((user, password)) = opts.user {
+            args.extend(["--user".into(), "default".into(), "off".into()]);
+            args.extend(
+                [
+                    "--user",
+                    user,
+                    "on",
+                    &format!(">{password}"),
+                    "~*",
+                    "&*",
+                    "+@all",
+                ]
+                .map(String::from),
+            );
+            args.extend(["--masteruser".into(), user.into()]);
+            args.extend(["--masterauth".into(), password.into()]);
+        }
+        if let Some(primary) = opts.replica_of {
+            args.extend([
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary.to_string(),
+            ]);
+        }
+        let child = Command::new("redis-server")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        let node = Self {
+            port,
+            child: Some(child),
+            client: test_client(opts, port),
+            _dir: dir,
+        };
+        node.wait_pong().await;
+        node
+    }
+
+    async fn wait_pong(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(mut c) = self.client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A connection as the test (with the node's TLS and ACL user).
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        self.client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("test connection to redis")
+    }
+
+    /// `PUBLISH channel payload`; returns the receivers.
+    pub async fn publish(&self, channel: &str, payload: &str) -> i64 {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut self.connection().await)
+            .await
+            .expect("publish")
+    }
+
+    /// Waits until the relay's pub/sub bridge is subscribed to `image_update`.
+    pub async fn wait_bridge_subscribed(&self) {
+        let deadline = Instant::now() + WAIT;
+        let mut c = self.connection().await;
+        loop {
+            let (_, n): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("image_update")
+                .query_async(&mut c)
+                .await
+                .unwrap_or_default();
+            if n > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the bridge never subscribed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `n` replicas are connected and in sync with this primary.
+    pub async fn wait_replicas_online(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        let mut c = self.connection().await;
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut c)
+                .await
+                .expect("info");
+            if info.matches("state=online").count() >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas never came online:\n{info}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().map(Child::id).expect("running");
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn test_client(opts: &NodeOptions<'_>, port: u16) -> Client {
+    let auth = opts
+        .user
+        .map(|(u, p)| format!("{u}:{p}@"))
+        .unwrap_or_default();
+    match opts.tls {
+        Some(certs) => {
+            Client::build_with_tls(format!("rediss://{auth}127.0.0.1:{port}"), certs.test_tls())
+        }
+        None => Client::open(format!("redis://{auth}127.0.0.1:{port}")),
+    }
+    .expect("test client")
+}
+
+/// Runs the relay binary with the test defaults plus `args` and `envs`, expecting it to stop
+/// at start-up; returns its exit code and everything it wrote.
+pub async fn relay_start_failure(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_notify-relay"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--jwt-secret", JWT_SECRET, "--publish-key", PUBLISH_KEY])
+        .args(["--redis-prefix", "test"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("relay binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("the relay should have stopped at start-up")
+        .expect("wait");
+    let mut text = String::new();
+    for mut pipe in [
+        Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(stderr),
+    ] {
+        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut text)
+            .await
+            .expect("read output");
+    }
+    (status.code(), text)
+}
