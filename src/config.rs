@@ -278,6 +278,12 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Operators: the admin page and the delivery trace (issue 17) ---
+    /// Bearer key of the admin page and routes (`/admin`, `/admin/trace/{user}`). Unset: there
+    /// are no admin routes at all.
+    #[arg(long, env = "NOTIFY_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<Secret>,
 }
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).

@@ -57,6 +57,9 @@ pub enum ApiError {
     /// `/metrics` is protected and the key was missing or wrong.
     #[error("missing or wrong metrics key: send Authorization: Bearer <metrics key>")]
     BadMetricsKey,
+    /// An admin route was asked without the right `NOTIFY_ADMIN_KEY`.
+    #[error("missing or wrong admin key: send Authorization: Bearer <admin key>")]
+    BadAdminKey,
     /// A known path asked with a method it does not serve; holds the one it does.
     #[error("method not allowed: use {0}")]
     MethodNotAllowed(&'static str),
@@ -94,6 +97,7 @@ impl ApiError {
             Self::Email(EmailError::BadQuery(_)) => "bad_query",
             Self::Email(_) => "email_unavailable",
             Self::BadMetricsKey => "bad_metrics_key",
+            Self::BadAdminKey => "bad_admin_key",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Internal => "internal",
         }
@@ -119,7 +123,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Email(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BadMetricsKey => StatusCode::UNAUTHORIZED,
+            Self::BadMetricsKey | Self::BadAdminKey => StatusCode::UNAUTHORIZED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -243,6 +243,7 @@ impl Hub {
     /// Hands an entry to every subscriber of its recipients; drops subscribers that are full.
     pub fn fan_out(&self, entry: &LogEntry) {
         self.metrics.tail_entries.inc();
+        self.metrics.trace.tail(entry);
         for user in &entry.recipients {
             let mut shard = self.shard(user);
             let Some(subs) = shard.get_mut(user) else {
@@ -253,6 +254,7 @@ impl Hub {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.metrics.slow_disconnects.inc();
+                    self.metrics.trace.skipped(user, entry.event.id, "queue_full");
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
                     false

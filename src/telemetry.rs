@@ -9,7 +9,7 @@ use actix_web::{
 };
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::LogFormat;
 
@@ -17,9 +17,11 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_target(false);
+    // Recent warnings and errors are also kept for the admin page.
+    let recent = crate::admin::errors::RecentErrors;
     let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.finish().with(recent).try_init(),
+        LogFormat::Json => builder.json().finish().with(recent).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);

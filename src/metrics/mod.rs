@@ -56,6 +56,12 @@ pub struct Metrics {
     bridge_holder: IntGauge,
     /// The mail path's counters (sent, failed, retried, queued, dropped reports).
     pub email: EmailCounters,
+    /// Unsent emails in the outbox (redis broker), sampled at scrape time.
+    pub email_outbox_depth: IntGauge,
+    /// The `--max-connections` this instance was started with.
+    pub connections_limit: IntGauge,
+    /// The per-user delivery trace: its hooks sit beside the counters they resemble.
+    pub trace: Arc<crate::trace::Tracer>,
 }
 
 /// Counters of the mail path, in the relay's registry; clones share the value.
@@ -170,11 +176,20 @@ impl Metrics {
                     "Delivery reports dropped because their queue was full (at worst an extra email).",
                 ),
             },
+            email_outbox_depth: gauge(
+                "notify_email_outbox_depth",
+                "Emails in the outbox not sent yet (redis broker), sampled at scrape time.",
+            ),
+            connections_limit: gauge(
+                "notify_connections_limit",
+                "The most subscriber connections this instance accepts (--max-connections).",
+            ),
+            trace: Arc::default(),
             connections,
             rejected,
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
             Box::new(this.connections.clone()),
             Box::new(ingested),
             Box::new(this.rejected.clone()),
@@ -191,6 +206,8 @@ impl Metrics {
             Box::new(this.email.retried.clone()),
             Box::new(this.email.queued.clone()),
             Box::new(this.email.reports_dropped.clone()),
+            Box::new(this.email_outbox_depth.clone()),
+            Box::new(this.connections_limit.clone()),
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);
@@ -227,6 +244,14 @@ impl Metrics {
         // The id's ms part is the append time (Redis's clock or ours): a skew can make it
         // "in the future"; count that as zero rather than as a negative latency.
         latency.observe(now_ms().saturating_sub(id.ms) as f64 / 1000.0);
+    }
+
+    /// Events stored and events written to connections so far (for the admin page's rates).
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.ingested_http.get() + self.ingested_pubsub.get(),
+            self.delivered_sse.get() + self.delivered_poll.get(),
+        )
     }
 
     fn delivered(&self, transport: Transport) -> &IntCounter {

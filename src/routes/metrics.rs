@@ -29,6 +29,7 @@ pub async fn metrics(
         .as_ref()
         .is_some_and(|b| b.holder.load(std::sync::atomic::Ordering::Acquire));
     state.metrics.sample(broker_up, state.hub.is_live(), holder);
+    state.admin.sample_outbox(&state.metrics).await;
     let body = state.metrics.render().map_err(|e| {
         tracing::error!(error = %e, "could not render metrics");
         ApiError::Internal
@@ -40,7 +41,7 @@ pub async fn metrics(
 }
 
 /// True when the request carries `Authorization: Bearer <key>`; compared without an early exit.
-fn presents(req: &HttpRequest, key: &str) -> bool {
+pub(crate) fn presents(req: &HttpRequest, key: &str) -> bool {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
