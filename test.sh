@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
-# (redis-server, nginx, chromium, python3-venv from apt; playwright-core from npm into
-# ./node_modules; the Python packages of requirements-test.txt into ./.venv: the aiosmtpd SMTP
-# server the email tests run, and schemathesis for the API fuzzing).
+# (redis-server, nginx, chromium, python3-venv, and prometheus for its promtool, from apt;
+# playwright-core from npm into ./node_modules; the Python packages of requirements-test.txt into
+# ./.venv: the aiosmtpd SMTP server the email tests run, and schemathesis for the API fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +12,7 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # Debian's python3 makes venvs only with python3-venv (it carries ensurepip).
 if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     need+=(python3-venv)
@@ -46,6 +47,8 @@ cargo build --bins
 cargo test --all-targets
 # The HTTP API against its OpenAPI description: no 5xx, every answer as described.
 tests/schemathesis.sh
+# The Prometheus alert rules and their unit tests.
+deploy/prometheus/check.sh
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
     node --test --test-concurrency=1 tests/browser/

@@ -5,6 +5,7 @@ mod mail_helpers;
 
 mod contacts;
 mod cors;
+mod dashboards;
 mod delivery;
 mod email;
 mod email_instances;
