@@ -320,3 +320,6 @@ impl Tracer {
         self.store.get_or_init(|| store::Store::Memory)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -307,7 +307,11 @@ async fn the_records_of_two_instances_merge_into_one_timeline() {
     }
     // And B reads the same merged timeline.
     let from_b = admin(&b.base, "GET", "/admin/trace/gil").await;
-    assert!(from_b["records"].to_string().contains(a_name.as_str().expect("name")));
+    assert!(
+        from_b["records"]
+            .to_string()
+            .contains(a_name.as_str().expect("name"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
