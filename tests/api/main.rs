@@ -3,6 +3,7 @@
 mod helpers;
 mod mail_helpers;
 
+mod admin_page;
 mod admin_trace;
 mod contacts;
 mod cors;
