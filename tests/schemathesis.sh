@@ -153,5 +153,13 @@ for _ in range(100):
     time.sleep(0.1)
 sys.exit("redis-server never answered")
 PY
+# The admin routes exist on this relay only (--admin-key), so only here is their key configured.
+config=$(mktemp)
+logs+=("$config")
+cat tests/schemathesis.toml - >"$config" <<'TOML'
+
+[auth.openapi.admin_key]
+bearer = "${ST_ADMIN_KEY}"
+TOML
 start_relay --redis-url "redis://127.0.0.1:$redis_port" --admin-key "$ST_ADMIN_KEY"
 fuzz "$log" --include-path-regex '^/(presence/|users/|notifications|admin)'
