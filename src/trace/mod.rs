@@ -316,8 +316,11 @@ impl Tracer {
             .store(active.values().any(|&t| t > now), Ordering::Relaxed);
     }
 
+    /// Where records go: this process until [`Tracer::attach`] gave it Redis (never fixed to
+    /// memory by an early record, so a late `attach` still takes).
     fn store(&self) -> &store::Store {
-        self.store.get_or_init(|| store::Store::Memory)
+        static MEMORY: store::Store = store::Store::Memory;
+        self.store.get().unwrap_or(&MEMORY)
     }
 }
 
