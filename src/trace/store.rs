@@ -6,7 +6,8 @@
 //! channel and are written in batches by one task; a full channel drops records rather than
 //! wait. The traced users are the hash `trace:active` (user → end in ms), read once a second.
 //!
-//! On the memory broker there is one process: records stay in a bounded ring per user.
+//! On the memory broker there is one process: records stay in a bounded ring per user, for at
+//! most [`MAX_USERS`] users.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -27,6 +28,8 @@ use crate::{
 pub const KEEP: Duration = Duration::from_secs(2 * 3600);
 /// How often each instance reads the set of traced users.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// Most users whose records the memory broker keeps; the stalest are forgotten past it.
+pub const MAX_USERS: usize = 100;
 /// Records waiting to be written before new ones are dropped.
 const QUEUE: usize = 8_192;
 /// Most records written in one pipeline.
@@ -39,9 +42,13 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Records of the memory broker: a bounded ring per traced user.
+/// Records of the memory broker: a bounded ring per traced user, with the number of the push
+/// that last touched it (to find the stalest).
 #[derive(Default)]
-pub struct Memory(Mutex<HashMap<UserId, VecDeque<Value>>>);
+pub struct Memory(Mutex<(u64, Rings)>);
+
+/// Each traced user's records, newest first, with the push that last touched them.
+type Rings = HashMap<UserId, (u64, VecDeque<Value>)>;
 
 /// Where records go.
 pub enum Store {
@@ -60,8 +67,14 @@ impl Store {
     pub(super) fn push(&self, memory: &Memory, user: &UserId, record: Value) {
         match self {
             Self::Memory => {
-                let mut rings = memory.0.lock().unwrap_or_else(|p| p.into_inner());
-                let ring = rings.entry(user.clone()).or_default();
+                let mut guard = memory.0.lock().unwrap_or_else(|p| p.into_inner());
+                let (pushes, rings) = &mut *guard;
+                *pushes += 1;
+                if !rings.contains_key(user) && rings.len() >= MAX_USERS {
+                    forget_stalest(rings);
+                }
+                let (touched, ring) = rings.entry(user.clone()).or_default();
+                *touched = *pushes;
                 ring.push_front(record);
                 ring.truncate(MAX_RECORDS);
             }
@@ -71,6 +84,17 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+/// Drops the ring that was written to longest ago.
+fn forget_stalest(rings: &mut Rings) {
+    let stalest = rings
+        .iter()
+        .min_by_key(|(_, (touched, _))| *touched)
+        .map(|(user, _)| user.clone());
+    if let Some(user) = stalest {
+        rings.remove(&user);
     }
 }
 
@@ -155,10 +179,11 @@ impl Tracer {
     pub async fn records(&self, user: &UserId) -> Result<Vec<Value>, BrokerError> {
         let mut records: Vec<Value> = match self.redis() {
             None => {
-                let rings = self.memory.0.lock().unwrap_or_else(|p| p.into_inner());
-                rings
+                let guard = self.memory.0.lock().unwrap_or_else(|p| p.into_inner());
+                guard
+                    .1
                     .get(user)
-                    .map(|r| r.iter().cloned().collect())
+                    .map(|(_, r)| r.iter().cloned().collect())
                     .unwrap_or_default()
             }
             Some(redis) => {

@@ -102,3 +102,21 @@ async fn a_ring_keeps_the_newest_records_only() {
     assert!(records.iter().any(|r| r["id"] == newest.as_str()));
     assert!(!records.iter().any(|r| r["id"] == "1-0"));
 }
+
+#[tokio::test]
+async fn the_memory_store_forgets_the_stalest_user_past_its_limit() {
+    let tracer = Tracer::default();
+    let far = store::now_ms() + 60_000;
+    for i in 0..=store::MAX_USERS {
+        let u = user(&format!("u{i}"));
+        tracer.start(&u, far).await.unwrap();
+        tracer.skipped(&u, EventId::new(1, i as u64), "queue_full");
+    }
+    assert!(
+        kinds(&tracer, "u0").await.is_empty(),
+        "the first user was forgotten"
+    );
+    assert_eq!(kinds(&tracer, "u1").await, ["skipped"]);
+    let last = format!("u{}", store::MAX_USERS);
+    assert_eq!(kinds(&tracer, &last).await, ["skipped"]);
+}
