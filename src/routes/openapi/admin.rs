@@ -3,8 +3,6 @@
 
 use serde_json::{Value, json};
 
-use super::user_id;
-
 fn error(description: &str) -> Value {
     json!({
         "description": description,
@@ -16,9 +14,10 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": {"application/json": {"schema": schema}} })
 }
 
+/// The `{user}` path segment, described as the other routes describe it.
 fn user_param() -> Value {
-    json!({ "name": "user", "in": "path", "required": true, "schema": user_id(),
-            "description": "The user id" })
+    json!({ "name": "user", "in": "path", "required": true, "description": "The user id",
+            "schema": {"type": "string", "pattern": r"^[^\u0000-\u001f\u007f-\u009f/%?#]{1,128}$"} })
 }
 
 /// One operation behind the admin key; `extra` adds responses.
