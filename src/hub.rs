@@ -230,6 +230,14 @@ impl Hub {
         self.shard(user).get(user).map_or(0, Vec::len)
     }
 
+    /// How many users have a live subscriber here (counts, copies no user id).
+    pub fn users_online(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
     /// Every user with a live subscriber here, with their count (for a full presence rewrite).
     pub fn all_connections(&self) -> Vec<(UserId, usize)> {
         let mut out = Vec::new();

@@ -141,7 +141,7 @@ async fn this_instance(state: &AppState) -> Value {
             "poll": m.open(Transport::Poll).get(),
             "limit": state.settings.max_connections,
         },
-        "users_online": state.hub.all_connections().len(),
+        "users_online": state.hub.users_online(),
         "events_in_per_sec": round(events_in),
         "events_out_per_sec": round(events_out),
         "lease_holder": lease_holder,
