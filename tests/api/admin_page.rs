@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
-    admin_trace::{ADMIN_KEY, admin, admin_app},
+    admin_helpers::{ADMIN_KEY, admin, admin_app},
     helpers::{Backend, TestApp, WAIT, sse_at, test_settings},
     mail_helpers::register,
 };

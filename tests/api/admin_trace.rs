@@ -7,61 +7,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
+    admin_helpers::{ADMIN_KEY, admin, admin_app, admin_as, wait_record},
     helpers::{Backend, RelayProcess, TestApp, WAIT, publish_at, sse_at, test_settings, token},
-    mail_helpers::{SmtpServer, email_settings, register},
     on_both_brokers,
 };
-
-pub const ADMIN_KEY: &str = "test-admin-key-5150";
-
-/// A relay with the admin routes on.
-pub async fn admin_app(backend: Backend) -> TestApp {
-    TestApp::spawn_with(backend, |s| {
-        s.admin_key = Some(ADMIN_KEY.parse().expect("key"))
-    })
-    .await
-}
-
-/// An admin request with `key` (none: no Authorization header); returns status and JSON body.
-pub async fn admin_as(base: &str, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{base}{path}");
-    let mut req = match method {
-        "POST" => client.post(url),
-        "DELETE" => client.delete(url),
-        _ => client.get(url),
-    };
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    let res = req.send().await.expect("admin request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// An admin request with the right key; asserts a 200.
-pub async fn admin(base: &str, method: &str, path: &str) -> Value {
-    let (status, body) = admin_as(base, method, path, Some(ADMIN_KEY)).await;
-    assert_eq!(status, 200, "{method} {path}: {body}");
-    body
-}
-
-/// Waits until `user`'s trace, read at `base`, has a record matching `found`; returns it.
-pub async fn wait_record(base: &str, user: &str, found: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let trace = admin(base, "GET", &format!("/admin/trace/{user}")).await;
-        let records = trace["records"].as_array().cloned().unwrap_or_default();
-        if let Some(r) = records.iter().find(|r| found(r)) {
-            return r.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no matching trace record for {user}: {trace:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn is(kind: &'static str, id: &str) -> impl Fn(&Value) -> bool {
     let id = id.to_owned();
@@ -314,35 +263,6 @@ async fn the_records_of_two_instances_merge_into_one_timeline() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sent_and_a_failed_email_show_up_with_the_smtp_answer() {
-    let smtp = SmtpServer::start().await;
-    let app = TestApp::spawn_with(Backend::Redis, |s| {
-        email_settings(s, &smtp);
-        s.admin_key = Some(ADMIN_KEY.parse().expect("key"));
-    })
-    .await;
-    register(&app.base, "hue").await;
-    admin(&app.base, "POST", "/admin/trace/hue?minutes=5").await;
-    app.publish_ok(json!({"user_id": "hue", "fallback": "email", "img_url": "/1.jpg"}))
-        .await;
-    let sent = wait_record(&app.base, "hue", |r| r["kind"] == "emailed").await;
-    assert!(
-        sent["smtp"].as_str().is_some_and(|s| s.starts_with("250")),
-        "{sent}"
-    );
-    assert!(sent["notification"].as_str().is_some(), "{sent}");
-    smtp.wait_mails(1).await;
-
-    smtp.set_mode("permfail");
-    app.publish_ok(json!({"user_id": "hue", "fallback": "email", "img_url": "/2.jpg"}))
-        .await;
-    let failed = wait_record(&app.base, "hue", |r| r["kind"] == "email_failed").await;
-    let answer = failed["smtp"].as_str().unwrap_or_default();
-    assert!(answer.contains("550"), "{failed}");
-    assert_ne!(failed["notification"], sent["notification"]);
-}
-
 #[tokio::test]
 async fn the_admin_key_never_appears_in_the_logs() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -369,52 +289,5 @@ async fn the_admin_key_never_appears_in_the_logs() {
     assert!(log.contains("delivery trace started"), "{log}");
     for secret in [ADMIN_KEY, wrong] {
         assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mail_worker_of_its_own_records_the_emails_of_traced_users() {
-    let smtp = SmtpServer::start().await;
-    let app = TestApp::spawn_with(Backend::Redis, |s| {
-        email_settings(s, &smtp);
-        s.mailer = false;
-        s.admin_key = Some(ADMIN_KEY.parse().expect("key"));
-    })
-    .await;
-    register(&app.base, "jo").await;
-    admin(&app.base, "POST", "/admin/trace/jo?minutes=5").await;
-    // `notify-relay mailer` reads the traced users from Redis when it starts, then every second.
-    let mut args = crate::mail_helpers::email_args(&smtp);
-    args.retain(|a| a != "--mailer");
-    let _worker = KilledOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-            .arg("mailer")
-            .args(&args)
-            .args(["--redis-url", &app.redis().url(), "--redis-prefix", "test"])
-            .args(["--jwt-secret", crate::helpers::JWT_SECRET])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mailer process"),
-    );
-    app.publish_ok(json!({"user_id": "jo", "fallback": "email", "img_url": "/j.jpg"}))
-        .await;
-    let sent = wait_record(&app.base, "jo", |r| r["kind"] == "emailed").await;
-    let relay = admin(&app.base, "GET", "/admin/trace/jo").await["instance"].clone();
-    assert_ne!(sent["instance"], relay, "recorded by the worker: {sent}");
-    assert!(
-        sent["smtp"].as_str().is_some_and(|s| s.starts_with("250")),
-        "{sent}"
-    );
-}
-
-/// A child process killed when the test ends, however it ends.
-struct KilledOnDrop(std::process::Child);
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
