@@ -57,9 +57,11 @@ impl Admin {
         }
     }
 
-    /// Sets the outbox depth gauge from Redis (left as it was when Redis does not answer).
+    /// Sets the outbox depth gauge from Redis (left as it was when Redis does not answer within
+    /// a second: a scrape must not hang on it).
     pub async fn sample_outbox(&self, metrics: &Metrics) {
-        if let Some(Ok(depth)) = self.outbox_depth().await {
+        let depth = tokio::time::timeout(std::time::Duration::from_secs(1), self.outbox_depth());
+        if let Ok(Some(Ok(depth))) = depth.await {
             metrics.email_outbox_depth.set(depth as i64);
         }
     }

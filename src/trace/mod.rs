@@ -59,6 +59,8 @@ pub struct Tracer {
     store: OnceLock<store::Store>,
     memory: store::Memory,
     next_connection: AtomicU64,
+    /// Starts and stops made here (see [`Tracer::set_active`]).
+    local_changes: AtomicU64,
     /// ms part of the last id the log tail handed to the hub (for the tail lag figure).
     last_tail_ms: AtomicU64,
 }
@@ -72,6 +74,7 @@ impl Default for Tracer {
             store: OnceLock::new(),
             memory: store::Memory::default(),
             next_connection: AtomicU64::new(1),
+            local_changes: AtomicU64::new(0),
             last_tail_ms: AtomicU64::new(0),
         }
     }
@@ -297,16 +300,28 @@ impl Tracer {
         active.get(user).copied().filter(|&until| until > now)
     }
 
-    /// Replaces the set of traced users (from the shared hash, or a local change).
-    fn set_active(&self, users: HashMap<UserId, u64>) {
+    /// How many local changes (start, stop) this instance made; a read of the shared hash that
+    /// began before one of them may miss it and must not overwrite it.
+    fn local_changes(&self) -> u64 {
+        self.local_changes.load(Ordering::Acquire)
+    }
+
+    /// Replaces the set of traced users with the shared hash's, read when `local_changes` was
+    /// `seen`; skipped if a start or stop happened here since (the next read has it).
+    fn set_active(&self, users: HashMap<UserId, u64>, seen: u64) {
         let now = store::now_ms();
         let any = users.values().any(|&until| until > now);
-        *self.active.write().unwrap_or_else(|p| p.into_inner()) = users;
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if self.local_changes() != seen {
+            return;
+        }
+        *active = users;
         self.any.store(any, Ordering::Relaxed);
     }
 
     fn update_active(&self, user: &UserId, until: Option<u64>) {
         let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        self.local_changes.fetch_add(1, Ordering::AcqRel);
         match until {
             Some(until) => active.insert(user.clone(), until),
             None => active.remove(user),

@@ -244,8 +244,9 @@ async fn sync(tracer: std::sync::Weak<Tracer>, redis: Arc<RedisBroker>) {
         let Some(tracer) = tracer.upgrade() else {
             return;
         };
+        let seen = tracer.local_changes();
         match read_active(&redis).await {
-            Ok(users) => tracer.set_active(users),
+            Ok(users) => tracer.set_active(users, seen),
             Err(e) => tracing::debug!(error = %e, "could not read the traced users"),
         }
     }
