@@ -120,3 +120,17 @@ async fn the_memory_store_forgets_the_stalest_user_past_its_limit() {
     let last = format!("u{}", store::MAX_USERS);
     assert_eq!(kinds(&tracer, &last).await, ["skipped"]);
 }
+
+#[tokio::test]
+async fn a_stale_read_of_the_shared_hash_does_not_undo_a_trace_started_meanwhile() {
+    let tracer = Tracer::default();
+    let seen = tracer.local_changes();
+    // The read of the shared hash began here, before the start, and found nobody.
+    tracer.start(&user("a"), store::now_ms() + 60_000).await.unwrap();
+    tracer.set_active(HashMap::new(), seen);
+    assert!(tracer.tracing(&user("a")));
+    // A read that began after the start is applied.
+    tracer.set_active(HashMap::new(), tracer.local_changes());
+    assert!(!tracer.tracing(&user("a")));
+    assert!(!tracer.on());
+}
