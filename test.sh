@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. On a fresh Debian machine it first installs what the tests use
 # (redis-server, redis-tools, redis-sentinel, openssl, nginx, chromium, python3-venv, postgresql,
-# mariadb-server and their clients, PHP and its framework packages from apt; playwright-core and
+# mariadb-server and their clients, prometheus (for promtool), PHP and its framework packages from apt; playwright-core and
 # typescript from npm into ./node_modules; the Python packages of requirements-test.txt into
 # ./.venv: the aiosmtpd SMTP server the email tests run, schemathesis for the API fuzzing, and
 # matplotlib for the benchmark charts).
@@ -21,6 +21,7 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # Debian's python3 makes venvs only with python3-venv (it carries ensurepip).
 if [ ! -x .venv/bin/python ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     need+=(python3-venv)
@@ -79,6 +80,8 @@ phpunit -c clients/php/phpunit.xml.dist
 [ -x node_modules/.bin/tsc ] || npm ci --no-audit --no-fund
 node_modules/.bin/tsc --noEmit -p clients/js
 node --test clients/js/test/
+# The Prometheus alert rules and their unit tests.
+deploy/prometheus/check.sh
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
     node --test --test-concurrency=1 tests/browser/

@@ -1,5 +1,6 @@
-//! Micro-benchmarks of the delivery hot path: rendering a frame, fanning one event out, and the
-//! metrics each delivered event costs.
+//! Micro-benchmarks of the delivery hot path: rendering a frame, fanning one event out, the
+//! metrics each delivered event costs, and the delivery trace's hooks (off, and on for another
+//! user).
 //! `cargo bench --bench hot_path`; figures go in docs/BENCHMARKS.md.
 
 use std::{hint::black_box, sync::Arc};
@@ -28,15 +29,17 @@ fn frames(c: &mut Criterion) {
     });
 }
 
-fn hub(per_user: usize) -> Arc<Hub> {
-    Hub::new(
+fn hub(per_user: usize) -> (Arc<Hub>, Arc<Metrics>) {
+    let metrics = Metrics::new();
+    let hub = Hub::new(
         HubLimits {
             per_user,
             total: 100_000,
             queue_len: 1_024,
         },
-        Metrics::new(),
-    )
+        metrics.clone(),
+    );
+    (hub, metrics)
 }
 
 fn entry(users: Vec<UserId>) -> LogEntry {
@@ -53,7 +56,7 @@ fn fan_out(c: &mut Criterion) {
         .expect("runtime");
     let _guard = runtime.enter();
 
-    let hot = hub(1_000);
+    let (hot, _) = hub(1_000);
     let user = UserId::parse("hot").expect("user");
     let mut subs: Vec<_> = (0..1_000)
         .map(|_| hot.subscribe(user.clone(), Transport::Sse).expect("sub"))
@@ -68,7 +71,7 @@ fn fan_out(c: &mut Criterion) {
         })
     });
 
-    let wide = hub(1);
+    let (wide, wide_metrics) = hub(1);
     let users: Vec<_> = (0..10_000)
         .map(|i| UserId::parse(&i.to_string()).expect("user"))
         .collect();
@@ -85,6 +88,41 @@ fn fan_out(c: &mut Criterion) {
             }
         })
     });
+
+    // The same fan-out while a delivery trace is on for someone (not one of these users): every
+    // recipient is then looked up in the set of traced users.
+    let traced = UserId::parse("someone-else").expect("user");
+    let until = u64::MAX / 2;
+    runtime
+        .block_on(wide_metrics.trace.start(&traced, until))
+        .expect("trace on");
+    c.bench_function(
+        "fan out to 10,000 users with one connection each, a trace on for another user",
+        |b| {
+            b.iter(|| {
+                wide.fan_out(black_box(&many_users));
+                for sub in &mut subs {
+                    while let Ok(Push::Event(_)) = sub.rx.try_recv() {}
+                }
+            })
+        },
+    );
+}
+
+/// What the delivery trace's hooks cost one event when no trace is on: a relaxed load each.
+fn trace_off(c: &mut Criterion) {
+    let metrics = Metrics::new();
+    let user = UserId::parse("42").expect("user");
+    let one = entry(vec![user.clone()]);
+    let id = EventId::new(1_795_649_633_135, 0);
+    c.bench_function("trace hooks of one delivered event, no trace on", |b| {
+        b.iter(|| {
+            metrics.trace.tail(black_box(&one));
+            metrics
+                .trace
+                .delivered(black_box(&user), Transport::Sse, 1, black_box(id));
+        })
+    });
 }
 
 /// What each event written to a connection adds: a counter, a clock read, a histogram sample.
@@ -98,5 +136,5 @@ fn delivery_metrics(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, frames, fan_out, delivery_metrics);
+criterion_group!(benches, frames, fan_out, delivery_metrics, trace_off);
 criterion_main!(benches);

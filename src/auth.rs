@@ -42,6 +42,9 @@ pub enum AuthError {
     /// The metrics key is missing or wrong.
     #[error("missing or wrong metrics key: send Authorization: Bearer <metrics key>")]
     BadMetricsKey,
+    /// The admin key is missing or wrong.
+    #[error("missing or wrong admin key: send Authorization: Bearer <admin key>")]
+    BadAdminKey,
     /// Too many wrong keys came from this client address; it must wait before trying again.
     #[error("too many wrong keys from your address; retry in {0} s")]
     TooManyFailures(u64),
@@ -239,6 +242,11 @@ impl Authenticator {
             Some(key) => self.check_key(req, key, AuthError::BadMetricsKey),
             None => Ok(()),
         }
+    }
+
+    /// Checks the admin key (counted against the same budget of wrong keys).
+    pub fn admin(&self, req: &HttpRequest, key: &Secret) -> Result<(), AuthError> {
+        self.check_key(req, key, AuthError::BadAdminKey)
     }
 
     fn check_key(

@@ -355,6 +355,12 @@ pub struct Settings {
     /// The name under which the sentinels monitor the primary.
     #[arg(long, env = "NOTIFY_REDIS_MASTER_NAME", default_value = "mymaster")]
     pub redis_master_name: String,
+
+    // --- Operators: the admin page and the delivery trace (issue 17) ---
+    /// Bearer key of the admin page and routes (`/admin`, `/admin/trace/{user}`). Unset: there
+    /// are no admin routes at all.
+    #[arg(long, env = "NOTIFY_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<Secret>,
 }
 
 /// The notification log's table name unless --notifications-table says otherwise.

@@ -78,6 +78,7 @@ impl ApiError {
             Self::Auth(AuthError::BadPublishKey) => "bad_publish_key",
             Self::Auth(AuthError::Expired) => "token_expired",
             Self::Auth(AuthError::BadMetricsKey) => "bad_metrics_key",
+            Self::Auth(AuthError::BadAdminKey) => "bad_admin_key",
             Self::Auth(AuthError::ConflictingTokens) => "conflicting_tokens",
             Self::Auth(AuthError::TooManyFailures(_)) => "rate_limited",
             Self::Auth(_) => "unauthorized",

@@ -230,6 +230,14 @@ impl Hub {
         self.shard(user).get(user).map_or(0, Vec::len)
     }
 
+    /// How many users have a live subscriber here (counts, copies no user id).
+    pub fn users_online(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
     /// Every user with a live subscriber here, with their count (for a full presence rewrite).
     pub fn all_connections(&self) -> Vec<(UserId, usize)> {
         let mut out = Vec::new();
@@ -243,6 +251,7 @@ impl Hub {
     /// Hands an entry to every subscriber of its recipients; drops subscribers that are full.
     pub fn fan_out(&self, entry: &LogEntry) {
         self.metrics.tail_entries.inc();
+        self.metrics.trace.tail(entry);
         for user in &entry.recipients {
             let mut shard = self.shard(user);
             let Some(subs) = shard.get_mut(user) else {
@@ -253,6 +262,7 @@ impl Hub {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.metrics.slow_disconnects.inc();
+                    self.metrics.trace.skipped(user, entry.event.id, "queue_full");
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
                     false

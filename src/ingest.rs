@@ -24,6 +24,7 @@ use crate::{
     broker::{BrokerError, redis::RedisBroker},
     event::{EventError, NewEvent, ParseLimits},
     metrics::Metrics,
+    trace::Source,
 };
 
 /// What the bridge is doing, for readiness and metrics.
@@ -165,6 +166,10 @@ async fn ingest_one(
         match redis.append_fenced(&event, token).await {
             Ok(appended) => {
                 status.metrics.ingested_pubsub.inc();
+                status
+                    .metrics
+                    .trace
+                    .appended(&event, &appended, Source::PubSub, Some(channel));
                 tracing::debug!(channel, id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
                 return Outcome::Done;
             }

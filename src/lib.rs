@@ -8,8 +8,10 @@
 //! - [`ingest`]: the Redis pub/sub bridge into the broker.
 //! - [`email`]: presence, and email for events a user did not see live.
 //! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
+//! - [`trace`]: the per-user delivery trace; [`admin`]: the operators' page and routes.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
+pub mod admin;
 pub mod auth;
 pub mod backoff;
 pub mod broker;
@@ -28,3 +30,4 @@ pub mod routes;
 pub mod sse;
 pub mod startup;
 pub mod telemetry;
+pub mod trace;

@@ -13,6 +13,7 @@ use actix_web::{
 use tracing_actix_web::TracingLogger;
 
 use crate::{
+    admin::Admin,
     auth::Authenticator,
     broker::{
         Broker, BrokerError,
@@ -107,7 +108,15 @@ impl Application {
         let metrics = Metrics::new();
         let hub = Hub::new(limits, metrics.clone());
         let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics).await?;
+        let shared_redis = redis.as_ref().map(|(r, _)| r.clone());
         let offline = email::start(&settings, &hub, redis, &metrics)?;
+        let instance = offline.presence.instance();
+        metrics.trace.attach(instance, shared_redis.clone());
+        metrics
+            .connections_limit
+            .set(settings.max_connections as i64);
+        let admin = Admin::new(settings.admin_key.clone(), instance, shared_redis);
+        let admin_on = admin.enabled();
         tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
         let demo = settings.demo_mode();
         if demo {
@@ -134,7 +143,9 @@ impl Application {
             limits,
             offline,
             metrics,
+            admin,
         });
+        crate::admin::figures::start(&state);
         let server = HttpServer::new(move || {
             App::new()
                 // Every route in demo mode, so a proxy or a rebinding page can reach none of them.
@@ -148,6 +159,7 @@ impl Application {
                 .wrap(from_fn(telemetry::request_id))
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
+                .configure(|cfg| crate::admin::configure(cfg, admin_on))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
                 }))
@@ -254,7 +266,8 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     tokio::spawn(redis.clone().follow_failovers());
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
-    let mailer = email::mailer(&settings, &redis, &stats, &instance)?;
+    metrics.trace.attach(&instance, Some(redis.clone()));
+    let mailer = email::mailer(&settings, &redis, &stats, &instance, &metrics.trace)?;
     tokio::select! {
         () = mailer.run() => {}
         () = wait_for_signal() => tracing::info!("signal received: mail worker stopping"),

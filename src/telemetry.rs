@@ -15,7 +15,10 @@ use actix_web::{
 };
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
-use tracing_subscriber::{EnvFilter, field::MakeExt, fmt, fmt::format::Writer};
+use tracing_subscriber::{
+    EnvFilter, field::MakeExt, fmt, fmt::format::Writer, layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 use crate::config::LogFormat;
 
@@ -23,11 +26,15 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_target(false);
+    // Recent warnings and errors are also kept for the admin page.
+    let recent = crate::admin::errors::RecentErrors;
     let result = match format {
         LogFormat::Text => builder
             .fmt_fields(fmt::format::debug_fn(write_field).delimited(" "))
+            .finish()
+            .with(recent)
             .try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder.json().finish().with(recent).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);

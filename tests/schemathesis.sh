@@ -10,9 +10,9 @@
 # one connection per user while this script holds that user's one stream open: the fuzzer then
 # reaches every check of /events (query, cursor, token) and every request that passes them gets
 # a quick 429 instead of an endless 200 stream that a request/response fuzzer could only time
-# out on. The 200 stream itself is covered by tests/api/. Pass 3: the offline routes on the redis
-# broker (a throwaway redis-server, if one is installed), where no 5xx is allowed; skipped with a
-# notice when redis-server is missing.
+# out on. The 200 stream itself is covered by tests/api/. Pass 3: the offline and admin routes on
+# the redis broker (a throwaway redis-server, if one is installed), where no 5xx is allowed;
+# skipped with a notice when redis-server is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,7 @@ relay=target/debug/notify-relay
 jwt_secret="st-jwt-secret-$RANDOM$RANDOM"
 export ST_PUBLISH_KEY="st-publish-key-$RANDOM$RANDOM"
 export ST_METRICS_KEY="st-metrics-key-$RANDOM$RANDOM"
+export ST_ADMIN_KEY="st-admin-key-$RANDOM$RANDOM"
 export ST_SUBSCRIBER_TOKEN=$(JWT_SECRET="$jwt_secret" python3 - <<'PY'
 # An HS256 subscriber token for user "fuzz", valid for an hour.
 import base64, hashlib, hmac, json, os, time
@@ -153,5 +154,13 @@ for _ in range(100):
     time.sleep(0.1)
 sys.exit("redis-server never answered")
 PY
-start_relay --redis-url "redis://127.0.0.1:$redis_port"
-fuzz "$log" --include-path-regex '^/(presence/|users/|notifications)'
+# The admin routes exist on this relay only (--admin-key), so only here is their key configured.
+config=$(mktemp)
+logs+=("$config")
+cat tests/schemathesis.toml - >"$config" <<'TOML'
+
+[auth.openapi.admin_key]
+bearer = "${ST_ADMIN_KEY}"
+TOML
+start_relay --redis-url "redis://127.0.0.1:$redis_port" --admin-key "$ST_ADMIN_KEY"
+fuzz "$log" --include-path-regex '^/(presence/|users/|notifications|admin)'

@@ -61,6 +61,8 @@ pub struct Mailer {
     pub stats: Arc<EmailStats>,
     /// Retry settings.
     pub settings: MailerSettings,
+    /// Where sent and failed emails of traced users are recorded.
+    pub trace: Arc<crate::trace::Tracer>,
 }
 
 #[derive(Deserialize)]
@@ -207,12 +209,17 @@ impl Mailer {
                         .update(&id, Status::Sent, "smtp_response", &response)
                         .await?;
                     self.stats.sent.inc();
+                    self.trace.emailed(&user, &id, &response);
                     tracing::info!(%id, %user, attempts, "email sent");
                     return self.ack(&id).await;
                 }
-                Outcome::Permanent(reason) => return self.give_up(&id, &reason).await,
+                Outcome::Permanent(reason) => {
+                    self.trace.email_failed(&user, &id, &reason);
+                    return self.give_up(&id, &reason).await;
+                }
                 Outcome::Transient(reason) if attempts >= self.settings.max_attempts => {
                     let reason = format!("gave up after {attempts} attempts: {reason}");
+                    self.trace.email_failed(&user, &id, &reason);
                     return self.give_up(&id, &reason).await;
                 }
                 Outcome::Transient(reason) => {
@@ -220,6 +227,7 @@ impl Mailer {
                         .update(&id, Status::Queued, "error_message", &reason)
                         .await?;
                     self.stats.retried.inc();
+                    self.trace.email_retried(&user, &id, &reason);
                     let delay = backoff.next_delay();
                     tracing::warn!(%id, attempts, %reason, retry_in_ms = delay.as_millis() as u64, "email not sent; will retry");
                     tokio::time::sleep(delay).await;

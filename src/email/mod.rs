@@ -181,7 +181,7 @@ pub fn start(
         stats.clone(),
     ));
     if settings.mailer {
-        let mailer = mailer(settings, &redis, &stats, &instance)?;
+        let mailer = mailer(settings, &redis, &stats, &instance, &metrics.trace)?;
         tokio::spawn(mailer.run());
     }
     Ok(Offline {
@@ -202,6 +202,7 @@ pub fn mailer(
     redis: &Arc<RedisStore>,
     stats: &Arc<EmailStats>,
     instance: &str,
+    trace: &Arc<crate::trace::Tracer>,
 ) -> Result<mailer::Mailer, EmailError> {
     if settings.email_link_base.is_none() {
         tracing::warn!("--email-link-base is not set: emails carry no links to images");
@@ -229,5 +230,6 @@ pub fn mailer(
             retry_max: Duration::from_millis(settings.email_retry_max_ms),
             reclaim_idle: Duration::from_secs(settings.email_reclaim_secs),
         },
+        trace: trace.clone(),
     })
 }

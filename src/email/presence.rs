@@ -73,6 +73,11 @@ impl Presence {
         })
     }
 
+    /// This instance's id, as presence (and the admin page) names it.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     fn polls(&self) -> std::sync::MutexGuard<'_, Polls> {
         self.polls.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -18,6 +18,8 @@ pub struct Connection {
     user: UserId,
     opened: Instant,
     sent: u64,
+    /// This connection's number in delivery traces.
+    number: u64,
     /// The request's span, so the closing line carries its request id even when the body is
     /// dropped outside it.
     span: Span,
@@ -33,6 +35,7 @@ impl Connection {
             user: user.clone(),
             opened: Instant::now(),
             sent: 0,
+            number: metrics.trace.next_connection(),
             span: Span::current(),
         }
     }
@@ -47,6 +50,9 @@ impl Connection {
     pub fn sent_live(&mut self, id: EventId) {
         self.sent += 1;
         self.metrics.delivered_live(self.transport, id);
+        self.metrics
+            .trace
+            .delivered(&self.user, self.transport, self.number, id);
     }
 }
 

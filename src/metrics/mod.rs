@@ -58,6 +58,12 @@ pub struct Metrics {
     pub email: EmailCounters,
     /// The notification log's SQL sink (`--notifications-db`).
     pub notifications_db: NotificationsDbMetrics,
+    /// Unsent emails in the outbox (redis broker), sampled at scrape time.
+    pub email_outbox_depth: IntGauge,
+    /// The `--max-connections` this instance was started with.
+    pub connections_limit: IntGauge,
+    /// The per-user delivery trace: its hooks sit beside the counters they resemble.
+    pub trace: Arc<crate::trace::Tracer>,
 }
 
 /// Instruments of the notification log's SQL sink; clones share the values.
@@ -203,11 +209,20 @@ impl Metrics {
                     "Notification log records --notifications-db refused for their data (a column or constraint of the table); skipped, each with an error in the log.",
                 ),
             },
+            email_outbox_depth: gauge(
+                "notify_email_outbox_depth",
+                "Emails in the outbox not sent yet (redis broker), sampled at scrape time.",
+            ),
+            connections_limit: gauge(
+                "notify_connections_limit",
+                "The most subscriber connections this instance accepts (--max-connections).",
+            ),
+            trace: Arc::default(),
             connections,
             rejected,
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
             Box::new(this.connections.clone()),
             Box::new(ingested),
             Box::new(this.rejected.clone()),
@@ -228,6 +243,8 @@ impl Metrics {
             Box::new(this.notifications_db.written.clone()),
             Box::new(this.notifications_db.errors.clone()),
             Box::new(this.notifications_db.rejected.clone()),
+            Box::new(this.email_outbox_depth.clone()),
+            Box::new(this.connections_limit.clone()),
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);
@@ -264,6 +281,14 @@ impl Metrics {
         // The id's ms part is the append time (Redis's clock or ours): a skew can make it
         // "in the future"; count that as zero rather than as a negative latency.
         latency.observe(now_ms().saturating_sub(id.ms) as f64 / 1000.0);
+    }
+
+    /// Events stored and events written to connections so far (for the admin page's rates).
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.ingested_http.get() + self.ingested_pubsub.get(),
+            self.delivered_sse.get() + self.delivered_poll.get(),
+        )
     }
 
     fn delivered(&self, transport: Transport) -> &IntCounter {

@@ -127,12 +127,14 @@ async fn replay(
     loop {
         match state.broker.read_after(user, last, REPLAY_BATCH).await? {
             History::Reset { head } => {
+                state.metrics.trace.reset(user, "sse", last, head);
                 buf.extend_from_slice(&reset_frame(head));
                 return Ok((buf.freeze(), head, count));
             }
             History::Events(events) => {
                 let done = events.len() < REPLAY_BATCH;
                 count += events.len();
+                state.metrics.trace.replayed(user, &events);
                 for e in &events {
                     buf.extend_from_slice(&e.frame);
                     last = e.id;

@@ -31,6 +31,7 @@ pub async fn metrics(
             state.metrics.notifications_db.backlog.set(n as i64);
         }
     }
+    state.admin.sample_outbox(&state.metrics).await;
     let body = state.metrics.render().map_err(|e| {
         tracing::error!(error = %e, "could not render metrics");
         ApiError::Internal

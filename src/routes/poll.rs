@@ -82,6 +82,7 @@ async fn wait(
     let mut sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
     match state.broker.read_after(user, cursor, batch).await? {
         History::Reset { head } => {
+            state.metrics.trace.reset(user, "poll", cursor, head);
             return Ok(PollAnswer {
                 events: Vec::new(),
                 cursor: head,
@@ -89,6 +90,7 @@ async fn wait(
             });
         }
         History::Events(events) if !events.is_empty() => {
+            state.metrics.trace.polled(user, &events);
             state
                 .metrics
                 .delivered_from_history(Transport::Poll, events.len());

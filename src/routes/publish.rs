@@ -4,7 +4,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, read_body};
-use crate::{error::ApiError, event::NewEvent};
+use crate::{error::ApiError, event::NewEvent, trace::Source};
 
 /// Stores the event and answers `202 {"id": cursor}`; never 202 for an event not stored.
 pub async fn publish(
@@ -32,6 +32,10 @@ async fn store(
     let body = read_body(req, &mut payload, limits.max_bytes).await?;
     let event = NewEvent::parse(&body, limits)?;
     let appended = state.broker.append(&event).await?;
+    state
+        .metrics
+        .trace
+        .appended(&event, &appended, Source::Http, None);
     // A topic with no subscribers stores nothing: there is no id, and the answer says so.
     Ok(HttpResponse::Accepted()
         .json(json!({ "id": appended.id, "recipients": appended.recipients })))

@@ -3,8 +3,13 @@
 mod helpers;
 mod mail_helpers;
 
+mod admin_helpers;
+mod admin_page;
+mod admin_trace;
+mod admin_trace_email;
 mod contacts;
 mod cors;
+mod dashboards;
 mod delivery;
 mod email;
 mod email_instances;

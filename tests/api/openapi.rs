@@ -29,9 +29,34 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
 ];
 
+/// The admin routes, served only with `--admin-key`.
+const ADMIN: &[(&str, &str)] = &[
+    ("get", "/admin"),
+    ("get", "/admin/overview"),
+    ("get", "/admin/users/{user}"),
+    ("get", "/admin/trace/{user}"),
+    ("post", "/admin/trace/{user}"),
+    ("delete", "/admin/trace/{user}"),
+];
+
 #[tokio::test]
 async fn the_openapi_description_names_every_served_route_and_each_one_answers() {
     let app = TestApp::spawn(Backend::Memory).await;
+    names_exactly(&app, SERVED).await;
+}
+
+#[tokio::test]
+async fn with_the_admin_key_the_description_names_the_admin_routes_too() {
+    let app = TestApp::spawn_with(Backend::Memory, |s| {
+        s.admin_key = Some("openapi-admin-key".parse().expect("key"));
+    })
+    .await;
+    let served: Vec<_> = SERVED.iter().chain(ADMIN).copied().collect();
+    names_exactly(&app, &served).await;
+}
+
+/// The description names exactly `served`, and none of them answers 404.
+async fn names_exactly(app: &TestApp, served_routes: &[(&str, &str)]) {
     let doc: Value = app.get("/openapi.json").await.json().await.expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
     let described: BTreeSet<(String, String)> = doc["paths"]
@@ -45,12 +70,12 @@ async fn the_openapi_description_names_every_served_route_and_each_one_answers()
                 .map(move |method| (method.clone(), path.clone()))
         })
         .collect();
-    let served: BTreeSet<(String, String)> = SERVED
+    let served: BTreeSet<(String, String)> = served_routes
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     assert_eq!(described, served);
-    for (method, path) in SERVED {
+    for (method, path) in served_routes {
         let path = path.replace("{topic}", "image:1").replace("{user}", "7");
         let url = format!("{}{path}", app.base);
         let req = match *method {

@@ -6,10 +6,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, openStream, mintToken, request, sleep, PUBLISH_KEY } from './harness.mjs';
 
+/** Turns the admin routes on, so the test can see nginx keep them from foreign addresses. */
+const ADMIN_KEY = 'nginx-test-admin-key-2718';
 let stack;
 
 before(async () => {
-  stack = await startStack({ keepaliveSecs: 1, eventsReadTimeout: '3s' });
+  stack = await startStack({ keepaliveSecs: 1, eventsReadTimeout: '3s', relayArgs: ['--admin-key', ADMIN_KEY] });
 });
 
 after(async () => {
@@ -119,6 +121,8 @@ test('every publisher and admin route through nginx only from the allowed networ
     ['GET', '/notifications?user=105', key],
     ['GET', '/presence/105', key],
     ['GET', '/metrics', {}],
+    ['GET', '/admin', {}],
+    ['GET', '/admin/overview', { authorization: `Bearer ${ADMIN_KEY}` }],
   ];
   // Spellings nginx normalises onto the same locations: refused the same way.
   const variants = [

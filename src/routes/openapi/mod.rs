@@ -1,6 +1,7 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API, generated with `utoipa`.
 //!
-//! [`spec`], [`topics`] and [`offline`] describe the operations; this module serves the document,
+//! [`spec`], [`topics`] and [`offline`] describe the operations ([`admin`] those of the admin
+//! routes, when they are on); this module serves the document,
 //! with the parts utoipa's derive cannot say written here as JSON Schema: the message and contact
 //! bodies, the limits the relay was started with, the `Retry-After` header, and the 414/431 that
 //! `limits::bound_request` may answer on any route.
@@ -14,6 +15,7 @@ use utoipa::OpenApi;
 use super::AppState;
 use crate::config::Settings;
 
+mod admin;
 mod offline;
 mod spec;
 mod topics;
@@ -44,6 +46,9 @@ pub fn document(settings: &Settings) -> Value {
         },
         "additionalProperties": false,
     });
+    if settings.admin_key.is_some() {
+        admin::describe(&mut doc);
+    }
     not_nullable(&mut doc);
     bounded_requests(&mut doc);
     retry_after(&mut doc);

@@ -1,0 +1,303 @@
+//! The admin page's figures: this instance's, every instance's (through Redis), and one user's.
+//!
+//! Each instance with the admin key samples its own figures once a second ([`run_sampler`]):
+//! counters become rates over the last [`WINDOW`] samples, and on Redis the figures are written
+//! to the hash `admin:figures` (instance → JSON), which any instance reads to show the cluster.
+//! Figures older than [`STALE_MS`] belong to an instance that is gone and are not shown.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use actix_web::web;
+use serde_json::{Value, json};
+
+use super::Admin;
+use crate::{
+    broker::{BrokerError, History, TailSink},
+    email::{log::Status, presence::PRESENCE_TTL},
+    event::{EventId, UserId},
+    hub::Transport,
+    routes::AppState,
+    trace::store::now_ms,
+};
+
+/// How often figures are sampled.
+pub const EVERY: Duration = Duration::from_secs(1);
+/// Samples a rate is computed over.
+pub const WINDOW: usize = 10;
+/// Figures older than this are an instance that stopped.
+pub const STALE_MS: u64 = 5_000;
+/// Events of a user's history shown in the lookup.
+const HISTORY_SHOWN: usize = 5;
+/// Notification log records shown in the lookup and the overview.
+const LOG_SHOWN: usize = 10;
+
+/// Recent samples of the ingest and delivery counters.
+#[derive(Default)]
+pub struct Rates(Mutex<VecDeque<(Instant, u64, u64)>>);
+
+impl Rates {
+    fn push(&self, totals: (u64, u64)) {
+        let mut samples = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        samples.push_back((Instant::now(), totals.0, totals.1));
+        while samples.len() > WINDOW {
+            samples.pop_front();
+        }
+    }
+
+    /// Events per second in and out over the window.
+    fn per_sec(&self) -> (f64, f64) {
+        let samples = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match (samples.front(), samples.back()) {
+            (Some(first), Some(last)) if last.0 > first.0 => {
+                let secs = (last.0 - first.0).as_secs_f64();
+                (
+                    last.1.saturating_sub(first.1) as f64 / secs,
+                    last.2.saturating_sub(first.2) as f64 / secs,
+                )
+            }
+            _ => (0.0, 0.0),
+        }
+    }
+}
+
+impl Admin {
+    /// Emails in the outbox not sent yet; `None` on the memory broker.
+    pub async fn outbox_depth(&self) -> Option<Result<u64, BrokerError>> {
+        let redis = self.redis.as_ref()?;
+        let depth = async {
+            let mut conn = redis.connection().await?;
+            redis::cmd("XLEN")
+                .arg(redis.key_of("outbox"))
+                .query_async::<u64>(&mut conn)
+                .await
+                .map_err(BrokerError::from)
+        };
+        Some(depth.await)
+    }
+}
+
+/// Samples this instance's figures every [`EVERY`] until the relay stops; on Redis, shares them.
+pub async fn run_sampler(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while state.hub.open() {
+        tick.tick().await;
+        state.admin.rates.push(state.metrics.totals());
+        let Some(redis) = &state.admin.redis else {
+            continue;
+        };
+        let figures = this_instance(&state).await;
+        let key = redis.key_of("admin:figures");
+        let written = async {
+            let mut conn = redis.connection().await?;
+            redis::pipe()
+                .cmd("HSET")
+                .arg(&key)
+                .arg(&state.admin.instance)
+                .arg(figures.to_string())
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(STALE_MS * 4)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(BrokerError::from)
+        };
+        if let Err(e) = written.await {
+            tracing::debug!(error = %e, "could not share the admin figures");
+        }
+    }
+}
+
+/// This instance's figures now.
+async fn this_instance(state: &AppState) -> Value {
+    let m = &state.metrics;
+    let (events_in, events_out) = state.admin.rates.per_sec();
+    let lease_holder = state
+        .bridge
+        .as_ref()
+        .is_some_and(|b| b.holder.load(std::sync::atomic::Ordering::Acquire));
+    // How far the tail is behind the newest id in the log (0 when it has caught up).
+    let last = m.trace.last_tail_ms();
+    let tail_lag_ms = match state.broker.head().await {
+        Ok(head) if last > 0 => Some(head.ms.saturating_sub(last)),
+        Ok(_) => Some(0),
+        Err(_) => None,
+    };
+    json!({
+        "instance": state.admin.instance,
+        "at_ms": now_ms(),
+        "connections": {
+            "sse": m.open(Transport::Sse).get(),
+            "poll": m.open(Transport::Poll).get(),
+            "limit": state.settings.max_connections,
+        },
+        "users_online": state.hub.users_online(),
+        "events_in_per_sec": round(events_in),
+        "events_out_per_sec": round(events_out),
+        "lease_holder": lease_holder,
+        "tail_live": state.hub.is_live(),
+        "tail_lag_ms": tail_lag_ms,
+        "emails_sent": m.email.sent.get(),
+        "emails_failed": m.email.failed.get(),
+    })
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// `GET /admin/overview`: this instance, the cluster, failed emails and recent errors.
+pub async fn overview(state: &AppState) -> Result<Value, BrokerError> {
+    let here = this_instance(state).await;
+    let mut instances: Vec<Value> = match &state.admin.redis {
+        None => vec![here.clone()],
+        Some(redis) => {
+            let mut conn = redis.connection().await?;
+            let all: HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(redis.key_of("admin:figures"))
+                .query_async(&mut conn)
+                .await
+                .map_err(BrokerError::from)?;
+            let fresh = now_ms().saturating_sub(STALE_MS);
+            all.values()
+                .filter_map(|v| serde_json::from_str::<Value>(v).ok())
+                .filter(|v| v["at_ms"].as_u64().is_some_and(|t| t >= fresh))
+                .filter(|v| v["instance"] != here["instance"])
+                .chain(std::iter::once(here.clone()))
+                .collect()
+        }
+    };
+    instances.sort_by(|a, b| a["instance"].as_str().cmp(&b["instance"].as_str()));
+    let sum = |field: &dyn Fn(&Value) -> &Value| {
+        instances
+            .iter()
+            .map(|i| field(i).as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let rate = |name: &str| {
+        round(
+            instances
+                .iter()
+                .map(|i| i[name].as_f64().unwrap_or(0.0))
+                .sum(),
+        )
+    };
+    let holder = instances
+        .iter()
+        .find(|i| i["lease_holder"] == true)
+        .map(|i| i["instance"].clone());
+    let outbox = match state.admin.outbox_depth().await {
+        Some(Ok(depth)) => json!(depth),
+        _ => Value::Null,
+    };
+    let failed = match state.offline.store.as_ref() {
+        Some(store) => serde_json::to_value(
+            store
+                .log
+                .list(None, Some(Status::Failed), LOG_SHOWN)
+                .await?,
+        )
+        .unwrap_or_default(),
+        None => json!([]),
+    };
+    let cluster = json!({
+        "instances": instances.len(),
+        "connections": {
+            "sse": sum(&|i| &i["connections"]["sse"]),
+            "poll": sum(&|i| &i["connections"]["poll"]),
+        },
+        "users_online": sum(&|i| &i["users_online"]),
+        "events_in_per_sec": rate("events_in_per_sec"),
+        "events_out_per_sec": rate("events_out_per_sec"),
+        "lease_holder": holder,
+        "email_outbox_depth": outbox,
+        "emails_failed": sum(&|i| &i["emails_failed"]),
+    });
+    Ok(json!({
+        "instance": here,
+        "cluster": cluster,
+        "instances": instances,
+        "failed_emails": failed,
+        "recent_errors": super::errors::recent(),
+    }))
+}
+
+/// `GET /admin/users/{user}`: presence per instance, history head, contact, log and trace.
+pub async fn user(state: &AppState, user: &UserId) -> Result<Value, BrokerError> {
+    let presence = state.offline.presence.status(user).await?;
+    let per_instance = match &state.admin.redis {
+        None => json!({ state.admin.instance.clone(): state.hub.user_connections(user) }),
+        Some(redis) => {
+            let mut conn = redis.connection().await?;
+            let cutoff = now_ms().saturating_sub(PRESENCE_TTL.as_millis() as u64);
+            let instances: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(redis.key_of("instances"))
+                .arg(cutoff)
+                .arg("+inf")
+                .query_async(&mut conn)
+                .await
+                .map_err(BrokerError::from)?;
+            let mut counts = serde_json::Map::new();
+            for instance in instances {
+                let n: Option<u64> = redis::cmd("HGET")
+                    .arg(redis.key_of(&format!("presence:{instance}")))
+                    .arg(user.as_str())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(BrokerError::from)?;
+                counts.insert(instance, n.unwrap_or(0).into());
+            }
+            Value::Object(counts)
+        }
+    };
+    let history = match state
+        .broker
+        .read_after(user, EventId::ZERO, state.settings.history_len as usize)
+        .await?
+    {
+        History::Events(events) => {
+            let shown: Vec<_> = events.iter().rev().take(HISTORY_SHOWN).collect();
+            json!({
+                "count": events.len(),
+                "head": events.last().map(|e| e.id),
+                "newest": shown,
+            })
+        }
+        History::Reset { head } => json!({ "count": 0, "head": null, "log_head": head }),
+    };
+    let (contact, notifications) = match state.offline.store.as_ref() {
+        Some(store) => (
+            serde_json::to_value(store.contacts.get(user).await?).unwrap_or_default(),
+            serde_json::to_value(store.log.list(Some(user), None, LOG_SHOWN).await?)
+                .unwrap_or_default(),
+        ),
+        None => (Value::Null, json!([])),
+    };
+    let until = state.metrics.trace.until_shared(user).await?;
+    Ok(json!({
+        "user": user.as_str(),
+        "presence": {
+            "online": presence.online,
+            "connections": presence.connections,
+            "instances": per_instance,
+        },
+        "history": history,
+        "contact": contact,
+        "email_available": state.offline.store.is_some(),
+        "notifications": notifications,
+        "trace": { "tracing": until.is_some(), "until_ms": until },
+    }))
+}
+
+/// Starts the sampler when the admin routes are on.
+pub fn start(state: &web::Data<AppState>) {
+    if state.admin.enabled() {
+        tokio::spawn(run_sampler(state.clone()));
+    }
+}
