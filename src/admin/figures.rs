@@ -201,7 +201,8 @@ pub async fn overview(state: &AppState) -> Result<Value, BrokerError> {
             store
                 .log
                 .list(None, Some(Status::Failed), LOG_SHOWN)
-                .await?,
+                .await?
+                .notifications,
         )
         .unwrap_or_default(),
         None => json!([]),
@@ -274,8 +275,14 @@ pub async fn user(state: &AppState, user: &UserId) -> Result<Value, BrokerError>
     let (contact, notifications) = match state.offline.store.as_ref() {
         Some(store) => (
             serde_json::to_value(store.contacts.get(user).await?).unwrap_or_default(),
-            serde_json::to_value(store.log.list(Some(user), None, LOG_SHOWN).await?)
-                .unwrap_or_default(),
+            serde_json::to_value(
+                store
+                    .log
+                    .list(Some(user), None, LOG_SHOWN)
+                    .await?
+                    .notifications,
+            )
+            .unwrap_or_default(),
         ),
         None => (Value::Null, json!([])),
     };
