@@ -17,7 +17,8 @@ use std::{
     time::Duration,
 };
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
+use redis::Msg;
 
 use crate::{
     backoff::Backoff,
@@ -66,11 +67,22 @@ pub async fn run_bridge(
     let token = format!("{:032x}", rand::random::<u128>());
     let renew_every = settings.lease / 3;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    // Numbers every message this token appends (see `RedisBroker::append_batch_fenced`).
+    let mut seq = 0;
     loop {
         match redis.hold_lease(&token, settings.lease).await {
             Ok(true) => {
                 tracing::info!("holding the bridge lease: subscribing to pub/sub");
-                match bridge_while_holding(&redis, &settings, &status, &token, renew_every).await {
+                match bridge_while_holding(
+                    &redis,
+                    &settings,
+                    &status,
+                    &token,
+                    renew_every,
+                    &mut seq,
+                )
+                .await
+                {
                     Ok(()) => backoff.reset(),
                     Err(e) => tracing::warn!(error = %e, "bridge interrupted"),
                 }
@@ -87,13 +99,23 @@ pub async fn run_bridge(
     }
 }
 
+/// Most pub/sub messages appended in one pipeline.
+const MAX_BATCH: usize = 256;
+/// Payload bytes after which a batch is closed even if more messages are waiting.
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
 /// Subscribes and appends until the lease is lost or the connection drops.
+///
+/// Messages are appended in batches of what has already arrived: one at a time while they
+/// trickle in (no added latency), hundreds per round trip under load, so the bridge keeps up
+/// with a fast publisher instead of letting Redis's output buffer for it grow until cut.
 async fn bridge_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
     status: &BridgeStatus,
     token: &str,
     renew_every: Duration,
+    seq: &mut u64,
 ) -> Result<(), String> {
     let mut pubsub = redis
         .client()
@@ -111,12 +133,29 @@ async fn bridge_while_holding(
     loop {
         tokio::select! {
             msg = messages.next() => {
-                let Some(msg) = msg else { return Err("pub/sub connection lost".into()) };
-                let channel = msg.get_channel_name();
-                let fallback = settings.fallback_channels.iter().any(|c| c == channel);
-                let outcome = ingest_one(redis, token, channel, msg.get_payload_bytes(), settings.limits, fallback, status).await;
-                if outcome == Outcome::LeaseLost {
+                let Some(first) = msg else { return Err("pub/sub connection lost".into()) };
+                let mut bytes = first.get_payload_bytes().len();
+                let mut batch = vec![first];
+                let mut closed = false;
+                while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                    match messages.next().now_or_never() {
+                        Some(Some(msg)) => {
+                            bytes += msg.get_payload_bytes().len();
+                            batch.push(msg);
+                        }
+                        Some(None) => {
+                            closed = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                let events = parse_batch(&batch, settings, status);
+                if ingest_batch(redis, token, &events, seq, status).await == Outcome::LeaseLost {
                     return Ok(());
+                }
+                if closed {
+                    return Err("pub/sub connection lost".into());
                 }
             }
             _ = renew.tick() => match redis.hold_lease(token, settings.lease).await {
@@ -137,55 +176,82 @@ enum Outcome {
     LeaseLost,
 }
 
-/// Parses and appends one message; a bad one is logged with the reason and skipped.
-async fn ingest_one(
+/// Parses a batch of messages; a bad one is logged with the reason, counted and left out.
+fn parse_batch(batch: &[Msg], settings: &BridgeSettings, status: &BridgeStatus) -> Vec<NewEvent> {
+    let mut events = Vec::with_capacity(batch.len());
+    for msg in batch {
+        let channel = msg.get_channel_name();
+        let payload = msg.get_payload_bytes();
+        match NewEvent::parse(payload, settings.limits) {
+            Ok(event) => {
+                let fallback = settings.fallback_channels.iter().any(|c| c == channel);
+                events.push(NewEvent {
+                    fallback: event.fallback || fallback,
+                    ..event
+                });
+            }
+            Err(reason) => {
+                // The same codes an HTTP publisher would get for this message.
+                let code = match reason {
+                    EventError::TooLarge(_) => "payload_too_large",
+                    _ => "bad_event",
+                };
+                status.metrics.reject("pubsub", code);
+                tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");
+            }
+        }
+    }
+    events
+}
+
+/// Appends parsed events in order, retrying briefly on a blip; stops if the lease moved.
+async fn ingest_batch(
     redis: &RedisBroker,
     token: &str,
-    channel: &str,
-    payload: &[u8],
-    limits: ParseLimits,
-    fallback: bool,
+    events: &[NewEvent],
+    seq: &mut u64,
     status: &BridgeStatus,
 ) -> Outcome {
-    let event = match NewEvent::parse(payload, limits) {
-        Ok(event) => NewEvent {
-            fallback: event.fallback || fallback,
-            ..event
-        },
-        Err(reason) => {
-            // The same codes an HTTP publisher would get for this message.
-            let code = match reason {
-                EventError::TooLarge(_) => "payload_too_large",
-                _ => "bad_event",
-            };
-            status.metrics.reject("pubsub", code);
-            tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");
-            return Outcome::Done;
-        }
-    };
-    // The message arrived over this same Redis, so a failure here is a blip: retry briefly.
+    // Numbered once, before the first attempt: a retry reuses the numbers, so what an attempt
+    // stored before failing is recognised and not stored again.
+    let first_seq = *seq;
+    *seq += events.len() as u64;
+    let mut done = 0;
+    // The messages arrived over this same Redis, so a failure here is a blip: retry briefly.
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
-    for attempt in 1..=5 {
-        match redis.append_fenced(&event, token).await {
-            Ok(appended) => {
-                status.metrics.ingested_pubsub.inc();
-                tracing::debug!(channel, id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
-                return Outcome::Done;
-            }
-            Err(BrokerError::NotLeaseHolder) => {
+    let mut failures = 0;
+    while done < events.len() {
+        let progress = redis
+            .append_batch_fenced(&events[done..], token, first_seq + done as u64)
+            .await;
+        done += progress.stored.len();
+        status
+            .metrics
+            .ingested_pubsub
+            .inc_by(progress.stored.len() as u64);
+        for appended in &progress.stored {
+            tracing::debug!(id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
+        }
+        match progress.stopped {
+            None => {}
+            Some(BrokerError::NotLeaseHolder) => {
                 tracing::warn!(
-                    channel,
+                    left = events.len() - done,
                     "not appending: the bridge lease moved to another instance"
                 );
                 return Outcome::LeaseLost;
             }
-            Err(BrokerError::Unavailable(e)) if attempt < 5 => {
-                tracing::warn!(channel, attempt, error = %e, "append failed; retrying");
+            Some(BrokerError::Unavailable(e)) if failures < 4 => {
+                failures += 1;
+                tracing::warn!(attempt = failures, error = %e, "append failed; retrying");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
-            Err(e) => {
-                status.metrics.reject("pubsub", "broker_unavailable");
-                tracing::error!(channel, error = %e, "lost a pub/sub message: the broker would not take it");
+            Some(e) => {
+                let lost = events.len() - done;
+                for _ in 0..lost {
+                    status.metrics.reject("pubsub", "broker_unavailable");
+                }
+                tracing::error!(lost, error = %e, "lost pub/sub messages: the broker would not take them");
                 return Outcome::Done;
             }
         }

@@ -11,6 +11,7 @@ mod email_instances;
 mod email_smtp;
 mod errors;
 mod faults;
+mod ingest;
 mod instances;
 mod lifetime;
 mod limits;

@@ -19,6 +19,8 @@ use redis::{
 use tokio::sync::OnceCell;
 
 mod append;
+mod batch;
+pub use batch::BatchProgress;
 mod reply;
 mod tail;
 
@@ -88,7 +90,11 @@ impl RedisBroker {
             client,
             settings,
             conn: OnceCell::new(),
-            append: history_script(include_str!("append.lua")),
+            append: history_script(&format!(
+                "local function append_event()\n{}\nend\n{}",
+                include_str!("append.lua"),
+                include_str!("once.lua")
+            )),
             read: history_script(include_str!("read.lua")),
             append_more: history_script(include_str!("append_more.lua")),
             lease: Script::new(include_str!("lease.lua")),

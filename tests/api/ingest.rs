@@ -1,0 +1,189 @@
+//! Pub/sub ingest in batches: a burst of PUBLISHes is appended in order, a malformed message in
+//! the middle holds nothing back, and a batch retried after a lost answer stores nothing twice.
+
+use std::{sync::Arc, time::Duration};
+
+use notify_relay::{
+    broker::{
+        Broker, History,
+        redis::{RedisBroker, RedisSettings},
+    },
+    event::{EventId, NewEvent, ParseLimits, UserId},
+    metrics::Metrics,
+};
+
+use crate::helpers::{Backend, RedisServer, TestApp, sample, wait_sample};
+
+/// PUBLISHes every payload in one pipeline, so they reach the bridge as one burst.
+async fn publish_burst(app: &TestApp, payloads: &[String]) {
+    let mut c = app.redis().connection().await;
+    let mut pipe = redis::pipe();
+    for p in payloads {
+        pipe.cmd("PUBLISH").arg("image_update").arg(p).ignore();
+    }
+    pipe.query_async::<()>(&mut c).await.expect("publish burst");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_publishes_reaches_the_user_complete_and_in_order() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    let mut sse = app.sse("42").await;
+    let payloads: Vec<String> = (0..2_000)
+        .map(|n| format!(r#"{{"user_id":42,"n":{n}}}"#))
+        .collect();
+    publish_burst(&app, &payloads).await;
+    let got = sse.events(2_000).await;
+    let ns: Vec<u64> = got.iter().map(|e| e.data["n"].as_u64().unwrap()).collect();
+    assert_eq!(
+        ns,
+        (0..2_000).collect::<Vec<_>>(),
+        "every message, in order"
+    );
+    let text = wait_sample(
+        &app.base,
+        r#"notify_events_ingested_total{source="pubsub"}"#,
+        2_000.0,
+    )
+    .await;
+    assert_eq!(
+        sample(&text, r#"notify_events_ingested_total{source="pubsub"}"#),
+        2_000.0,
+        "each message appended once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_message_in_a_burst_is_counted_and_holds_back_none_of_the_others() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    let mut sse = app.sse("7").await;
+    let payloads: Vec<String> = (0..300)
+        .map(|n| match n % 50 {
+            25 => "not json".to_owned(),
+            26 => r#"{"img_url":"/no-recipient.jpg"}"#.to_owned(),
+            _ => format!(r#"{{"user_id":7,"n":{n}}}"#),
+        })
+        .collect();
+    publish_burst(&app, &payloads).await;
+    let want: Vec<u64> = (0..300).filter(|n| !matches!(n % 50, 25 | 26)).collect();
+    let got = sse.events(want.len()).await;
+    let ns: Vec<u64> = got.iter().map(|e| e.data["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns, want);
+    let text = wait_sample(
+        &app.base,
+        r#"notify_events_rejected_total{reason="bad_event",source="pubsub"}"#,
+        12.0,
+    )
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"notify_events_rejected_total{reason="bad_event",source="pubsub"}"#
+        ),
+        12.0,
+        "each malformed message counted once"
+    );
+}
+
+fn broker_on(redis: &RedisServer) -> Arc<RedisBroker> {
+    RedisBroker::new(
+        RedisSettings {
+            url: redis.url(),
+            prefix: "batch".into(),
+            history_len: 100,
+            history_ttl: Duration::from_secs(60),
+            log_len: 1000,
+            append_batch: 1000,
+            email_grace: Duration::from_secs(60),
+        },
+        Metrics::new(),
+    )
+    .expect("broker")
+}
+
+fn event(n: u32) -> NewEvent {
+    let limits = ParseLimits {
+        max_bytes: 1024,
+        max_recipients: 10,
+    };
+    NewEvent::parse(format!(r#"{{"user_id":1,"n":{n}}}"#).as_bytes(), limits).expect("event")
+}
+
+async fn history(broker: &RedisBroker) -> Vec<u64> {
+    let user = UserId::parse("1").unwrap();
+    let History::Events(events) = broker.read_after(&user, EventId::ZERO, 100).await.unwrap()
+    else {
+        panic!("history was reset");
+    };
+    events
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e.data.get()).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_retried_after_a_lost_answer_stores_each_event_once() {
+    let redis = RedisServer::start().await;
+    let broker = broker_on(&redis);
+    assert!(
+        broker
+            .hold_lease("me", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    let events: Vec<NewEvent> = (0..5).map(event).collect();
+    let first = broker.append_batch_fenced(&events[..3], "me", 0).await;
+    assert_eq!(first.stored.len(), 3);
+    assert!(first.stopped.is_none());
+    // The answer to the first attempt was lost: the bridge retries everything, same numbers.
+    let retry = broker.append_batch_fenced(&events, "me", 0).await;
+    assert_eq!(retry.stored.len(), 5, "the retry reports all five stored");
+    assert_eq!(
+        history(&broker).await,
+        [0, 1, 2, 3, 4],
+        "and stored 3 and 4 only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_from_a_bridge_that_lost_its_lease_stores_nothing() {
+    let redis = RedisServer::start().await;
+    let broker = broker_on(&redis);
+    assert!(
+        broker
+            .hold_lease("old", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    let events: Vec<NewEvent> = (0..3).map(event).collect();
+    assert_eq!(
+        broker
+            .append_batch_fenced(&events[..1], "old", 0)
+            .await
+            .stored
+            .len(),
+        1
+    );
+    // The lease expires (as if "old" had stalled past it) and another instance takes it.
+    let _: () = redis::cmd("DEL")
+        .arg(broker.key_of("bridge-lease"))
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    assert!(
+        broker
+            .hold_lease("new", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    let late = broker.append_batch_fenced(&events[1..], "old", 1).await;
+    assert!(late.stored.is_empty());
+    assert!(matches!(
+        late.stopped,
+        Some(notify_relay::broker::BrokerError::NotLeaseHolder)
+    ));
+    assert_eq!(history(&broker).await, [0]);
+}
