@@ -278,7 +278,36 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Lossless ingest (issue 18): idempotency keys and the Redis Stream ingest ---
+    /// Seconds an idempotency key is remembered: within this long, a second publish with the
+    /// same key stores nothing and gets the first one's answer.
+    #[arg(long, env = "NOTIFY_IDEMPOTENCY_TTL_SECS", default_value_t = DEFAULT_IDEMPOTENCY_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub idempotency_ttl_secs: u64,
+
+    /// Redis Stream the relay reads events from (`XADD <stream> * data <publish JSON>`); empty
+    /// turns it off. Unset: `notify:ingest` on the Redis broker, off on the memory broker.
+    #[arg(long, env = "NOTIFY_INGEST_STREAM")]
+    pub ingest_stream: Option<String>,
+
+    /// Consumer group the relays read the ingest stream through (one consumer per instance).
+    #[arg(long, env = "NOTIFY_INGEST_GROUP", default_value = DEFAULT_INGEST_GROUP)]
+    pub ingest_group: String,
+
+    /// Seconds an ingest entry may stay unacknowledged by an instance (it died) before another
+    /// instance claims it.
+    #[arg(long, env = "NOTIFY_INGEST_CLAIM_SECS", default_value_t = DEFAULT_INGEST_CLAIM_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub ingest_claim_secs: u64,
 }
+
+/// Default of --idempotency-ttl-secs: a day.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 86_400;
+/// Default of --ingest-stream on the Redis broker.
+pub const DEFAULT_INGEST_STREAM: &str = "notify:ingest";
+/// Default of --ingest-group.
+pub const DEFAULT_INGEST_GROUP: &str = "notify-relay";
+/// Default of --ingest-claim-secs.
+pub const DEFAULT_INGEST_CLAIM_SECS: u64 = 30;
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
@@ -315,6 +344,14 @@ pub enum SettingsError {
         "--cors-origins / NOTIFY_CORS_ORIGINS: {0:?} is not an origin; write scheme://host[:port], e.g. https://app.example.com (no path, no *)"
     )]
     BadOrigin(String),
+    /// Stream ingest was asked for without Redis.
+    #[error(
+        "--ingest-stream / NOTIFY_INGEST_STREAM is {0:?}, but stream ingest needs Redis: set --redis-url / NOTIFY_REDIS_URL, or set it to \"\" to turn stream ingest off"
+    )]
+    StreamNeedsRedis(String),
+    /// The consumer group name is empty.
+    #[error("--ingest-group / NOTIFY_INGEST_GROUP must not be empty")]
+    EmptyIngestGroup,
 }
 
 impl Settings {
@@ -328,6 +365,14 @@ impl Settings {
         }
         if let Some(bad) = self.cors_origins().find(|o| !is_origin(o)) {
             return Err(SettingsError::BadOrigin(bad.to_owned()));
+        }
+        if self.redis_url.is_none()
+            && let Some(stream) = self.ingest_stream()
+        {
+            return Err(SettingsError::StreamNeedsRedis(stream.to_owned()));
+        }
+        if self.ingest_group.trim().is_empty() {
+            return Err(SettingsError::EmptyIngestGroup);
         }
         Ok(())
     }
@@ -353,6 +398,16 @@ impl Settings {
             .iter()
             .map(|o| o.trim())
             .filter(|o| !o.is_empty())
+    }
+
+    /// The stream to ingest from, if any: the default on Redis, off on the memory broker
+    /// unless asked for (then start-up refuses, see [`SettingsError::StreamNeedsRedis`]).
+    pub fn ingest_stream(&self) -> Option<&str> {
+        match (&self.ingest_stream, &self.redis_url) {
+            (Some(name), _) => Some(name.as_str()).filter(|n| !n.is_empty()),
+            (None, Some(_)) => Some(DEFAULT_INGEST_STREAM),
+            (None, None) => None,
+        }
     }
 
     /// Settings for tests and embedding: the defaults, as if no flag were given.

@@ -20,6 +20,7 @@ pub mod email;
 pub mod error;
 pub mod event;
 pub mod hub;
+pub mod idempotency;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;

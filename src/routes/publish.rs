@@ -4,7 +4,11 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde_json::json;
 
 use super::{AppState, read_body};
-use crate::{error::ApiError, event::NewEvent};
+use crate::{
+    error::ApiError,
+    event::{EventError, NewEvent},
+    idempotency::IdempotencyKey,
+};
 
 /// Stores the event and answers `202 {"id": cursor}`; never 202 for an event not stored.
 pub async fn publish(
@@ -34,9 +38,26 @@ async fn store(
     state.limits.publish(key)?;
     let limits = state.parse_limits();
     let body = read_body(req, &mut payload, limits.max_bytes).await?;
-    let event = NewEvent::parse(&body, limits)?;
+    let event = with_header_key(req, NewEvent::parse(&body, limits)?)?;
     let appended = state.broker.append(&event).await?;
     // A topic with no subscribers stores nothing: there is no id, and the answer says so.
     Ok(HttpResponse::Accepted()
         .json(json!({ "id": appended.id, "recipients": appended.recipients })))
+}
+
+/// Takes the `Idempotency-Key` header as the event's key; with the body's `idempotency_key`
+/// too, both must say the same.
+fn with_header_key(req: &HttpRequest, mut event: NewEvent) -> Result<NewEvent, EventError> {
+    let Some(header) = req.headers().get("idempotency-key") else {
+        return Ok(event);
+    };
+    let key = header
+        .to_str()
+        .map_err(|_| EventError::BadIdempotencyKey)
+        .and_then(IdempotencyKey::parse)?;
+    if event.idempotency_key.as_ref().is_some_and(|k| *k != key) {
+        return Err(EventError::BadIdempotencyKey);
+    }
+    event.idempotency_key = Some(key);
+    Ok(event)
 }

@@ -94,6 +94,7 @@ fn broker_on(redis: &RedisServer) -> Arc<RedisBroker> {
             log_len: 1000,
             append_batch: 1000,
             email_grace: Duration::from_secs(60),
+            idempotency_ttl: Duration::from_secs(60),
         },
         Metrics::new(),
     )
@@ -186,4 +187,19 @@ async fn a_batch_from_a_bridge_that_lost_its_lease_stores_nothing() {
         Some(notify_relay::broker::BrokerError::NotLeaseHolder)
     ));
     assert_eq!(history(&broker).await, [0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pubsub_message_sent_twice_with_one_idempotency_key_is_stored_once() {
+    let app = TestApp::spawn(Backend::Redis).await;
+    let mut sse = app.sse("4").await;
+    let payloads = [
+        r#"{"user_id":4,"n":1,"idempotency_key":"img-1"}"#.to_owned(),
+        r#"{"user_id":4,"n":1,"idempotency_key":"img-1"}"#.to_owned(),
+        r#"{"user_id":4,"n":2}"#.to_owned(),
+    ];
+    publish_burst(&app, &payloads).await;
+    let got = sse.events(2).await;
+    assert_eq!(got[0].data, serde_json::json!({"user_id": 4, "n": 1}));
+    assert_eq!(got[1].data["n"], 2, "the second copy of n=1 was not stored");
 }

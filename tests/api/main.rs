@@ -11,6 +11,7 @@ mod email_instances;
 mod email_smtp;
 mod errors;
 mod faults;
+mod idempotency;
 mod ingest;
 mod instances;
 mod lifetime;

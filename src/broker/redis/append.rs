@@ -99,10 +99,18 @@ impl RedisBroker {
             .arg(if new.fallback { "1" } else { "" })
             .arg(self.settings.email_grace.as_millis() as u64);
         // once.lua's part, always last (see its header).
-        call.key(self.key("bridge-seq")).key(self.key("log"));
+        call.key(self.key("bridge-seq"));
+        match &new.idempotency_key {
+            Some(key) => call.key(self.key(&format!("idem:{key}"))),
+            None => call.key(self.key("log")),
+        };
         call.arg(seq.map_or_else(String::new, |n| format!("{lease_token}:{n}")))
-            .arg("")
-            .arg(1);
+            .arg(if new.idempotency_key.is_some() {
+                "1"
+            } else {
+                ""
+            })
+            .arg(self.settings.idempotency_ttl.as_secs().max(1));
         Ok(call)
     }
 

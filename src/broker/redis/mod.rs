@@ -60,6 +60,8 @@ pub struct RedisSettings {
     pub append_batch: usize,
     /// How long a recipient has to see an email-fallback event live before it is due for email.
     pub email_grace: Duration,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
 }
 
 /// Broker backed by Redis Streams.
