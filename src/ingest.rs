@@ -24,6 +24,7 @@ use crate::{
     backoff::Backoff,
     broker::{BrokerError, redis::RedisBroker},
     event::{EventError, NewEvent, ParseLimits},
+    ingest_stream::{self, StreamSettings},
     metrics::Metrics,
 };
 
@@ -56,6 +57,8 @@ pub struct BridgeSettings {
     pub lease: Duration,
     /// Channels whose messages fall back to email as if they said `"fallback": "email"`.
     pub fallback_channels: Vec<String>,
+    /// The ingest stream the lease holder also reads, if stream ingest is on.
+    pub stream: Option<StreamSettings>,
 }
 
 /// Competes for the lease and, while holding it, bridges messages; runs until the process ends.
@@ -104,12 +107,33 @@ const MAX_BATCH: usize = 256;
 /// Payload bytes after which a batch is closed even if more messages are waiting.
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
+/// Bridges pub/sub, and reads the ingest stream if configured, until the lease is lost or a
+/// connection drops; both stop together.
+async fn bridge_while_holding(
+    redis: &RedisBroker,
+    settings: &BridgeSettings,
+    status: &BridgeStatus,
+    token: &str,
+    renew_every: Duration,
+    seq: &mut u64,
+) -> Result<(), String> {
+    let pubsub = pubsub_while_holding(redis, settings, status, token, renew_every, seq);
+    let Some(stream) = &settings.stream else {
+        return pubsub.await;
+    };
+    let stream = ingest_stream::consume_while_holding(redis, stream, token, &status.metrics);
+    tokio::select! {
+        r = pubsub => r,
+        r = stream => r.map_err(|e| format!("ingest stream: {e}")),
+    }
+}
+
 /// Subscribes and appends until the lease is lost or the connection drops.
 ///
 /// Messages are appended in batches of what has already arrived: one at a time while they
 /// trickle in (no added latency), hundreds per round trip under load, so the bridge keeps up
 /// with a fast publisher instead of letting Redis's output buffer for it grow until cut.
-async fn bridge_while_holding(
+async fn pubsub_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
     status: &BridgeStatus,
@@ -222,7 +246,7 @@ async fn ingest_batch(
     let mut failures = 0;
     while done < events.len() {
         let progress = redis
-            .append_batch_fenced(&events[done..], token, first_seq + done as u64)
+            .append_batch_fenced(&events[done..], token, Some(first_seq + done as u64))
             .await;
         done += progress.stored.len();
         status

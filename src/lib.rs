@@ -22,6 +22,7 @@ pub mod event;
 pub mod hub;
 pub mod idempotency;
 pub mod ingest;
+pub mod ingest_stream;
 pub mod limits;
 pub mod metrics;
 pub mod routes;

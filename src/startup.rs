@@ -24,6 +24,7 @@ use crate::{
     error::ApiError,
     hub::{Hub, HubLimits},
     ingest::{self, BridgeSettings, BridgeStatus},
+    ingest_stream::StreamSettings,
     limits::{self, RateLimits},
     metrics::Metrics,
     routes::{self, AppState},
@@ -262,6 +263,12 @@ fn make_broker(
                 limits,
                 lease: Duration::from_millis(settings.bridge_lease_ms),
                 fallback_channels: settings.email_fallback_channels.clone(),
+                stream: settings.ingest_stream().map(|stream| StreamSettings {
+                    stream: stream.to_owned(),
+                    group: settings.ingest_group.clone(),
+                    claim: Duration::from_secs(settings.ingest_claim_secs),
+                    limits,
+                }),
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");

@@ -56,6 +56,19 @@ pub struct Metrics {
     bridge_holder: IntGauge,
     /// The mail path's counters (sent, failed, retried, queued, dropped reports).
     pub email: EmailCounters,
+    /// Stream ingest: events appended from the ingest stream, and where its group stands.
+    pub stream: StreamIngestMetrics,
+}
+
+/// Instruments of stream ingest (`NOTIFY_INGEST_STREAM`).
+#[derive(Clone)]
+pub struct StreamIngestMetrics {
+    /// Events appended from stream entries (a repeat found already stored counts too).
+    pub ingested: IntCounter,
+    /// Entries in the stream not yet read by the relays' group.
+    pub lag: IntGauge,
+    /// Entries read but not yet acknowledged (being appended, or left by a dead instance).
+    pub pending: IntGauge,
 }
 
 /// Counters of the mail path, in the relay's registry; clones share the value.
@@ -170,6 +183,17 @@ impl Metrics {
                     "Delivery reports dropped because their queue was full (at worst an extra email).",
                 ),
             },
+            stream: StreamIngestMetrics {
+                ingested: ingested.with_label_values(&["stream"]),
+                lag: gauge(
+                    "notify_ingest_stream_lag",
+                    "Entries of the ingest stream not yet read by the relays' consumer group (sampled by the stream's reader).",
+                ),
+                pending: gauge(
+                    "notify_ingest_stream_pending",
+                    "Ingest stream entries read but not yet acknowledged (sampled by the stream's reader).",
+                ),
+            },
             connections,
             rejected,
             registry,
@@ -194,6 +218,9 @@ impl Metrics {
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);
+        }
+        for g in [&this.stream.lag, &this.stream.pending] {
+            this.registry.register(Box::new(g.clone())).expect(STATIC);
         }
         Arc::new(this)
     }

@@ -136,11 +136,13 @@ async fn a_batch_retried_after_a_lost_answer_stores_each_event_once() {
             .unwrap()
     );
     let events: Vec<NewEvent> = (0..5).map(event).collect();
-    let first = broker.append_batch_fenced(&events[..3], "me", 0).await;
+    let first = broker
+        .append_batch_fenced(&events[..3], "me", Some(0))
+        .await;
     assert_eq!(first.stored.len(), 3);
     assert!(first.stopped.is_none());
     // The answer to the first attempt was lost: the bridge retries everything, same numbers.
-    let retry = broker.append_batch_fenced(&events, "me", 0).await;
+    let retry = broker.append_batch_fenced(&events, "me", Some(0)).await;
     assert_eq!(retry.stored.len(), 5, "the retry reports all five stored");
     assert_eq!(
         history(&broker).await,
@@ -162,7 +164,7 @@ async fn a_batch_from_a_bridge_that_lost_its_lease_stores_nothing() {
     let events: Vec<NewEvent> = (0..3).map(event).collect();
     assert_eq!(
         broker
-            .append_batch_fenced(&events[..1], "old", 0)
+            .append_batch_fenced(&events[..1], "old", Some(0))
             .await
             .stored
             .len(),
@@ -180,7 +182,9 @@ async fn a_batch_from_a_bridge_that_lost_its_lease_stores_nothing() {
             .await
             .unwrap()
     );
-    let late = broker.append_batch_fenced(&events[1..], "old", 1).await;
+    let late = broker
+        .append_batch_fenced(&events[1..], "old", Some(1))
+        .await;
     assert!(late.stored.is_empty());
     assert!(matches!(
         late.stopped,

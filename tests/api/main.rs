@@ -26,4 +26,5 @@ mod resume;
 mod shutdown;
 mod signals;
 mod slow;
+mod stream_ingest;
 mod topics;

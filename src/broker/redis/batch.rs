@@ -28,13 +28,15 @@ pub struct BatchProgress {
 }
 
 impl RedisBroker {
-    /// Appends `events` in order while `lease_token` holds the bridge lease; event `i` carries
-    /// sequence number `first_seq + i`, which must grow across the calls made with one token.
+    /// Appends `events` in order while `lease_token` holds the bridge lease. With `first_seq`,
+    /// event `i` carries sequence number `first_seq + i`, which must grow across the calls made
+    /// with one token (pub/sub messages have no other name); without, events are told apart
+    /// by their idempotency keys alone (stream entries).
     pub async fn append_batch_fenced(
         &self,
         events: &[NewEvent],
         lease_token: &str,
-        first_seq: u64,
+        first_seq: Option<u64>,
     ) -> BatchProgress {
         let mut progress = BatchProgress {
             stored: Vec::with_capacity(events.len()),
@@ -55,7 +57,7 @@ impl RedisBroker {
                     &mut conn,
                     rest,
                     lease_token,
-                    first_seq + from as u64,
+                    first_seq.map(|n| n + from as u64),
                     &mut progress,
                 )
                 .await
@@ -84,12 +86,12 @@ impl RedisBroker {
         conn: &mut ConnectionManager,
         events: &[NewEvent],
         lease_token: &str,
-        first_seq: u64,
+        first_seq: Option<u64>,
         progress: &mut BatchProgress,
     ) -> bool {
         let mut calls = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
-            match self.append_call(event, lease_token, Some(first_seq + i as u64)) {
+            match self.append_call(event, lease_token, first_seq.map(|n| n + i as u64)) {
                 Ok(call) => calls.push(call),
                 Err(e) => {
                     progress.stopped = Some(e);

@@ -22,6 +22,8 @@ mod append;
 mod batch;
 pub use batch::BatchProgress;
 mod reply;
+mod stream;
+pub use stream::{GroupState, IngestEntry};
 mod tail;
 
 use reply::{parse_entry, parse_id, stored, text};
