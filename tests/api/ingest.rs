@@ -26,7 +26,8 @@ async fn publish_burst(app: &TestApp, payloads: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_publishes_reaches_the_user_complete_and_in_order() {
-    let app = TestApp::spawn(Backend::Redis).await;
+    // A queue deep enough for the whole burst: this test is about ingest, not slow readers.
+    let app = TestApp::spawn_with(Backend::Redis, |s| s.queue_len = 4_096).await;
     let mut sse = app.sse("42").await;
     let payloads: Vec<String> = (0..2_000)
         .map(|n| format!(r#"{{"user_id":42,"n":{n}}}"#))
