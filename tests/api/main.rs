@@ -26,5 +26,6 @@ mod resume;
 mod shutdown;
 mod signals;
 mod slow;
+mod stream_chaos;
 mod stream_ingest;
 mod topics;
