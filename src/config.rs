@@ -510,4 +510,23 @@ mod tests {
             assert!(!shown.contains(secret), "{shown}");
         }
     }
+
+    #[test]
+    fn stream_ingest_is_on_by_default_with_redis_and_off_without_unless_asked_for() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.ingest_stream(), None);
+        assert!(s.validate().is_ok(), "the memory broker starts as before");
+        s.ingest_stream = Some("notify:ingest".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("NOTIFY_INGEST_STREAM") && err.contains("needs Redis"),
+            "{err}"
+        );
+        s.redis_url = Some("redis://127.0.0.1".into());
+        assert_eq!(s.ingest_stream(), Some("notify:ingest"));
+        s.ingest_stream = Some(String::new());
+        assert_eq!(s.ingest_stream(), None, "empty turns it off");
+        s.ingest_stream = None;
+        assert_eq!(s.ingest_stream(), Some(DEFAULT_INGEST_STREAM));
+    }
 }

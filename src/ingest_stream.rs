@@ -35,6 +35,8 @@ const READ_COUNT: usize = 256;
 const READ_BLOCK: Duration = Duration::from_secs(1);
 /// How often the lag is sampled and acknowledged entries are trimmed.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// A consumer idle this long with nothing pending belonged to an instance gone for good.
+const FORGET_CONSUMER_AFTER: Duration = Duration::from_secs(3_600);
 
 /// How stream ingest runs.
 #[derive(Debug, Clone)]
@@ -77,7 +79,7 @@ pub async fn consume_while_holding(
     let mut last_upkeep: Option<Instant> = None;
     loop {
         if last_upkeep.is_none_or(|t| t.elapsed() >= UPKEEP_EVERY) {
-            upkeep(redis, settings, metrics).await;
+            upkeep(redis, settings, &consumer, metrics).await;
             last_upkeep = Some(Instant::now());
         }
         if last_sweep.elapsed() >= settings.claim {
@@ -220,8 +222,9 @@ fn parse(entry: &IngestEntry, limits: ParseLimits) -> Result<NewEvent, EventErro
     Ok(event)
 }
 
-/// Samples the group's lag and trims the entries it has acknowledged.
-async fn upkeep(redis: &RedisBroker, settings: &StreamSettings, metrics: &Metrics) {
+/// Samples the group's lag, trims the entries it has acknowledged, and forgets consumers of
+/// instances long gone.
+async fn upkeep(redis: &RedisBroker, settings: &StreamSettings, me: &str, metrics: &Metrics) {
     let result = async {
         let state = redis.group_state(&settings.stream, &settings.group).await?;
         metrics.stream.lag.set(state.lag.unwrap_or(0) as i64);
@@ -238,6 +241,9 @@ async fn upkeep(redis: &RedisBroker, settings: &StreamSettings, metrics: &Metric
         if let Some(min_id) = keep_from {
             redis.trim_before(&settings.stream, &min_id).await?;
         }
+        redis
+            .drop_idle_consumers(&settings.stream, &settings.group, me, FORGET_CONSUMER_AFTER)
+            .await?;
         Ok::<(), BrokerError>(())
     }
     .await;

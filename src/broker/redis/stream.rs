@@ -199,6 +199,50 @@ impl RedisBroker {
             .map_err(unavailable)
     }
 
+    /// Removes consumers with nothing pending that have been idle longer than `idle` (instances
+    /// gone for good: each instance reads under a name of its own), except `me`.
+    pub async fn drop_idle_consumers(
+        &self,
+        stream: &str,
+        group: &str,
+        me: &str,
+        idle: Duration,
+    ) -> Result<(), BrokerError> {
+        let mut conn = self.conn().await?;
+        let reply: Value = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(stream)
+            .arg(group)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let Value::Array(consumers) = reply else {
+            return Ok(());
+        };
+        for c in consumers {
+            let fields = pairs(c);
+            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let (Some(name), Some(Value::Int(pending)), Some(Value::Int(idle_ms))) = (
+                field("name").and_then(text),
+                field("pending"),
+                field("idle"),
+            ) else {
+                continue;
+            };
+            if name != me && *pending == 0 && *idle_ms as u128 > idle.as_millis() {
+                redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(&name)
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The oldest entry the group has read but not acknowledged, if any.
     pub async fn oldest_pending(
         &self,
