@@ -22,7 +22,10 @@ use redis::Msg;
 
 use crate::{
     backoff::Backoff,
-    broker::{BrokerError, redis::RedisBroker},
+    broker::{
+        BrokerError,
+        redis::{ItemOutcome, RedisBroker},
+    },
     event::{EventError, NewEvent, ParseLimits},
     ingest_stream::{self, StreamSettings},
     metrics::Metrics,
@@ -248,13 +251,18 @@ async fn ingest_batch(
         let progress = redis
             .append_batch_fenced(&events[done..], token, Some(first_seq + done as u64))
             .await;
-        done += progress.stored.len();
-        status
-            .metrics
-            .ingested_pubsub
-            .inc_by(progress.stored.len() as u64);
-        for appended in &progress.stored {
-            tracing::debug!(id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
+        done += progress.len();
+        for outcome in &progress.done {
+            match outcome {
+                ItemOutcome::Stored(appended) => {
+                    status.metrics.ingested_pubsub.inc();
+                    tracing::debug!(id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
+                }
+                ItemOutcome::Refused { reason, .. } => {
+                    status.metrics.reject("pubsub", "broker_refused");
+                    tracing::error!(%reason, "lost a pub/sub message: redis refused its append");
+                }
+            }
         }
         match progress.stopped {
             None => {}

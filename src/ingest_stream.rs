@@ -22,7 +22,7 @@ use crate::{
     backoff::Backoff,
     broker::{
         BrokerError,
-        redis::{IngestEntry, RedisBroker},
+        redis::{IngestEntry, ItemOutcome, RedisBroker},
     },
     event::{EventError, NewEvent, ParseLimits},
     idempotency::IdempotencyKey,
@@ -185,12 +185,26 @@ async fn ingest(
         let progress = redis
             .append_batch_fenced(&events[done..], token, None)
             .await;
-        let stored = progress.stored.len();
-        redis
-            .ack(&settings.stream, &settings.group, &ids[done..done + stored])
-            .await?;
-        metrics.stream.ingested.inc_by(stored as u64);
-        done += stored;
+        // Acknowledged: stored events, and those Redis refuses for good (counted). One refused
+        // for now stays pending, for the claim sweep to retry.
+        let mut acks = Vec::with_capacity(progress.len());
+        for (outcome, id) in progress.done.iter().zip(&ids[done..]) {
+            match outcome {
+                ItemOutcome::Stored(_) => {
+                    metrics.stream.ingested.inc();
+                    acks.push(*id);
+                }
+                ItemOutcome::Refused { reason, transient } => {
+                    tracing::error!(entry = %id, %reason, transient, "redis refused an ingest entry's append");
+                    if !transient {
+                        metrics.reject("stream", "broker_refused");
+                        acks.push(*id);
+                    }
+                }
+            }
+        }
+        redis.ack(&settings.stream, &settings.group, &acks).await?;
+        done += progress.len();
         match progress.stopped {
             None => {}
             Some(BrokerError::NotLeaseHolder) => {

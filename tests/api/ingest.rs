@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use notify_relay::{
     broker::{
         Broker, History,
-        redis::{RedisBroker, RedisSettings},
+        redis::{ItemOutcome, RedisBroker, RedisSettings},
     },
     event::{EventId, NewEvent, ParseLimits, UserId},
     metrics::Metrics,
@@ -140,11 +140,11 @@ async fn a_batch_retried_after_a_lost_answer_stores_each_event_once() {
     let first = broker
         .append_batch_fenced(&events[..3], "me", Some(0))
         .await;
-    assert_eq!(first.stored.len(), 3);
+    assert_eq!(first.len(), 3);
     assert!(first.stopped.is_none());
     // The answer to the first attempt was lost: the bridge retries everything, same numbers.
     let retry = broker.append_batch_fenced(&events, "me", Some(0)).await;
-    assert_eq!(retry.stored.len(), 5, "the retry reports all five stored");
+    assert_eq!(retry.len(), 5, "the retry reports all five stored");
     assert_eq!(
         history(&broker).await,
         [0, 1, 2, 3, 4],
@@ -167,7 +167,6 @@ async fn a_batch_from_a_bridge_that_lost_its_lease_stores_nothing() {
         broker
             .append_batch_fenced(&events[..1], "old", Some(0))
             .await
-            .stored
             .len(),
         1
     );
@@ -186,7 +185,7 @@ async fn a_batch_from_a_bridge_that_lost_its_lease_stores_nothing() {
     let late = broker
         .append_batch_fenced(&events[1..], "old", Some(1))
         .await;
-    assert!(late.stored.is_empty());
+    assert!(late.is_empty());
     assert!(matches!(
         late.stopped,
         Some(notify_relay::broker::BrokerError::NotLeaseHolder)
@@ -207,4 +206,46 @@ async fn a_pubsub_message_sent_twice_with_one_idempotency_key_is_stored_once() {
     let got = sse.events(2).await;
     assert_eq!(got[0].data, serde_json::json!({"user_id": 4, "n": 1}));
     assert_eq!(got[1].data["n"], 2, "the second copy of n=1 was not stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_redis_refuses_on_its_own_is_reported_and_the_rest_of_the_batch_is_stored() {
+    let redis = RedisServer::start().await;
+    let broker = broker_on(&redis);
+    assert!(
+        broker
+            .hold_lease("me", Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    // A topic key of the wrong type makes the append script fail for that event alone.
+    let _: () = redis::cmd("SET")
+        .arg(broker.key_of("t:broken"))
+        .arg("not a set")
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    let limits = ParseLimits {
+        max_bytes: 1024,
+        max_recipients: 10,
+    };
+    let broken = NewEvent::parse(br#"{"topic":"broken","n":99}"#, limits).unwrap();
+    let events = vec![event(0), broken, event(2)];
+    let progress = broker.append_batch_fenced(&events, "me", Some(0)).await;
+    assert!(progress.stopped.is_none(), "{progress:?}");
+    assert!(
+        matches!(
+            progress.done.as_slice(),
+            [
+                ItemOutcome::Stored(_),
+                ItemOutcome::Refused {
+                    transient: false,
+                    ..
+                },
+                ItemOutcome::Stored(_)
+            ]
+        ),
+        "{progress:?}"
+    );
+    assert_eq!(history(&broker).await, [0, 2]);
 }

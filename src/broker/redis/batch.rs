@@ -4,7 +4,9 @@
 //! given. A pipeline can fail part way (the lease moves between two calls, the connection drops
 //! after Redis ran some of them): the caller learns how many leading events are stored and
 //! retries the rest. Each event carries a sequence number that `once.lua` checks, so a retry
-//! after a lost answer skips what the first attempt stored instead of storing it twice.
+//! after a lost answer skips what the first attempt stored instead of storing it twice. An
+//! event Redis refuses on its own (its script failed, while later ones ran) is reported as
+//! refused, not retried: a retry would come after later events.
 
 use redis::{ErrorKind, RedisResult, ServerErrorKind, aio::ConnectionManager};
 
@@ -18,13 +20,57 @@ use crate::{
     event::NewEvent,
 };
 
-/// How far a batch got: the outcome of each leading event stored, and why it stopped if it did.
+/// How far a batch got: the outcome of each leading event, and why it stopped if it did.
 #[derive(Debug)]
 pub struct BatchProgress {
-    /// One entry per stored event, in order (also for those a retry found already stored).
-    pub stored: Vec<Appended>,
-    /// Why the events after `stored` were not stored; `None` when all were.
+    /// One outcome per leading event, in order.
+    pub done: Vec<ItemOutcome>,
+    /// Why the events after `done` were not run; `None` when all were.
     pub stopped: Option<BrokerError>,
+}
+
+/// What became of one event of a batch.
+#[derive(Debug)]
+pub enum ItemOutcome {
+    /// Stored (or found stored by an earlier attempt).
+    Stored(Appended),
+    /// Redis refused this event alone: the script failed for it (`transient` false), or failed
+    /// with a passing condition (out of memory, busy) while later events of the batch were
+    /// stored, so retrying it now would store it out of order (`transient` true).
+    Refused {
+        /// Redis's error.
+        reason: String,
+        /// True for a condition that may pass (a later retry may succeed).
+        transient: bool,
+    },
+}
+
+impl BatchProgress {
+    /// How many leading events were stored or refused.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// True when no event was run.
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+}
+
+/// Redis errors that say "not now" rather than "never" about a command.
+fn is_transient(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    [
+        "OOM",
+        "BUSY",
+        "LOADING",
+        "READONLY",
+        "MASTERDOWN",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+    ]
+    .iter()
+    .any(|code| e.code() == Some(code) || text.contains(&format!("\"{code}\"")))
 }
 
 impl RedisBroker {
@@ -39,7 +85,7 @@ impl RedisBroker {
         first_seq: Option<u64>,
     ) -> BatchProgress {
         let mut progress = BatchProgress {
-            stored: Vec::with_capacity(events.len()),
+            done: Vec::with_capacity(events.len()),
             stopped: None,
         };
         let mut conn = match self.conn().await {
@@ -50,7 +96,7 @@ impl RedisBroker {
             }
         };
         for attempt in 0..2 {
-            let from = progress.stored.len();
+            let from = progress.len();
             let rest = &events[from..];
             if !self
                 .pipeline(
@@ -111,25 +157,38 @@ impl RedisBroker {
                 return false;
             }
         };
-        for reply in replies {
+        let last_ok = replies.iter().rposition(Result::is_ok);
+        for (i, reply) in replies.into_iter().enumerate() {
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => return true,
-                Err(e) => {
+                Err(e) if e.to_string().contains("NOTLEASE") => {
+                    progress.stopped = Some(BrokerError::NotLeaseHolder);
+                    return false;
+                }
+                // Nothing after it was stored: stop here, the caller retries from this event.
+                Err(e) if is_transient(&e) && last_ok.is_none_or(|last| last < i) => {
                     progress.stopped = Some(append_error(e));
                     return false;
                 }
+                Err(e) => {
+                    progress.done.push(ItemOutcome::Refused {
+                        transient: is_transient(&e),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
             };
             match self.finish_append(conn, reply).await {
-                Ok(appended) => progress.stored.push(appended),
+                Ok(appended) => progress.done.push(ItemOutcome::Stored(appended)),
                 Err(e) => {
                     // The event is stored; a big append's histories are finished by any relay
                     // later (see `finish_stale_pending`).
                     tracing::warn!(error = %e, "a big append's histories are left for later");
-                    progress.stored.push(Appended {
+                    progress.done.push(ItemOutcome::Stored(Appended {
                         id: None,
                         recipients: 0,
-                    });
+                    }));
                 }
             }
         }

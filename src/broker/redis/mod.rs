@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 
 mod append;
 mod batch;
-pub use batch::BatchProgress;
+pub use batch::{BatchProgress, ItemOutcome};
 mod reply;
 mod stream;
 pub use stream::{GroupState, IngestEntry};
