@@ -6,7 +6,7 @@ use super::Appended;
 use crate::idempotency::IdempotencyKey;
 
 /// Most keys remembered at once; past it the oldest are forgotten before their TTL.
-pub const MAX_RECORDS: usize = 1_000_000;
+pub const MAX_RECORDS: usize = 100_000;
 
 /// Idempotency records, bounded in number and age.
 pub struct OnceRecords {
