@@ -17,16 +17,14 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{FutureExt, StreamExt};
-use redis::Msg;
+use futures_util::{FutureExt, StreamExt, stream::FuturesOrdered};
+
+mod batch;
 
 use crate::{
     backoff::Backoff,
-    broker::{
-        BrokerError,
-        redis::{ItemOutcome, RedisBroker},
-    },
-    event::{EventError, NewEvent, ParseLimits},
+    broker::redis::RedisBroker,
+    event::ParseLimits,
     ingest_stream::{self, StreamSettings},
     metrics::Metrics,
 };
@@ -105,11 +103,6 @@ pub async fn run_bridge(
     }
 }
 
-/// Most pub/sub messages appended in one pipeline.
-const MAX_BATCH: usize = 256;
-/// Payload bytes after which a batch is closed even if more messages are waiting.
-const MAX_BATCH_BYTES: usize = 4 << 20;
-
 /// Bridges pub/sub, and reads the ingest stream if configured, until the lease is lost or a
 /// connection drops; both stop together.
 async fn bridge_while_holding(
@@ -157,18 +150,27 @@ async fn pubsub_while_holding(
     let mut messages = pubsub.on_message();
     let mut renew = tokio::time::interval(renew_every);
     renew.tick().await;
+    let mut inflight = FuturesOrdered::new();
     loop {
         tokio::select! {
-            msg = messages.next() => {
-                let Some(first) = msg else { return Err("pub/sub connection lost".into()) };
+            Some(sent) = inflight.next(), if !inflight.is_empty() => {
+                if batch::settle(redis, token, status, sent, &mut inflight).await == Outcome::LeaseLost {
+                    return Ok(());
+                }
+            }
+            msg = messages.next(), if inflight.len() < batch::IN_FLIGHT => {
+                let Some(first) = msg else {
+                    batch::settle_all(redis, token, status, &mut inflight).await;
+                    return Err("pub/sub connection lost".into());
+                };
                 let mut bytes = first.get_payload_bytes().len();
-                let mut batch = vec![first];
+                let mut msgs = vec![first];
                 let mut closed = false;
-                while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                while msgs.len() < batch::MAX_BATCH && bytes < batch::MAX_BATCH_BYTES {
                     match messages.next().now_or_never() {
                         Some(Some(msg)) => {
                             bytes += msg.get_payload_bytes().len();
-                            batch.push(msg);
+                            msgs.push(msg);
                         }
                         Some(None) => {
                             closed = true;
@@ -177,11 +179,14 @@ async fn pubsub_while_holding(
                         None => break,
                     }
                 }
-                let events = parse_batch(&batch, settings, status);
-                if ingest_batch(redis, token, &events, seq, status).await == Outcome::LeaseLost {
-                    return Ok(());
+                let events = batch::parse_batch(&msgs, settings, status);
+                if !events.is_empty() {
+                    let first_seq = *seq;
+                    *seq += events.len() as u64;
+                    inflight.push_back(batch::send(redis, token, events, first_seq));
                 }
                 if closed {
+                    batch::settle_all(redis, token, status, &mut inflight).await;
                     return Err("pub/sub connection lost".into());
                 }
             }
@@ -197,96 +202,9 @@ async fn pubsub_while_holding(
     }
 }
 
+/// Whether the bridge may go on appending.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Done,
     LeaseLost,
-}
-
-/// Parses a batch of messages; a bad one is logged with the reason, counted and left out.
-fn parse_batch(batch: &[Msg], settings: &BridgeSettings, status: &BridgeStatus) -> Vec<NewEvent> {
-    let mut events = Vec::with_capacity(batch.len());
-    for msg in batch {
-        let channel = msg.get_channel_name();
-        let payload = msg.get_payload_bytes();
-        match NewEvent::parse(payload, settings.limits) {
-            Ok(event) => {
-                let fallback = settings.fallback_channels.iter().any(|c| c == channel);
-                events.push(NewEvent {
-                    fallback: event.fallback || fallback,
-                    ..event
-                });
-            }
-            Err(reason) => {
-                // The same codes an HTTP publisher would get for this message.
-                let code = match reason {
-                    EventError::TooLarge(_) => "payload_too_large",
-                    _ => "bad_event",
-                };
-                status.metrics.reject("pubsub", code);
-                tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");
-            }
-        }
-    }
-    events
-}
-
-/// Appends parsed events in order, retrying briefly on a blip; stops if the lease moved.
-async fn ingest_batch(
-    redis: &RedisBroker,
-    token: &str,
-    events: &[NewEvent],
-    seq: &mut u64,
-    status: &BridgeStatus,
-) -> Outcome {
-    // Numbered once, before the first attempt: a retry reuses the numbers, so what an attempt
-    // stored before failing is recognised and not stored again.
-    let first_seq = *seq;
-    *seq += events.len() as u64;
-    let mut done = 0;
-    // The messages arrived over this same Redis, so a failure here is a blip: retry briefly.
-    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
-    let mut failures = 0;
-    while done < events.len() {
-        let progress = redis
-            .append_batch_fenced(&events[done..], token, Some(first_seq + done as u64))
-            .await;
-        done += progress.len();
-        for outcome in &progress.done {
-            match outcome {
-                ItemOutcome::Stored(appended) => {
-                    status.metrics.ingested_pubsub.inc();
-                    tracing::debug!(id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
-                }
-                ItemOutcome::Refused { reason, .. } => {
-                    status.metrics.reject("pubsub", "broker_refused");
-                    tracing::error!(%reason, "lost a pub/sub message: redis refused its append");
-                }
-            }
-        }
-        match progress.stopped {
-            None => {}
-            Some(BrokerError::NotLeaseHolder) => {
-                tracing::warn!(
-                    left = events.len() - done,
-                    "not appending: the bridge lease moved to another instance"
-                );
-                return Outcome::LeaseLost;
-            }
-            Some(BrokerError::Unavailable(e)) if failures < 4 => {
-                failures += 1;
-                tracing::warn!(attempt = failures, error = %e, "append failed; retrying");
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-            Some(e) => {
-                let lost = events.len() - done;
-                for _ in 0..lost {
-                    status.metrics.reject("pubsub", "broker_unavailable");
-                }
-                tracing::error!(lost, error = %e, "lost pub/sub messages: the broker would not take them");
-                return Outcome::Done;
-            }
-        }
-    }
-    Outcome::Done
 }

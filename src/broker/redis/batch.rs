@@ -125,6 +125,41 @@ impl RedisBroker {
         progress
     }
 
+    /// One pipelined attempt of [`RedisBroker::append_batch_fenced`], for callers that keep
+    /// several batches in flight: if Redis had lost the script, it is loaded again and the
+    /// batch reports `Unavailable` from there, so the caller retries the batches in order
+    /// (an attempt that re-ran by itself could overtake a later batch's retry).
+    pub async fn append_pipeline_fenced(
+        &self,
+        events: &[NewEvent],
+        lease_token: &str,
+        first_seq: Option<u64>,
+    ) -> BatchProgress {
+        let mut progress = BatchProgress {
+            done: Vec::with_capacity(events.len()),
+            stopped: None,
+        };
+        let mut conn = match self.conn().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                progress.stopped = Some(e);
+                return progress;
+            }
+        };
+        if self
+            .pipeline(&mut conn, events, lease_token, first_seq, &mut progress)
+            .await
+        {
+            progress.stopped = Some(
+                match self.append.prepare_invoke().load_async(&mut conn).await {
+                    Ok(_) => BrokerError::Unavailable("the append script was not loaded".into()),
+                    Err(e) => unavailable(e),
+                },
+            );
+        }
+        progress
+    }
+
     /// One pipelined run; records what was stored in `progress`. True when the script was
     /// missing in Redis, so the events from there on did not run.
     async fn pipeline(
