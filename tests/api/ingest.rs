@@ -249,3 +249,25 @@ async fn an_event_redis_refuses_on_its_own_is_reported_and_the_rest_of_the_batch
     );
     assert_eq!(history(&broker).await, [0, 2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_right_after_redis_lost_its_scripts_is_stored_complete_and_in_order() {
+    let app = TestApp::spawn_with(Backend::Redis, |s| s.queue_len = 4_096).await;
+    let mut sse = app.sse("6").await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut app.redis().connection().await)
+        .await
+        .unwrap();
+    let payloads: Vec<String> = (0..1_000)
+        .map(|n| format!(r#"{{"user_id":6,"n":{n}}}"#))
+        .collect();
+    publish_burst(&app, &payloads).await;
+    let ns: Vec<u64> = sse
+        .events(1_000)
+        .await
+        .iter()
+        .map(|e| e.data["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, (0..1_000).collect::<Vec<_>>());
+}

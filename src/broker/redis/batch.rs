@@ -182,6 +182,10 @@ impl RedisBroker {
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
+        // Each pipeline brings the script (Redis hashes it again: microseconds per batch), so
+        // it never meets a Redis that lost it: a batch refused for that could be overtaken by
+        // the next one in flight.
+        pipe.load_script(&self.append).ignore();
         for call in &calls {
             pipe.invoke_script(call);
         }
