@@ -361,6 +361,26 @@ pub struct Settings {
     /// are no admin routes at all.
     #[arg(long, env = "NOTIFY_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<Secret>,
+
+    // --- Lossless ingest (issue 18): idempotency keys and the Redis Stream ingest ---
+    /// Seconds an idempotency key is remembered: within this long, a second publish with the
+    /// same key stores nothing and gets the first one's answer.
+    #[arg(long, env = "NOTIFY_IDEMPOTENCY_TTL_SECS", default_value_t = DEFAULT_IDEMPOTENCY_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub idempotency_ttl_secs: u64,
+
+    /// Redis Stream the relay reads events from (`XADD <stream> * data <publish JSON>`); empty
+    /// turns it off. Unset: `notify:ingest` on the Redis broker, off on the memory broker.
+    #[arg(long, env = "NOTIFY_INGEST_STREAM")]
+    pub ingest_stream: Option<String>,
+
+    /// Consumer group the relays read the ingest stream through (one consumer per instance).
+    #[arg(long, env = "NOTIFY_INGEST_GROUP", default_value = DEFAULT_INGEST_GROUP)]
+    pub ingest_group: String,
+
+    /// Seconds an ingest entry may stay unacknowledged by an instance (it died) before another
+    /// instance claims it.
+    #[arg(long, env = "NOTIFY_INGEST_CLAIM_SECS", default_value_t = DEFAULT_INGEST_CLAIM_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub ingest_claim_secs: u64,
 }
 
 /// The notification log's table name unless --notifications-table says otherwise.
@@ -387,6 +407,15 @@ impl Settings {
         })
     }
 }
+
+/// Default of --idempotency-ttl-secs: a day.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 86_400;
+/// Default of --ingest-stream on the Redis broker.
+pub const DEFAULT_INGEST_STREAM: &str = "notify:ingest";
+/// Default of --ingest-group.
+pub const DEFAULT_INGEST_GROUP: &str = "notify-relay";
+/// Default of --ingest-claim-secs.
+pub const DEFAULT_INGEST_CLAIM_SECS: u64 = 30;
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
@@ -448,6 +477,14 @@ pub enum SettingsError {
         "--notifications-db / NOTIFY_NOTIFICATIONS_DB must be a postgres:// or mysql:// URL (postgresql:// and mariadb:// too)"
     )]
     BadNotificationsDb,
+    /// Stream ingest was asked for without Redis.
+    #[error(
+        "--ingest-stream / NOTIFY_INGEST_STREAM is {0:?}, but stream ingest needs Redis: set --redis-url / NOTIFY_REDIS_URL, or set it to \"\" to turn stream ingest off"
+    )]
+    StreamNeedsRedis(String),
+    /// The consumer group name is empty.
+    #[error("--ingest-group / NOTIFY_INGEST_GROUP must not be empty")]
+    EmptyIngestGroup,
 }
 
 impl Settings {
@@ -480,6 +517,14 @@ impl Settings {
         {
             return Err(SettingsError::BadNotificationsDb);
         }
+        if self.redis_target().is_none()
+            && let Some(stream) = self.ingest_stream()
+        {
+            return Err(SettingsError::StreamNeedsRedis(stream.to_owned()));
+        }
+        if self.ingest_group.trim().is_empty() {
+            return Err(SettingsError::EmptyIngestGroup);
+        }
         Ok(())
     }
 
@@ -504,6 +549,16 @@ impl Settings {
             .iter()
             .map(|o| o.trim())
             .filter(|o| !o.is_empty())
+    }
+
+    /// The stream to ingest from, if any: the default on Redis, off on the memory broker
+    /// unless asked for (then start-up refuses, see [`SettingsError::StreamNeedsRedis`]).
+    pub fn ingest_stream(&self) -> Option<&str> {
+        match (&self.ingest_stream, &self.redis_url) {
+            (Some(name), _) => Some(name.as_str()).filter(|n| !n.is_empty()),
+            (None, Some(_)) => Some(DEFAULT_INGEST_STREAM),
+            (None, None) => None,
+        }
     }
 
     /// Settings for tests and embedding: the defaults, as if no flag were given.
@@ -666,5 +721,24 @@ mod tests {
                 .to_string();
             assert!(err.contains("--notifications-table"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn stream_ingest_is_on_by_default_with_redis_and_off_without_unless_asked_for() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.ingest_stream(), None);
+        assert!(s.validate().is_ok(), "the memory broker starts as before");
+        s.ingest_stream = Some("notify:ingest".into());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("NOTIFY_INGEST_STREAM") && err.contains("needs Redis"),
+            "{err}"
+        );
+        s.redis_url = Some("redis://127.0.0.1".into());
+        assert_eq!(s.ingest_stream(), Some("notify:ingest"));
+        s.ingest_stream = Some(String::new());
+        assert_eq!(s.ingest_stream(), None, "empty turns it off");
+        s.ingest_stream = None;
+        assert_eq!(s.ingest_stream(), Some(DEFAULT_INGEST_STREAM));
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, value::RawValue};
 
-use crate::sse;
+use crate::{idempotency::IdempotencyKey, sse};
 
 /// Longest user id accepted, in characters.
 pub const MAX_USER_ID_CHARS: usize = 128;
@@ -189,6 +189,11 @@ pub enum EventError {
     /// A cursor is not of the form `<ms>-<seq>`.
     #[error("the cursor is malformed: expected <ms>-<seq> as sent in an id")]
     BadCursor,
+    /// `idempotency_key` (or the `Idempotency-Key` header) is malformed or contradicts the other.
+    #[error(
+        "idempotency_key must be a string of 1 to 128 of A-Z a-z 0-9 - _ . : / + = (and match the Idempotency-Key header if both are given)"
+    )]
+    BadIdempotencyKey,
 }
 
 /// Limits applied when parsing a publisher's message.
@@ -216,6 +221,8 @@ pub struct NewEvent {
     /// True when a recipient who does not see the event live gets it by email (`"fallback":
     /// "email"`, or a pub/sub channel configured for it).
     pub fallback: bool,
+    /// The publisher's name for this event: a second append with it stores nothing.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl NewEvent {
@@ -224,8 +231,14 @@ impl NewEvent {
         if bytes.len() > limits.max_bytes {
             return Err(EventError::TooLarge(limits.max_bytes));
         }
-        let object: Map<String, Value> =
+        let mut object: Map<String, Value> =
             serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
+        // Between publisher and relay only: taken out of what recipients receive.
+        let idempotency_key = match object.remove("idempotency_key") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(key)) => Some(IdempotencyKey::parse(&key)?),
+            Some(_) => return Err(EventError::BadIdempotencyKey),
+        };
         let topic = match object.get("topic") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => Some(Topic::parse(t)?),
@@ -259,6 +272,7 @@ impl NewEvent {
             event,
             data,
             fallback,
+            idempotency_key,
         })
     }
 }

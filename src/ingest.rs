@@ -17,14 +17,16 @@ use std::{
     time::Duration,
 };
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt, stream::FuturesOrdered};
+
+mod batch;
 
 use crate::{
     backoff::Backoff,
-    broker::{BrokerError, redis::RedisBroker},
-    event::{EventError, NewEvent, ParseLimits},
+    broker::redis::RedisBroker,
+    event::ParseLimits,
+    ingest_stream::{self, StreamSettings},
     metrics::Metrics,
-    trace::Source,
 };
 
 /// What the bridge is doing, for readiness and metrics.
@@ -56,6 +58,8 @@ pub struct BridgeSettings {
     pub lease: Duration,
     /// Channels whose messages fall back to email as if they said `"fallback": "email"`.
     pub fallback_channels: Vec<String>,
+    /// The ingest stream the lease holder also reads, if stream ingest is on.
+    pub stream: Option<StreamSettings>,
 }
 
 /// Competes for the lease and, while holding it, bridges messages; runs until the process ends.
@@ -67,11 +71,22 @@ pub async fn run_bridge(
     let token = format!("{:032x}", rand::random::<u128>());
     let renew_every = settings.lease / 3;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    // Numbers every message this token appends (see `RedisBroker::append_batch_fenced`).
+    let mut seq = 0;
     loop {
         match redis.hold_lease(&token, settings.lease).await {
             Ok(true) => {
                 tracing::info!("holding the bridge lease: subscribing to pub/sub");
-                match bridge_while_holding(&redis, &settings, &status, &token, renew_every).await {
+                match bridge_while_holding(
+                    &redis,
+                    &settings,
+                    &status,
+                    &token,
+                    renew_every,
+                    &mut seq,
+                )
+                .await
+                {
                     Ok(()) => backoff.reset(),
                     Err(e) => tracing::warn!(error = %e, "bridge interrupted"),
                 }
@@ -88,13 +103,39 @@ pub async fn run_bridge(
     }
 }
 
-/// Subscribes and appends until the lease is lost or the connection drops.
+/// Bridges pub/sub, and reads the ingest stream if configured, until the lease is lost or a
+/// connection drops; both stop together.
 async fn bridge_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
     status: &BridgeStatus,
     token: &str,
     renew_every: Duration,
+    seq: &mut u64,
+) -> Result<(), String> {
+    let pubsub = pubsub_while_holding(redis, settings, status, token, renew_every, seq);
+    let Some(stream) = &settings.stream else {
+        return pubsub.await;
+    };
+    let stream = ingest_stream::consume_while_holding(redis, stream, token, &status.metrics);
+    tokio::select! {
+        r = pubsub => r,
+        r = stream => r.map_err(|e| format!("ingest stream: {e}")),
+    }
+}
+
+/// Subscribes and appends until the lease is lost or the connection drops.
+///
+/// Messages are appended in batches of what has already arrived: one at a time while they
+/// trickle in (no added latency), hundreds per round trip under load, so the bridge keeps up
+/// with a fast publisher instead of letting Redis's output buffer for it grow until cut.
+async fn pubsub_while_holding(
+    redis: &RedisBroker,
+    settings: &BridgeSettings,
+    status: &BridgeStatus,
+    token: &str,
+    renew_every: Duration,
+    seq: &mut u64,
 ) -> Result<(), String> {
     let mut pubsub = redis.store().pubsub().await.map_err(|e| e.to_string())?;
     for channel in &settings.channels {
@@ -105,15 +146,44 @@ async fn bridge_while_holding(
     let mut messages = pubsub.on_message();
     let mut renew = tokio::time::interval(renew_every);
     renew.tick().await;
+    let mut inflight = FuturesOrdered::new();
     loop {
         tokio::select! {
-            msg = messages.next() => {
-                let Some(msg) = msg else { return Err("pub/sub connection lost".into()) };
-                let channel = msg.get_channel_name();
-                let fallback = settings.fallback_channels.iter().any(|c| c == channel);
-                let outcome = ingest_one(redis, token, channel, msg.get_payload_bytes(), settings.limits, fallback, status).await;
-                if outcome == Outcome::LeaseLost {
+            Some(sent) = inflight.next(), if !inflight.is_empty() => {
+                if batch::settle(redis, token, status, sent, &mut inflight).await == Outcome::LeaseLost {
                     return Ok(());
+                }
+            }
+            msg = messages.next(), if inflight.len() < batch::IN_FLIGHT => {
+                let Some(first) = msg else {
+                    batch::settle_all(redis, token, status, &mut inflight).await;
+                    return Err("pub/sub connection lost".into());
+                };
+                let mut bytes = first.get_payload_bytes().len();
+                let mut msgs = vec![first];
+                let mut closed = false;
+                while msgs.len() < batch::MAX_BATCH && bytes < batch::MAX_BATCH_BYTES {
+                    match messages.next().now_or_never() {
+                        Some(Some(msg)) => {
+                            bytes += msg.get_payload_bytes().len();
+                            msgs.push(msg);
+                        }
+                        Some(None) => {
+                            closed = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                let parsed = batch::parse_batch(&msgs, settings, status);
+                if !parsed.0.is_empty() {
+                    let first_seq = *seq;
+                    *seq += parsed.0.len() as u64;
+                    inflight.push_back(batch::send(redis, token, parsed, first_seq));
+                }
+                if closed {
+                    batch::settle_all(redis, token, status, &mut inflight).await;
+                    return Err("pub/sub connection lost".into());
                 }
             }
             _ = renew.tick() => match redis.hold_lease(token, settings.lease).await {
@@ -128,68 +198,9 @@ async fn bridge_while_holding(
     }
 }
 
+/// Whether the bridge may go on appending.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Done,
     LeaseLost,
-}
-
-/// Parses and appends one message; a bad one is logged with the reason and skipped.
-async fn ingest_one(
-    redis: &RedisBroker,
-    token: &str,
-    channel: &str,
-    payload: &[u8],
-    limits: ParseLimits,
-    fallback: bool,
-    status: &BridgeStatus,
-) -> Outcome {
-    let event = match NewEvent::parse(payload, limits) {
-        Ok(event) => NewEvent {
-            fallback: event.fallback || fallback,
-            ..event
-        },
-        Err(reason) => {
-            // The same codes an HTTP publisher would get for this message.
-            let code = match reason {
-                EventError::TooLarge(_) => "payload_too_large",
-                _ => "bad_event",
-            };
-            status.metrics.reject("pubsub", code);
-            tracing::warn!(channel, bytes = payload.len(), %reason, "skipped a malformed pub/sub message");
-            return Outcome::Done;
-        }
-    };
-    // The message arrived over this same Redis, so a failure here is a blip: retry briefly.
-    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
-    for attempt in 1..=5 {
-        match redis.append_fenced(&event, token).await {
-            Ok(appended) => {
-                status.metrics.ingested_pubsub.inc();
-                status
-                    .metrics
-                    .trace
-                    .appended(&event, &appended, Source::PubSub, Some(channel));
-                tracing::debug!(channel, id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
-                return Outcome::Done;
-            }
-            Err(BrokerError::NotLeaseHolder) => {
-                tracing::warn!(
-                    channel,
-                    "not appending: the bridge lease moved to another instance"
-                );
-                return Outcome::LeaseLost;
-            }
-            Err(BrokerError::Unavailable(e)) if attempt < 5 => {
-                tracing::warn!(channel, attempt, error = %e, "append failed; retrying");
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-            Err(e) => {
-                status.metrics.reject("pubsub", "broker_unavailable");
-                tracing::error!(channel, error = %e, "lost a pub/sub message: the broker would not take it");
-                return Outcome::Done;
-            }
-        }
-    }
-    Outcome::Done
 }

@@ -25,6 +25,7 @@ use crate::{
     error::ApiError,
     hub::{Hub, HubLimits},
     ingest::{self, BridgeSettings, BridgeStatus},
+    ingest_stream::StreamSettings,
     limits::{self, RateLimits},
     metrics::Metrics,
     redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
@@ -251,6 +252,7 @@ fn redis_settings(settings: &Settings) -> RedisSettings {
         log_len: settings.log_len as usize,
         append_batch: settings.append_batch as usize,
         email_grace: Duration::from_secs(settings.email_grace_secs),
+        idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
     }
 }
 
@@ -289,7 +291,11 @@ async fn make_broker(
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
             (
-                MemoryBroker::new(settings.history_len as usize, ttl),
+                MemoryBroker::with_idempotency_ttl(
+                    settings.history_len as usize,
+                    ttl,
+                    Duration::from_secs(settings.idempotency_ttl_secs),
+                ),
                 None,
                 None,
             )
@@ -309,6 +315,12 @@ async fn make_broker(
                 limits,
                 lease: Duration::from_millis(settings.bridge_lease_ms),
                 fallback_channels: settings.email_fallback_channels.clone(),
+                stream: settings.ingest_stream().map(|stream| StreamSettings {
+                    stream: stream.to_owned(),
+                    group: settings.ingest_group.clone(),
+                    claim: Duration::from_secs(settings.ingest_claim_secs),
+                    limits,
+                }),
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");

@@ -71,6 +71,11 @@ pub struct Args {
     #[arg(long, default_value = "image_update")]
     pub pub_channel: String,
 
+    /// With --pub-redis: `XADD <stream> * data <json>` to this stream (the relay's stream
+    /// ingest) instead of `PUBLISH`.
+    #[arg(long, requires = "pub_redis")]
+    pub pub_stream: Option<String>,
+
     /// Publish with `POST` to the relay's publish URL, e.g. `http://127.0.0.1:8080/publish`.
     #[arg(long)]
     pub pub_relay: Option<String>,

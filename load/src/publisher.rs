@@ -20,6 +20,8 @@ pub enum Sink {
         addr: std::net::SocketAddr,
         /// Channel name.
         channel: String,
+        /// Stream to `XADD` to instead of publishing on the channel.
+        stream: Option<String>,
     },
     /// `POST` the JSON to this URL with `Authorization: Bearer <key>` (relay).
     Relay {
@@ -136,14 +138,25 @@ impl Client {
 
     async fn send(&mut self, sink: &Sink, uid: u64, body: &str) -> io::Result<()> {
         match (self, sink) {
-            (Client::Redis { stream, buf }, Sink::Redis { addr, channel }) => {
+            (
+                Client::Redis { stream, buf },
+                Sink::Redis {
+                    addr,
+                    channel,
+                    stream: key,
+                },
+            ) => {
                 if stream.is_none() {
                     *stream = Some(http::connect(*addr, None).await?);
                 }
                 let s = stream
                     .as_mut()
                     .ok_or_else(|| io::Error::other("no redis"))?;
-                s.write_all(resp_publish(channel, body).as_bytes()).await?;
+                let command = match key {
+                    Some(key) => resp_xadd(key, body),
+                    None => resp_publish(channel, body),
+                };
+                s.write_all(command.as_bytes()).await?;
                 read_redis_reply(s, buf).await
             }
             (Client::Http(conn), Sink::Relay { target, key }) => {
@@ -187,12 +200,37 @@ pub fn resp_publish(channel: &str, body: &str) -> String {
     )
 }
 
+/// Encodes `XADD stream * data body` in RESP.
+pub fn resp_xadd(stream: &str, body: &str) -> String {
+    format!(
+        "*5\r\n$4\r\nXADD\r\n${}\r\n{stream}\r\n$1\r\n*\r\n$4\r\ndata\r\n${}\r\n{body}\r\n",
+        stream.len(),
+        body.len()
+    )
+}
+
+/// Reads one integer (`PUBLISH`) or bulk string (`XADD`) reply.
 async fn read_redis_reply(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
     for _ in 0..64 {
         if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
             return match buf.first() {
                 Some(b':') => Ok(()),
+                Some(b'$') => {
+                    let len: usize = std::str::from_utf8(&buf[1..end])
+                        .ok()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| io::Error::other("redis: bad bulk length"))?;
+                    while buf.len() < end + 2 + len + 2 {
+                        let mut tmp = [0u8; 256];
+                        let n = s.read(&mut tmp).await?;
+                        if n == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                    }
+                    Ok(())
+                }
                 _ => Err(io::Error::other(format!(
                     "redis: {}",
                     String::from_utf8_lossy(&buf[..end])

@@ -51,6 +51,7 @@ async fn sink(args: &Args) -> Result<Option<Sink>, String> {
         return Ok(Some(Sink::Redis {
             addr,
             channel: args.pub_channel.clone(),
+            stream: args.pub_stream.clone(),
         }));
     }
     if let Some(url) = &args.pub_relay {

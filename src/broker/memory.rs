@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{
     Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailSink, UserHistoryFacts,
-    cursor_is_stale, expand_recipients,
+    cursor_is_stale, expand_recipients, once::OnceRecords,
 };
 use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
@@ -33,6 +33,8 @@ struct State {
     last: EventId,
     users: HashMap<UserId, UserHistory>,
     topics: HashMap<Topic, BTreeSet<UserId>>,
+    /// What appends with an idempotency key answered.
+    once: OnceRecords,
 }
 
 struct UserHistory {
@@ -51,6 +53,19 @@ fn now_ms() -> u64 {
 impl MemoryBroker {
     /// Creates a broker keeping `history_len` events per user for `ttl` after their last event.
     pub fn new(history_len: usize, ttl: Duration) -> Arc<Self> {
+        Self::with_idempotency_ttl(
+            history_len,
+            ttl,
+            Duration::from_secs(crate::config::DEFAULT_IDEMPOTENCY_TTL_SECS),
+        )
+    }
+
+    /// Like [`MemoryBroker::new`], remembering idempotency keys for `once_ttl`.
+    pub fn with_idempotency_ttl(
+        history_len: usize,
+        ttl: Duration,
+        once_ttl: Duration,
+    ) -> Arc<Self> {
         let epoch = EventId::new(now_ms(), 0);
         let broker = Arc::new(Self {
             state: Mutex::new(State {
@@ -58,6 +73,7 @@ impl MemoryBroker {
                 last: epoch,
                 users: HashMap::new(),
                 topics: HashMap::new(),
+                once: OnceRecords::new(once_ttl.as_millis() as u64),
             }),
             history_len: history_len.max(1),
             ttl,
@@ -89,20 +105,13 @@ impl MemoryBroker {
         });
     }
 
-    fn next_id(last: EventId, now: u64) -> EventId {
-        if now > last.ms {
-            EventId::new(now, 0)
-        } else {
-            EventId::new(last.ms, last.seq + 1)
-        }
-    }
-}
-
-#[async_trait]
-impl Broker for MemoryBroker {
-    async fn append(&self, new: &NewEvent) -> Result<Appended, BrokerError> {
-        let now = now_ms();
-        let mut state = self.lock();
+    /// Appends under the state lock, which the caller holds.
+    fn append_locked(
+        &self,
+        state: &mut State,
+        new: &NewEvent,
+        now: u64,
+    ) -> Result<Appended, BrokerError> {
         let subscribers = new.topic.as_ref().and_then(|t| state.topics.get(t));
         let recipients = expand_recipients(
             &new.recipients,
@@ -150,6 +159,30 @@ impl Broker for MemoryBroker {
         })
     }
 
+    fn next_id(last: EventId, now: u64) -> EventId {
+        if now > last.ms {
+            EventId::new(now, 0)
+        } else {
+            EventId::new(last.ms, last.seq + 1)
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for MemoryBroker {
+    async fn append(&self, new: &NewEvent) -> Result<Appended, BrokerError> {
+        let now = now_ms();
+        let mut state = self.lock();
+        if let Some(key) = &new.idempotency_key {
+            if let Some(first) = state.once.get(key, now) {
+                return Ok(first);
+            }
+            let answer = self.append_locked(&mut state, new, now)?;
+            state.once.insert(key.clone(), answer, now);
+            return Ok(answer);
+        }
+        self.append_locked(&mut state, new, now)
+    }
     async fn topic_add(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
         Ok(self
             .lock()
@@ -263,6 +296,7 @@ mod tests {
             event: None,
             data: format!(r#"{{"user_id":"{user}"}}"#),
             fallback: false,
+            idempotency_key: None,
         }
     }
 

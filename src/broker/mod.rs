@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
 pub mod memory;
+mod once;
 pub mod redis;
 
 /// What went wrong talking to the store.

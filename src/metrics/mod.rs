@@ -64,6 +64,8 @@ pub struct Metrics {
     pub connections_limit: IntGauge,
     /// The per-user delivery trace: its hooks sit beside the counters they resemble.
     pub trace: Arc<crate::trace::Tracer>,
+    /// Stream ingest: events appended from the ingest stream, and where its group stands.
+    pub stream: StreamIngestMetrics,
 }
 
 /// Instruments of the notification log's SQL sink; clones share the values.
@@ -77,6 +79,17 @@ pub struct NotificationsDbMetrics {
     pub errors: IntCounter,
     /// Records the database refused for their data, skipped.
     pub rejected: IntCounter,
+}
+
+/// Instruments of stream ingest (`NOTIFY_INGEST_STREAM`).
+#[derive(Clone)]
+pub struct StreamIngestMetrics {
+    /// Events appended from stream entries (a repeat found already stored counts too).
+    pub ingested: IntCounter,
+    /// Entries in the stream not yet read by the relays' group.
+    pub lag: IntGauge,
+    /// Entries read but not yet acknowledged (being appended, or left by a dead instance).
+    pub pending: IntGauge,
 }
 
 /// Counters of the mail path, in the relay's registry; clones share the value.
@@ -218,6 +231,17 @@ impl Metrics {
                 "The most subscriber connections this instance accepts (--max-connections).",
             ),
             trace: Arc::default(),
+            stream: StreamIngestMetrics {
+                ingested: ingested.with_label_values(&["stream"]),
+                lag: gauge(
+                    "notify_ingest_stream_lag",
+                    "Entries of the ingest stream not yet read by the relays' consumer group (sampled by the stream's reader).",
+                ),
+                pending: gauge(
+                    "notify_ingest_stream_pending",
+                    "Ingest stream entries read but not yet acknowledged (sampled by the stream's reader).",
+                ),
+            },
             connections,
             rejected,
             registry,
@@ -248,6 +272,9 @@ impl Metrics {
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);
+        }
+        for g in [&this.stream.lag, &this.stream.pending] {
+            this.registry.register(Box::new(g.clone())).expect(STATIC);
         }
         Arc::new(this)
     }

@@ -4,7 +4,12 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, read_body};
-use crate::{error::ApiError, event::NewEvent, trace::Source};
+use crate::{
+    error::ApiError,
+    event::{EventError, NewEvent},
+    idempotency::IdempotencyKey,
+    trace::Source,
+};
 
 /// Stores the event and answers `202 {"id": cursor}`; never 202 for an event not stored.
 pub async fn publish(
@@ -30,7 +35,7 @@ async fn store(
     require_json(req)?;
     let limits = state.parse_limits();
     let body = read_body(req, &mut payload, limits.max_bytes).await?;
-    let event = NewEvent::parse(&body, limits)?;
+    let event = with_header_key(req, NewEvent::parse(&body, limits)?)?;
     let appended = state.broker.append(&event).await?;
     state
         .metrics
@@ -48,4 +53,21 @@ fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
         Ok(Some(m)) if m.essence_str() == "application/json" => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
     }
+}
+
+/// Takes the `Idempotency-Key` header as the event's key; with the body's `idempotency_key`
+/// too, both must say the same.
+fn with_header_key(req: &HttpRequest, mut event: NewEvent) -> Result<NewEvent, EventError> {
+    let Some(header) = req.headers().get("idempotency-key") else {
+        return Ok(event);
+    };
+    let key = header
+        .to_str()
+        .map_err(|_| EventError::BadIdempotencyKey)
+        .and_then(IdempotencyKey::parse)?;
+    if event.idempotency_key.as_ref().is_some_and(|k| *k != key) {
+        return Err(EventError::BadIdempotencyKey);
+    }
+    event.idempotency_key = Some(key);
+    Ok(event)
 }

@@ -1,8 +1,10 @@
 //! Appending: the fenced append script, big appends finished in batches, and the bridge lease.
+//!
+//! Every append runs `append.lua` inside `once.lua`, which skips an event appended before.
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::{ScriptInvocation, aio::ConnectionManager};
 
 use super::{RedisBroker, STALE_PENDING_MS, corrupt};
 use crate::{
@@ -10,6 +12,19 @@ use crate::{
     event::{NewEvent, UserId},
     redis_store::InvokeAcked,
 };
+
+/// The append script's reply: id (none when nothing was stored), recipients, recipients left
+/// pending, and 1 when the event had been appended before (see `once.lua`).
+pub(super) type AppendReply = (Option<String>, usize, usize, u8);
+
+/// A refused fenced append means the lease moved; anything else is the store being unreachable.
+pub(super) fn append_error(e: impl Into<BrokerError> + ToString) -> BrokerError {
+    if e.to_string().contains("NOTLEASE") {
+        BrokerError::NotLeaseHolder
+    } else {
+        e.into()
+    }
+}
 
 impl RedisBroker {
     /// Appends only while `lease_token` holds the bridge lease, so that of several instances
@@ -42,6 +57,22 @@ impl RedisBroker {
         lease_token: &str,
     ) -> Result<Appended, BrokerError> {
         let mut conn = self.conn().await?;
+        let reply: AppendReply = self
+            .append_call(new, lease_token, None)?
+            .invoke_acked(&self.store)
+            .await
+            .map_err(append_error)?;
+        self.finish_append(&mut conn, reply).await
+    }
+
+    /// The append script's call for one event: `append.lua`'s keys and arguments, then
+    /// `once.lua`'s (the bridge's sequence number `seq`, and the idempotency record).
+    pub(super) fn append_call(
+        &self,
+        new: &NewEvent,
+        lease_token: &str,
+        seq: Option<u64>,
+    ) -> Result<ScriptInvocation<'_>, BrokerError> {
         let json = |users: &[UserId]| {
             let users: Vec<&str> = users.iter().map(UserId::as_str).collect();
             serde_json::to_string(&users).map_err(|e| corrupt(&e.to_string()))
@@ -50,9 +81,8 @@ impl RedisBroker {
             Some(topic) => self.topic_key(topic),
             None => self.key("log"),
         };
-        let reply: (Option<String>, usize, usize) = self
-            .append
-            .key(self.key("log"))
+        let mut call = self.append.prepare_invoke();
+        call.key(self.key("log"))
             .key(self.key("epoch"))
             .key(self.key("bridge-lease"))
             .key(topic_key)
@@ -68,22 +98,36 @@ impl RedisBroker {
             .arg(json(&new.exclude)?)
             .arg(self.settings.append_batch.max(1))
             .arg(if new.fallback { "1" } else { "" })
-            .arg(self.settings.email_grace.as_millis() as u64)
-            .invoke_acked(&self.store)
-            .await
-            .map_err(|e| {
-                if e.to_string().contains("NOTLEASE") {
-                    BrokerError::NotLeaseHolder
-                } else {
-                    e.into()
-                }
-            })?;
-        let (id, recipients, pending) = reply;
+            .arg(self.settings.email_grace.as_millis() as u64);
+        // once.lua's part, always last (see its header).
+        call.key(self.key("bridge-seq"));
+        match &new.idempotency_key {
+            Some(key) => call.key(self.key(&format!("idem:{key}"))),
+            None => call.key(self.key("log")),
+        };
+        call.arg(seq.map_or_else(String::new, |n| format!("{lease_token}:{n}")))
+            .arg(if new.idempotency_key.is_some() {
+                "1"
+            } else {
+                ""
+            })
+            .arg(self.settings.idempotency_ttl.as_secs().max(1));
+        Ok(call)
+    }
+
+    /// Finishes a big append's histories and turns the script's reply into an [`Appended`].
+    pub(super) async fn finish_append(
+        &self,
+        conn: &mut ConnectionManager,
+        reply: AppendReply,
+    ) -> Result<Appended, BrokerError> {
+        let (id, recipients, pending, _repeated) = reply;
         if pending > 0
             && let Some(id) = &id
         {
-            self.finish_pending(&mut conn, id).await?;
-            self.store.wait_replicas(&mut conn).await?;
+            self.finish_pending(conn, id).await?;
+            // The later batches went over `conn`, not the acknowledged call: wait for them too.
+            self.store.wait_replicas(conn).await?;
         }
         let id = id
             .map(|id| id.parse().map_err(|_| corrupt("append returned a bad id")))

@@ -15,7 +15,11 @@ use async_trait::async_trait;
 use redis::{Script, Value, aio::ConnectionManager};
 
 mod append;
+mod batch;
+pub use batch::{BatchProgress, ItemOutcome};
 mod reply;
+mod stream;
+pub use stream::{GroupState, IngestEntry};
 mod tail;
 
 use reply::{parse_entry, parse_id, stored, text};
@@ -51,6 +55,8 @@ pub struct RedisSettings {
     pub append_batch: usize,
     /// How long a recipient has to see an email-fallback event live before it is due for email.
     pub email_grace: Duration,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
 }
 
 /// Broker backed by Redis Streams.
@@ -81,7 +87,11 @@ impl RedisBroker {
         Arc::new(Self {
             store,
             settings,
-            append: history_script(include_str!("append.lua")),
+            append: history_script(&format!(
+                "local function append_event()\n{}\nend\n{}",
+                include_str!("append.lua"),
+                include_str!("once.lua")
+            )),
             read: history_script(include_str!("read.lua")),
             append_more: history_script(include_str!("append_more.lua")),
             lease: Script::new(include_str!("lease.lua")),

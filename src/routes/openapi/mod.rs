@@ -182,6 +182,10 @@ fn publication_schema(max_recipients: u64) -> Value {
                 "description": "The SSE event name; absent or null: the event fires `onmessage`",
                 "type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS,
             })),
+            "idempotency_key": nullable(json!({
+                "description": "The publisher's name for this event: a second publish with it stores nothing and gets the first one's answer; not delivered in `data`",
+                "type": "string", "pattern": "^[A-Za-z0-9_.:/+=-]{1,128}$",
+            })),
         },
         "anyOf": [
             {"required": ["user_id"], "properties": {"user_id": user_id()}},

@@ -224,10 +224,11 @@ fn poll_preflight() {}
 #[utoipa::path(
     post, path = "/publish", tag = "publish",
     request_body(content = Publication, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9_.:/+=-]{1,128}$", description = "The publisher's name for this event, like the body's `idempotency_key`: a publish with a key already stored (for --idempotency-ttl-secs) stores nothing and answers the first one's 202 body")),
     security(("publish_key" = [])),
     responses(
-        (status = 202, description = "Stored", body = Accepted),
-        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic or event name", body = ErrorBody),
+        (status = 202, description = "Stored (or stored before under this idempotency key: the first answer again)", body = Accepted),
+        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic, event name or idempotency key (`bad_idempotency_key`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 413, description = "Larger than --max-payload-bytes", body = ErrorBody),
