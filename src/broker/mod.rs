@@ -161,21 +161,20 @@ pub(crate) struct CursorFacts {
 
 /// True when events after `cursor` may have been lost to the client, so it must be reset.
 ///
-/// The zero cursor is what an empty store hands out as its head; it means "from the beginning"
-/// and is never stale by age.
+/// The zero cursor is what an empty store hands out as its head; it means "from the beginning",
+/// so it is not stale by age or by the store's epoch, but like any other cursor it is stale once
+/// the user's history was trimmed (events after it are gone) or when it lies ahead of the head.
 pub(crate) fn cursor_is_stale(cursor: EventId, facts: &CursorFacts) -> bool {
     if cursor > facts.head {
         return true;
     }
-    if cursor == EventId::ZERO {
-        return false;
-    }
-    if facts.epoch.is_some_and(|epoch| cursor < epoch) {
+    let zero = cursor == EventId::ZERO;
+    if !zero && facts.epoch.is_some_and(|epoch| cursor < epoch) {
         return true;
     }
     match facts.user {
         UserHistoryFacts::Present { max_deleted } => cursor < max_deleted,
-        UserHistoryFacts::Missing => cursor.ms.saturating_add(facts.ttl_ms) < facts.now_ms,
+        UserHistoryFacts::Missing => !zero && cursor.ms.saturating_add(facts.ttl_ms) < facts.now_ms,
     }
 }
 
@@ -218,6 +217,29 @@ mod tests {
         });
         assert!(cursor_is_stale(EventId::new(499, 9), &f));
         assert!(!cursor_is_stale(EventId::new(500, 0), &f));
+    }
+
+    #[test]
+    fn the_zero_cursor_is_stale_once_history_was_trimmed() {
+        let trimmed = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::new(500, 0),
+        });
+        assert!(cursor_is_stale(EventId::ZERO, &trimmed));
+        let whole = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::ZERO,
+        });
+        assert!(!cursor_is_stale(EventId::ZERO, &whole));
+        assert!(!cursor_is_stale(
+            EventId::ZERO,
+            &facts(UserHistoryFacts::Missing)
+        ));
+    }
+
+    #[test]
+    fn a_cursor_at_the_top_of_the_id_space_is_stale() {
+        let f = facts(UserHistoryFacts::Missing);
+        assert!(cursor_is_stale(EventId::new(u64::MAX, u64::MAX), &f));
+        assert!(cursor_is_stale(EventId::new(1900, u64::MAX), &f));
     }
 
     #[test]

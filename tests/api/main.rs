@@ -5,6 +5,7 @@ mod mail_helpers;
 
 mod contacts;
 mod cors;
+mod cursors;
 mod delivery;
 mod email;
 mod email_instances;
