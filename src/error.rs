@@ -76,6 +76,7 @@ impl ApiError {
             Self::Event(EventError::TooLarge(_)) => "payload_too_large",
             Self::Event(EventError::BadCursor) => "bad_cursor",
             Self::Event(EventError::BadTopic) => "bad_topic",
+            Self::Event(EventError::ReservedEventName(_)) => "reserved_event",
             Self::Event(_) => "bad_event",
             Self::Query(_) => "bad_query",
             Self::Hub(HubError::UserLimit(_)) => "too_many_connections_for_user",

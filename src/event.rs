@@ -16,6 +16,18 @@ pub const MAX_USER_ID_CHARS: usize = 128;
 /// Longest SSE event name accepted, in characters.
 pub const MAX_EVENT_NAME_CHARS: usize = 64;
 
+/// Event names a publisher may not use: the ones the relay sends itself on a stream (`reset`,
+/// `token-expired`, `reconnect`, `keepalive`), and the ones `EventSource` fires for its own
+/// state (`open`, `error`), so a published event can never pose as either.
+pub const RESERVED_EVENT_NAMES: [&str; 6] = [
+    "reset",
+    "token-expired",
+    "reconnect",
+    "keepalive",
+    "open",
+    "error",
+];
+
 /// A user that events are addressed to; `42` and `"42"` are the same user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(Arc<str>);
@@ -180,6 +192,11 @@ pub enum EventError {
     /// The `event` field is not a usable SSE event name.
     #[error("event must be a string of 1 to 64 characters without control characters")]
     BadEventName,
+    /// The `event` field names one of the relay's own control events.
+    #[error(
+        "event {0:?} is reserved for the relay's own frames; reserved names: reset, token-expired, reconnect, keepalive, open, error"
+    )]
+    ReservedEventName(String),
     /// `fallback` names something other than `"email"`.
     #[error("fallback must be \"email\" (or absent)")]
     BadFallback,
@@ -243,6 +260,9 @@ impl NewEvent {
         };
         let event = match object.get("event") {
             None | Some(Value::Null) => None,
+            Some(Value::String(name)) if RESERVED_EVENT_NAMES.contains(&name.as_str()) => {
+                return Err(EventError::ReservedEventName(name.clone()));
+            }
             Some(Value::String(name)) if valid_event_name(name) => Some(name.clone()),
             Some(_) => return Err(EventError::BadEventName),
         };
@@ -412,6 +432,19 @@ mod tests {
         assert_eq!(p(r#"{"topic":7}"#), EventError::BadTopic);
         assert_eq!(p(r#"{"topic":"t","exclude":"1"}"#), EventError::BadExclude);
         assert_eq!(p(r#"{"topic":"t","exclude":[{}]}"#), EventError::BadExclude);
+    }
+
+    #[test]
+    fn the_relays_own_event_names_are_refused() {
+        for name in RESERVED_EVENT_NAMES {
+            let msg = format!(r#"{{"user_id":1,"event":"{name}","cursor":"1-0"}}"#);
+            assert_eq!(
+                NewEvent::parse(msg.as_bytes(), LIMITS).unwrap_err(),
+                EventError::ReservedEventName(name.to_owned())
+            );
+        }
+        let near = NewEvent::parse(br#"{"user_id":1,"event":"Reset"}"#, LIMITS).unwrap();
+        assert_eq!(near.event.as_deref(), Some("Reset"));
     }
 
     #[test]

@@ -156,6 +156,7 @@ async fn ingest_one(
             // The same codes an HTTP publisher would get for this message.
             let code = match reason {
                 EventError::TooLarge(_) => "payload_too_large",
+                EventError::ReservedEventName(_) => "reserved_event",
                 _ => "bad_event",
             };
             status.metrics.reject("pubsub", code);

@@ -20,6 +20,7 @@ mod metrics;
 mod openapi;
 mod poll;
 mod presence;
+mod publishers;
 mod pubsub;
 mod resume;
 mod shutdown;

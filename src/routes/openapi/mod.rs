@@ -174,8 +174,9 @@ fn publication_schema(max_recipients: u64) -> Value {
             "topic": nullable(topic.clone()),
             "exclude": nullable(users(0)),
             "event": nullable(json!({
-                "description": "The SSE event name; absent or null: the event fires `onmessage`",
+                "description": "The SSE event name; absent or null: the event fires `onmessage`. The relay's own control names are refused (`reserved_event`).",
                 "type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS,
+                "not": {"enum": crate::event::RESERVED_EVENT_NAMES},
             })),
         },
         "anyOf": [
