@@ -28,6 +28,10 @@ pub const RESERVED_EVENT_NAMES: [&str; 6] = [
     "error",
 ];
 
+/// Fields that only route a message and are taken out of the delivered `data`: recipients must
+/// not learn who else got the event, who was left out, or how it falls back.
+pub const ROUTING_FIELDS: [&str; 3] = ["user_ids", "exclude", "fallback"];
+
 /// A user that events are addressed to; `42` and `"42"` are the same user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(Arc<str>);
@@ -228,7 +232,8 @@ pub struct NewEvent {
     pub exclude: Vec<UserId>,
     /// SSE event name, if the publisher set `event`.
     pub event: Option<String>,
-    /// The whole published object, as compact JSON: what subscribers receive as `data`.
+    /// The published object without its [`ROUTING_FIELDS`], as compact JSON: what subscribers
+    /// receive as `data`.
     pub data: String,
     /// True when a recipient who does not see the event live gets it by email (`"fallback":
     /// "email"`, or a pub/sub channel configured for it).
@@ -241,7 +246,7 @@ impl NewEvent {
         if bytes.len() > limits.max_bytes {
             return Err(EventError::TooLarge(limits.max_bytes));
         }
-        let object: Map<String, Value> =
+        let mut object: Map<String, Value> =
             serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
         let topic = match object.get("topic") {
             None | Some(Value::Null) => None,
@@ -271,6 +276,10 @@ impl NewEvent {
             Some(Value::String(f)) if f == "email" => true,
             Some(_) => return Err(EventError::BadFallback),
         };
+        for field in ROUTING_FIELDS {
+            // In place, keeping the publisher's field order (`remove` would swap the last in).
+            object.shift_remove(field);
+        }
         let data = Value::Object(object).to_string();
         Ok(Self {
             recipients,
@@ -384,6 +393,21 @@ mod tests {
         assert_eq!(e.recipients, vec![UserId::parse("42").unwrap()]);
         assert_eq!(e.event, None);
         assert_eq!(e.data, r#"{"user_id":42,"img_url":"/uploads/abc.jpg"}"#);
+    }
+
+    #[test]
+    fn routing_fields_are_taken_out_of_the_data_and_the_rest_keeps_its_order() {
+        let e = NewEvent::parse(
+            br#"{"z":1,"user_ids":[2],"user_id":1,"exclude":[3],"topic":"t","fallback":"email","event":"e","a":[1]}"#,
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!(
+            e.data,
+            r#"{"z":1,"user_id":1,"topic":"t","event":"e","a":[1]}"#
+        );
+        assert_eq!(e.exclude, vec![UserId::parse("3").unwrap()]);
+        assert!(e.fallback);
     }
 
     #[test]

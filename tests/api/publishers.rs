@@ -61,3 +61,46 @@ async fn a_control_event_name_on_pubsub_is_skipped_with_a_reason() {
     assert_eq!(got.event, None);
     assert_eq!(got.data, json!({"user_id": 7, "img_url": "/after.jpg"}));
 }
+
+on_both_brokers!(recipients_get_the_data_without_the_routing_fields);
+
+async fn recipients_get_the_data_without_the_routing_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.http
+        .put(format!("{}/topics/image:9/subscribers/3", app.base))
+        .bearer_auth(crate::helpers::PUBLISH_KEY)
+        .send()
+        .await
+        .expect("subscribe");
+    let (mut one, mut three) = (app.sse("1").await, app.sse("3").await);
+    let cursor = app.cursor_now("2").await;
+    // Seen byte for byte: the seed message is delivered exactly as published.
+    app.publish_ok(json!({"user_id": 1, "img_url": "/x.jpg"}))
+        .await;
+    assert_eq!(
+        raw_data(&mut one).await,
+        r#"{"user_id":1,"img_url":"/x.jpg"}"#
+    );
+    app.publish_ok(json!({
+        "user_id": 1, "user_ids": [2, 5], "topic": "image:9", "exclude": [5],
+        "event": "image_ready", "img_url": "/a.jpg", "n": 7,
+    }))
+    .await;
+    let kept = r#"{"user_id":1,"topic":"image:9","event":"image_ready","img_url":"/a.jpg","n":7}"#;
+    assert_eq!(raw_data(&mut one).await, kept);
+    assert_eq!(raw_data(&mut three).await, kept);
+    let poll = app.poll("2", Some(&cursor), 0).await;
+    assert_eq!(poll["events"][0]["data"].to_string(), kept);
+}
+
+/// The `data:` text of the next event on a stream, exactly as sent.
+async fn raw_data(sse: &mut crate::helpers::SseClient) -> String {
+    loop {
+        if let Some(crate::helpers::Frame::Message {
+            data: Some(data), ..
+        }) = sse.next_frame().await
+        {
+            return data;
+        }
+    }
+}

@@ -166,7 +166,7 @@ fn publication_schema(max_recipients: u64) -> Value {
     let nullable = |schema: Value| json!({"anyOf": [schema, {"type": "null"}]});
     let topic = json!({"type": "string", "pattern": topics::TOPIC_PATTERN});
     json!({
-        "description": "A message for one user (`user_id`), several (`user_ids`) and/or a topic's subscribers (`topic`), less `exclude`; the whole object is delivered as `data`.",
+        "description": "A message for one user (`user_id`), several (`user_ids`) and/or a topic's subscribers (`topic`), less `exclude`; the object is delivered as `data` without `user_ids`, `exclude` and `fallback`.",
         "type": "object",
         "properties": {
             "user_id": nullable(user_id()),
