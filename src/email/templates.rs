@@ -1,8 +1,9 @@
 //! Email content: a subject, a text body and an HTML body, filled from the events' data with
 //! minijinja. Built-in templates can be overridden file by file from `--email-templates DIR`.
 //!
-//! Templates see `user`, `count`, and `events`: each with `id`, `data` (the published object, less its routing fields)
-//! and `link` (the app's base URL joined with the event's `img_url`, when it has one). The HTML
+//! Templates see `user`, `count`, and `events`: each with `id`, `data` (the published object,
+//! less its routing fields) and `link` (the app's base URL joined with the event's `img_url`,
+//! when it has one). The HTML
 //! template is auto-escaped (its name ends in `.html`), so event data cannot inject markup.
 
 use std::path::Path;
