@@ -3,8 +3,8 @@
 //!
 //! Templates see `user`, `count`, and `events`: each with `id`, `data` (the published object,
 //! less its routing fields) and `link` (the app's base URL joined with the event's `img_url`,
-//! when it has one). The HTML
-//! template is auto-escaped (its name ends in `.html`), so event data cannot inject markup.
+//! when it has one). The HTML template is auto-escaped (its name ends in `.html`), so event data
+//! cannot inject markup.
 
 use std::path::Path;
 
