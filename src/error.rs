@@ -22,8 +22,8 @@ pub enum ApiError {
     /// A subscriber limit was hit.
     #[error(transparent)]
     Hub(#[from] HubError),
-    /// The store is unreachable.
-    #[error("the event store is unavailable; retry shortly")]
+    /// The store is unreachable, or refused the event (a topic over its cap).
+    #[error("{}", broker_message(.0))]
     Broker(#[from] BrokerError),
     /// The relay has not finished starting (its log tail is not positioned yet).
     #[error("the relay is starting; retry shortly")]
@@ -65,6 +65,15 @@ pub enum ApiError {
     Internal,
 }
 
+/// The client sees why a broker refused an event it could act on, and a generic message for
+/// everything else (the cause goes to the log).
+fn broker_message(e: &BrokerError) -> String {
+    match e {
+        BrokerError::TopicTooLarge(_) => e.to_string(),
+        _ => "the event store is unavailable; retry shortly".to_owned(),
+    }
+}
+
 impl ApiError {
     /// The short machine-readable code sent as `error` (also a metrics label).
     pub fn code(&self) -> &'static str {
@@ -82,6 +91,7 @@ impl ApiError {
             Self::Hub(HubError::UserLimit(_)) => "too_many_connections_for_user",
             Self::Hub(HubError::TotalLimit) => "relay_full",
             Self::Hub(HubError::ShuttingDown) => "shutting_down",
+            Self::Broker(BrokerError::TopicTooLarge(_)) => "topic_too_large",
             Self::Broker(_) => "broker_unavailable",
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
@@ -108,6 +118,7 @@ impl ResponseError for ApiError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Event(EventError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Event(_) | Self::Query(_) => StatusCode::BAD_REQUEST,
+            Self::Broker(BrokerError::TopicTooLarge(_)) => StatusCode::BAD_REQUEST,
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -127,7 +138,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Broker(cause) = self {
+        if let Self::Broker(cause) = self
+            && !matches!(cause, BrokerError::TopicTooLarge(_))
+        {
             // The client gets a generic message; the cause goes to the log.
             tracing::warn!(error = %cause, "request failed on the broker");
         }

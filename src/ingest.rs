@@ -184,6 +184,11 @@ async fn ingest_one(
                 tracing::warn!(channel, attempt, error = %e, "append failed; retrying");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
+            Err(e @ BrokerError::TopicTooLarge(_)) => {
+                status.metrics.reject("pubsub", "topic_too_large");
+                tracing::warn!(channel, reason = %e, "skipped a pub/sub message to a topic over the cap");
+                return Outcome::Done;
+            }
             Err(e) => {
                 status.metrics.reject("pubsub", "broker_unavailable");
                 tracing::error!(channel, error = %e, "lost a pub/sub message: the broker would not take it");

@@ -204,6 +204,7 @@ fn redis_settings(settings: &Settings, url: String) -> RedisSettings {
         log_len: settings.log_len as usize,
         append_batch: settings.append_batch as usize,
         email_grace: Duration::from_secs(settings.email_grace_secs),
+        max_topic_recipients: settings.max_topic_recipients as usize,
     }
 }
 
@@ -240,7 +241,11 @@ fn make_broker(
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
             (
-                MemoryBroker::new(settings.history_len as usize, ttl),
+                MemoryBroker::with_topic_cap(
+                    settings.history_len as usize,
+                    ttl,
+                    settings.max_topic_recipients as usize,
+                ),
                 None,
                 None,
             )

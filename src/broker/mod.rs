@@ -23,6 +23,9 @@ pub enum BrokerError {
     /// A fenced append was refused: this instance no longer holds the bridge lease.
     #[error("this instance does not hold the bridge lease")]
     NotLeaseHolder,
+    /// The topic has more subscribers than `--max-topic-recipients` allows; nothing was stored.
+    #[error("the topic has more than {0} subscribers, the most a publish may reach")]
+    TopicTooLarge(usize),
     /// The store answered with something this relay did not write.
     #[error("broker returned unexpected data: {0}")]
     Corrupt(String),

@@ -3,6 +3,7 @@
 mod helpers;
 mod mail_helpers;
 
+mod caps;
 mod contacts;
 mod cors;
 mod cursors;

@@ -68,11 +68,14 @@ impl RedisBroker {
             .arg(self.settings.append_batch.max(1))
             .arg(if new.fallback { "1" } else { "" })
             .arg(self.settings.email_grace.as_millis() as u64)
+            .arg(self.settings.max_topic_recipients)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| {
                 if e.to_string().contains("NOTLEASE") {
                     BrokerError::NotLeaseHolder
+                } else if e.to_string().contains("TOPICTOOLARGE") {
+                    BrokerError::TopicTooLarge(self.settings.max_topic_recipients)
                 } else {
                     unavailable(e)
                 }

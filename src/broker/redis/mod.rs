@@ -58,6 +58,8 @@ pub struct RedisSettings {
     pub append_batch: usize,
     /// How long a recipient has to see an email-fallback event live before it is due for email.
     pub email_grace: Duration,
+    /// Most subscribers of a topic a publish may reach (`--max-topic-recipients`).
+    pub max_topic_recipients: usize,
 }
 
 /// Broker backed by Redis Streams.

@@ -227,7 +227,7 @@ fn poll_preflight() {}
     security(("publish_key" = [])),
     responses(
         (status = 202, description = "Stored", body = Accepted),
-        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic or event name", body = ErrorBody),
+        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic or event name (`bad_event`, `bad_topic`), a reserved event name (`reserved_event`), or a topic with more than --max-topic-recipients subscribers (`topic_too_large`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 413, description = "Larger than --max-payload-bytes", body = ErrorBody),
