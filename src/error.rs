@@ -31,6 +31,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// The client's address already holds the most open `/events` streams allowed.
+    #[error("your address already has {0} open event streams; close one or retry later")]
+    AddressLimit(usize),
     /// Too many requests of one kind from one client or key.
     #[error("too many {what}; retry in {retry_after} s")]
     RateLimited {
@@ -96,6 +99,7 @@ impl ApiError {
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AddressLimit(_) => "too_many_connections_for_address",
             Self::HeadersTooLarge(_) => "headers_too_large",
             Self::QueryTooLong(_) => "query_too_long",
             Self::CorsRefused(_) => "cors_refused",
@@ -122,7 +126,7 @@ impl ResponseError for ApiError {
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::AddressLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::DemoLocalOnly | Self::CorsRefused(_) => StatusCode::FORBIDDEN,
@@ -150,6 +154,12 @@ impl ResponseError for ApiError {
         }
         if let Self::RateLimited { retry_after, .. } = self {
             res.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        if let Self::AddressLimit(_) = self {
+            res.insert_header((
+                "Retry-After",
+                crate::address_slots::RETRY_AFTER_SECS.to_string(),
+            ));
         }
         if let Self::MethodNotAllowed(allow) = self {
             res.insert_header((actix_web::http::header::ALLOW, *allow));

@@ -10,6 +10,7 @@
 //! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
+pub mod address_slots;
 pub mod auth;
 pub mod backoff;
 pub mod broker;

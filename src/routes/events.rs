@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::{AppState, cursor, query};
 use crate::{
+    address_slots::Slot,
     broker::History,
     email::delivery::Deliveries,
     error::ApiError,
@@ -65,6 +66,8 @@ pub async fn events(
     if !state.hub.is_live() {
         return Err(ApiError::NotReady);
     }
+    // Held by the body for as long as the stream is open.
+    let slot = state.limits.open_stream(&req)?;
     // Subscribe before reading history, so nothing appended in between is missed.
     let deadline = stream_deadline(session.expires_at, state.settings.max_stream_secs);
     let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
@@ -85,6 +88,7 @@ pub async fn events(
             conn,
             ping,
             deliveries: state.offline.deliveries.clone(),
+            _slot: slot,
         }))
 }
 
@@ -169,6 +173,8 @@ struct SseBody {
     ping: Bytes,
     /// Where deliveries of email-fallback events are reported (nothing else is).
     deliveries: Arc<Deliveries>,
+    /// This stream's place in its client address's count, given back when the body is dropped.
+    _slot: Option<Slot>,
 }
 
 impl Stream for SseBody {

@@ -66,3 +66,56 @@ async fn a_pubsub_message_to_a_topic_over_the_cap_is_skipped_with_a_reason() {
         .await;
     assert_eq!(sse.next_event().await.data["n"], 2);
 }
+
+/// Opens `/events` for `user` as the client `forwarded` (through a trusted proxy) and returns
+/// the response, open or refused.
+async fn open_events(app: &TestApp, user: &str, forwarded: &str) -> reqwest::Response {
+    app.http
+        .get(format!("{}/events", app.base))
+        .bearer_auth(crate::helpers::token(user))
+        .header("X-Forwarded-For", forwarded)
+        .send()
+        .await
+        .expect("events request")
+}
+
+on_both_brokers!(open_streams_are_capped_per_client_address_behind_a_trusted_proxy);
+
+async fn open_streams_are_capped_per_client_address_behind_a_trusted_proxy(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.max_connections_per_address = 2;
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+    })
+    .await;
+    let client = "198.51.100.1";
+    let first = open_events(&app, "u1", client).await;
+    let second = open_events(&app, "u2", client).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let refused = open_events(&app, "u3", client).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.expect("JSON error");
+    assert_eq!(body["error"], "too_many_connections_for_address");
+    // Other clients behind the same proxy have their own allowance, and polls are not streams.
+    assert_eq!(open_events(&app, "u3", "198.51.100.2").await.status(), 200);
+    assert_eq!(app.poll("u3", None, 0).await["reset"], false);
+    // A stream that ends gives its place back.
+    drop(first);
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    loop {
+        let res = open_events(&app, "u3", client).await;
+        if res.status() == 200 {
+            break;
+        }
+        assert_eq!(res.status().as_u16(), 429);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(second);
+}

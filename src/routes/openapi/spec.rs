@@ -160,7 +160,7 @@ pub struct Readiness {
         (status = 200, description = "The event stream: `retry:`, then `id:`/`event:`/`data:` blocks and `: keepalive` comments", content_type = "text/event-stream", body = String),
         (status = 400, description = "Malformed cursor or query", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
-        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`), or this address already holds --max-connections-per-address open streams (`too_many_connections_for_address`, with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
