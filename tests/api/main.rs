@@ -23,6 +23,7 @@ mod poll;
 mod presence;
 mod publishers;
 mod pubsub;
+mod replay;
 mod resume;
 mod shutdown;
 mod signals;
