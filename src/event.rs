@@ -253,8 +253,16 @@ impl NewEvent {
             Some(Value::String(t)) => Some(Topic::parse(t)?),
             Some(_) => return Err(EventError::BadTopic),
         };
-        let recipients = recipients(&object, limits.max_recipients, topic.is_some())?;
-        let exclude = match object.get("exclude") {
+        // The routing fields are taken out as they are read (no lookup more than reading them),
+        // in place so the publisher's field order stays (`remove` would swap the last one in).
+        let user_ids = object.shift_remove("user_ids");
+        let recipients = recipients(
+            &object,
+            user_ids.as_ref(),
+            limits.max_recipients,
+            topic.is_some(),
+        )?;
+        let exclude = match object.shift_remove("exclude") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(users)) if users.len() <= limits.max_recipients => users
                 .iter()
@@ -271,15 +279,11 @@ impl NewEvent {
             Some(Value::String(name)) if valid_event_name(name) => Some(name.clone()),
             Some(_) => return Err(EventError::BadEventName),
         };
-        let fallback = match object.get("fallback") {
+        let fallback = match object.shift_remove("fallback") {
             None | Some(Value::Null) => false,
             Some(Value::String(f)) if f == "email" => true,
             Some(_) => return Err(EventError::BadFallback),
         };
-        for field in ROUTING_FIELDS {
-            // In place, keeping the publisher's field order (`remove` would swap the last in).
-            object.shift_remove(field);
-        }
         let data = Value::Object(object).to_string();
         Ok(Self {
             recipients,
@@ -299,6 +303,7 @@ fn valid_event_name(name: &str) -> bool {
 
 fn recipients(
     object: &Map<String, Value>,
+    user_ids: Option<&Value>,
     max: usize,
     has_topic: bool,
 ) -> Result<Vec<UserId>, EventError> {
@@ -306,7 +311,7 @@ fn recipients(
     if let Some(one) = object.get("user_id").filter(|v| !v.is_null()) {
         users.push(UserId::from_json(one)?);
     }
-    match object.get("user_ids") {
+    match user_ids {
         None | Some(Value::Null) => {}
         Some(Value::Array(many)) => {
             if many.len() > max {
