@@ -64,13 +64,17 @@ start_redis() {
     wait_port "$1"
 }
 
-# start_relay <port> [extra flags...]: sets RELAY_PID. Per-client rate limits are switched
-# off (0) when the binary has them: the load client is one address hammering on purpose.
+# start_relay <port> [extra flags...]: sets RELAY_PID. Per-client rate limits and the per-address
+# stream cap are switched off (0) when the binary has them: the load client is one address
+# hammering on purpose.
 start_relay() {
     local port="$1"; shift
     local limits=()
     if "$RELAY_BIN" --help 2>/dev/null | grep -q -- '--connects-per-sec'; then
         limits=(--connects-per-sec 0 --publishes-per-sec 0)
+    fi
+    if "$RELAY_BIN" --help 2>/dev/null | grep -q -- '--max-connections-per-address'; then
+        limits+=(--max-connections-per-address 0)
     fi
     "$RELAY_BIN" --listen "127.0.0.1:$port" --jwt-secret "$JWT_SECRET" \
         --publish-key "$PUBLISH_KEY" --max-connections-per-user 2000 --log-format text \

@@ -381,6 +381,17 @@ pub struct Settings {
     /// instance claims it.
     #[arg(long, env = "NOTIFY_INGEST_CLAIM_SECS", default_value_t = DEFAULT_INGEST_CLAIM_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub ingest_claim_secs: u64,
+
+    // --- Bounded work per request (outside review, issue 13 items 9 and 16) ---
+    /// Most subscribers a topic may have for a publish to it to be accepted; a publish to a
+    /// larger topic gets 400 and stores nothing.
+    #[arg(long, env = "NOTIFY_MAX_TOPIC_RECIPIENTS", default_value_t = DEFAULT_MAX_TOPIC_RECIPIENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_topic_recipients: u64,
+
+    /// Most open /events streams per client address (IPv6: per /64; behind --trusted-proxies,
+    /// the forwarded client); more get 429. 0: no limit.
+    #[arg(long, env = "NOTIFY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub max_connections_per_address: u32,
 }
 
 /// The notification log's table name unless --notifications-table says otherwise.
@@ -416,6 +427,14 @@ pub const DEFAULT_INGEST_STREAM: &str = "notify:ingest";
 pub const DEFAULT_INGEST_GROUP: &str = "notify-relay";
 /// Default of --ingest-claim-secs.
 pub const DEFAULT_INGEST_CLAIM_SECS: u64 = 30;
+
+/// Default of `--max-topic-recipients`: large enough for any follower set a publish should
+/// reach at once, small enough that one publish cannot grow Redis without bound.
+pub const DEFAULT_MAX_TOPIC_RECIPIENTS: u64 = 100_000;
+
+/// Default of `--max-connections-per-address`: far more tabs than one household or office NAT
+/// opens, so it refuses only an address trying to hold many sockets.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {

@@ -22,8 +22,8 @@ pub enum ApiError {
     /// A subscriber limit was hit.
     #[error(transparent)]
     Hub(#[from] HubError),
-    /// The store is unreachable.
-    #[error("the event store is unavailable; retry shortly")]
+    /// The store is unreachable, or refused the event (a topic over its cap).
+    #[error("{}", broker_message(.0))]
     Broker(#[from] BrokerError),
     /// The relay has not finished starting (its log tail is not positioned yet).
     #[error("the relay is starting; retry shortly")]
@@ -31,6 +31,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// The client's address already holds the most open `/events` streams allowed.
+    #[error("your address already has {0} open event streams; close one or retry later")]
+    AddressLimit(usize),
     /// Too many requests of one kind from one client or key.
     #[error("too many {what}; retry in {retry_after} s")]
     RateLimited {
@@ -70,6 +73,15 @@ pub enum ApiError {
     Internal,
 }
 
+/// The client sees why a broker refused an event it could act on, and a generic message for
+/// everything else (the cause goes to the log).
+fn broker_message(e: &BrokerError) -> String {
+    match e {
+        BrokerError::TopicTooLarge(_) => e.to_string(),
+        _ => "the event store is unavailable; retry shortly".to_owned(),
+    }
+}
+
 impl ApiError {
     /// The short machine-readable code sent as `error` (also a metrics label).
     pub fn code(&self) -> &'static str {
@@ -86,15 +98,18 @@ impl ApiError {
             Self::Event(EventError::BadCursor) => "bad_cursor",
             Self::Event(EventError::BadTopic) => "bad_topic",
             Self::Event(EventError::BadIdempotencyKey) => "bad_idempotency_key",
+            Self::Event(EventError::ReservedEventName(_)) => "reserved_event",
             Self::Event(_) => "bad_event",
             Self::Query(_) => "bad_query",
             Self::Hub(HubError::UserLimit(_)) => "too_many_connections_for_user",
             Self::Hub(HubError::TotalLimit) => "relay_full",
             Self::Hub(HubError::ShuttingDown) => "shutting_down",
+            Self::Broker(BrokerError::TopicTooLarge(_)) => "topic_too_large",
             Self::Broker(_) => "broker_unavailable",
             Self::NotReady => "not_ready",
             Self::NotFound => "not_found",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AddressLimit(_) => "too_many_connections_for_address",
             Self::HeadersTooLarge(_) => "headers_too_large",
             Self::QueryTooLong(_) => "query_too_long",
             Self::CorsRefused(_) => "cors_refused",
@@ -121,11 +136,12 @@ impl ResponseError for ApiError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Event(EventError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Event(_) | Self::Query(_) => StatusCode::BAD_REQUEST,
+            Self::Broker(BrokerError::TopicTooLarge(_)) => StatusCode::BAD_REQUEST,
             Self::Hub(HubError::UserLimit(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Hub(_) | Self::Broker(_) | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Email(EmailError::DbUnavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::AddressLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::DemoLocalOnly | Self::CorsRefused(_) => StatusCode::FORBIDDEN,
@@ -143,6 +159,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Broker(cause) = self
+            && !matches!(cause, BrokerError::TopicTooLarge(_))
             && let Some(suppressed) = crate::telemetry::failure_line_budget()
         {
             // The client gets a generic message; the cause goes to the log (within a budget:
@@ -157,6 +174,12 @@ impl ResponseError for ApiError {
         | Self::Auth(AuthError::TooManyFailures(retry_after)) = self
         {
             res.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        if let Self::AddressLimit(_) = self {
+            res.insert_header((
+                "Retry-After",
+                crate::address_slots::RETRY_AFTER_SECS.to_string(),
+            ));
         }
         if let Self::MethodNotAllowed(allow) = self {
             res.insert_header((actix_web::http::header::ALLOW, *allow));

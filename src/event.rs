@@ -16,6 +16,22 @@ pub const MAX_USER_ID_CHARS: usize = 128;
 /// Longest SSE event name accepted, in characters.
 pub const MAX_EVENT_NAME_CHARS: usize = 64;
 
+/// Event names a publisher may not use: the ones the relay sends itself on a stream (`reset`,
+/// `token-expired`, `reconnect`, `keepalive`), and the ones `EventSource` fires for its own
+/// state (`open`, `error`), so a published event can never pose as either.
+pub const RESERVED_EVENT_NAMES: [&str; 6] = [
+    "reset",
+    "token-expired",
+    "reconnect",
+    "keepalive",
+    "open",
+    "error",
+];
+
+/// Fields that only route a message and are taken out of the delivered `data`: recipients must
+/// not learn who else got the event, who was left out, or how it falls back.
+pub const ROUTING_FIELDS: [&str; 3] = ["user_ids", "exclude", "fallback"];
+
 /// A user that events are addressed to; `42` and `"42"` are the same user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(Arc<str>);
@@ -180,6 +196,11 @@ pub enum EventError {
     /// The `event` field is not a usable SSE event name.
     #[error("event must be a string of 1 to 64 characters without control characters")]
     BadEventName,
+    /// The `event` field names one of the relay's own control events.
+    #[error(
+        "event {0:?} is reserved for the relay's own frames; reserved names: reset, token-expired, reconnect, keepalive, open, error"
+    )]
+    ReservedEventName(String),
     /// `fallback` names something other than `"email"`.
     #[error("fallback must be \"email\" (or absent)")]
     BadFallback,
@@ -216,7 +237,8 @@ pub struct NewEvent {
     pub exclude: Vec<UserId>,
     /// SSE event name, if the publisher set `event`.
     pub event: Option<String>,
-    /// The whole published object, as compact JSON: what subscribers receive as `data`.
+    /// The published object without its [`ROUTING_FIELDS`], as compact JSON: what subscribers
+    /// receive as `data`.
     pub data: String,
     /// True when a recipient who does not see the event live gets it by email (`"fallback":
     /// "email"`, or a pub/sub channel configured for it).
@@ -244,8 +266,16 @@ impl NewEvent {
             Some(Value::String(t)) => Some(Topic::parse(t)?),
             Some(_) => return Err(EventError::BadTopic),
         };
-        let recipients = recipients(&object, limits.max_recipients, topic.is_some())?;
-        let exclude = match object.get("exclude") {
+        // The routing fields are taken out as they are read (no lookup more than reading them),
+        // in place so the publisher's field order stays (`remove` would swap the last one in).
+        let user_ids = object.shift_remove("user_ids");
+        let recipients = recipients(
+            &object,
+            user_ids.as_ref(),
+            limits.max_recipients,
+            topic.is_some(),
+        )?;
+        let exclude = match object.shift_remove("exclude") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(users)) if users.len() <= limits.max_recipients => users
                 .iter()
@@ -256,10 +286,13 @@ impl NewEvent {
         };
         let event = match object.get("event") {
             None | Some(Value::Null) => None,
+            Some(Value::String(name)) if RESERVED_EVENT_NAMES.contains(&name.as_str()) => {
+                return Err(EventError::ReservedEventName(name.clone()));
+            }
             Some(Value::String(name)) if valid_event_name(name) => Some(name.clone()),
             Some(_) => return Err(EventError::BadEventName),
         };
-        let fallback = match object.get("fallback") {
+        let fallback = match object.shift_remove("fallback") {
             None | Some(Value::Null) => false,
             Some(Value::String(f)) if f == "email" => true,
             Some(_) => return Err(EventError::BadFallback),
@@ -284,6 +317,7 @@ fn valid_event_name(name: &str) -> bool {
 
 fn recipients(
     object: &Map<String, Value>,
+    user_ids: Option<&Value>,
     max: usize,
     has_topic: bool,
 ) -> Result<Vec<UserId>, EventError> {
@@ -291,7 +325,7 @@ fn recipients(
     if let Some(one) = object.get("user_id").filter(|v| !v.is_null()) {
         users.push(UserId::from_json(one)?);
     }
-    match object.get("user_ids") {
+    match user_ids {
         None | Some(Value::Null) => {}
         Some(Value::Array(many)) => {
             if many.len() > max {
@@ -381,6 +415,21 @@ mod tests {
     }
 
     #[test]
+    fn routing_fields_are_taken_out_of_the_data_and_the_rest_keeps_its_order() {
+        let e = NewEvent::parse(
+            br#"{"z":1,"user_ids":[2],"user_id":1,"exclude":[3],"topic":"t","fallback":"email","event":"e","a":[1]}"#,
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!(
+            e.data,
+            r#"{"z":1,"user_id":1,"topic":"t","event":"e","a":[1]}"#
+        );
+        assert_eq!(e.exclude, vec![UserId::parse("3").unwrap()]);
+        assert!(e.fallback);
+    }
+
+    #[test]
     fn number_and_string_ids_are_the_same_user_and_deduplicated() {
         let e = NewEvent::parse(br#"{"user_id":"42","user_ids":[42,"7"]}"#, LIMITS).unwrap();
         let ids: Vec<_> = e.recipients.iter().map(UserId::as_str).collect();
@@ -426,6 +475,19 @@ mod tests {
         assert_eq!(p(r#"{"topic":7}"#), EventError::BadTopic);
         assert_eq!(p(r#"{"topic":"t","exclude":"1"}"#), EventError::BadExclude);
         assert_eq!(p(r#"{"topic":"t","exclude":[{}]}"#), EventError::BadExclude);
+    }
+
+    #[test]
+    fn the_relays_own_event_names_are_refused() {
+        for name in RESERVED_EVENT_NAMES {
+            let msg = format!(r#"{{"user_id":1,"event":"{name}","cursor":"1-0"}}"#);
+            assert_eq!(
+                NewEvent::parse(msg.as_bytes(), LIMITS).unwrap_err(),
+                EventError::ReservedEventName(name.to_owned())
+            );
+        }
+        let near = NewEvent::parse(br#"{"user_id":1,"event":"Reset"}"#, LIMITS).unwrap();
+        assert_eq!(near.event.as_deref(), Some("Reset"));
     }
 
     #[test]

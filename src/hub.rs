@@ -180,14 +180,16 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut shard = self.shard(&user);
-            let subs = shard.entry(user.clone()).or_default();
-            if subs.len() >= self.limits.per_user {
+            if shard.get(&user).map_or(0, Vec::len) >= self.limits.per_user {
                 return Err(HubError::UserLimit(self.limits.per_user));
             }
             if self.total.fetch_add(1, Ordering::AcqRel) >= self.limits.total {
                 self.total.fetch_sub(1, Ordering::AcqRel);
                 return Err(HubError::TotalLimit);
             }
+            // The user's entry is made only once admitted: a refused user must leave nothing
+            // behind for presence to write.
+            let subs = shard.entry(user.clone()).or_default();
             subs.push(Subscriber { id, transport, tx });
         }
         self.mark_changed(&user);
@@ -413,6 +415,24 @@ mod tests {
         );
         drop(a);
         assert!(hub.subscribe(user("c"), Transport::Sse).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_refused_by_the_total_limit_leaves_no_user_behind() {
+        let hub = hub(4, 1, 4);
+        let _a = hub.subscribe(user("a"), Transport::Sse).unwrap();
+        hub.take_changed();
+        for ghost in ["ghost1", "ghost2", "ghost3"] {
+            assert_eq!(
+                hub.subscribe(user(ghost), Transport::Sse).err(),
+                Some(HubError::TotalLimit)
+            );
+        }
+        // What presence writes to Redis: refused users must not appear, not even with 0.
+        assert_eq!(hub.all_connections(), vec![(user("a"), 1)]);
+        assert_eq!(hub.user_connections(&user("ghost1")), 0);
+        assert!(hub.take_changed().is_empty());
+        assert_eq!(hub.connections(), 1);
     }
 
     #[tokio::test]

@@ -194,6 +194,11 @@ async fn ingest(
                     metrics.stream.ingested.inc();
                     acks.push(*id);
                 }
+                ItemOutcome::Unconfirmed { reason } => {
+                    // Left pending: the claim sweep appends it again, and its key makes that
+                    // store nothing if the primary kept it.
+                    tracing::warn!(entry = %id, %reason, "an ingest entry's append was not confirmed by the replicas");
+                }
                 ItemOutcome::Refused { reason, transient } => {
                     tracing::error!(entry = %id, %reason, transient, "redis refused an ingest entry's append");
                     if !transient {

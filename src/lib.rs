@@ -11,6 +11,7 @@
 //! - [`trace`]: the per-user delivery trace; [`admin`]: the operators' page and routes.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
 
+pub mod address_slots;
 pub mod admin;
 pub mod auth;
 pub mod backoff;

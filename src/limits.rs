@@ -24,6 +24,7 @@ use actix_web::{
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 
 use crate::{
+    address_slots::{AddressSlots, Slot},
     auth::Publisher,
     client_addr::{TrustedProxies, rate_key},
     config::Settings,
@@ -38,6 +39,8 @@ pub struct RateLimits {
     connects: Option<Limiter<IpAddr>>,
     publishes: Option<Limiter<Publisher>>,
     proxies: TrustedProxies,
+    /// Open `/events` streams per client address.
+    streams: Arc<AddressSlots>,
 }
 
 impl RateLimits {
@@ -47,7 +50,23 @@ impl RateLimits {
             connects: limiter(settings.connects_per_sec),
             publishes: limiter(settings.publishes_per_sec),
             proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            streams: AddressSlots::new(settings.max_connections_per_address as usize),
         }
+    }
+
+    /// Takes a place for a new `/events` stream of the request's client address, held until
+    /// the returned slot is dropped (none when the cap is off or the address is unknown).
+    pub fn open_stream(&self, req: &HttpRequest) -> Result<Option<Slot>, ApiError> {
+        let Some(ip) = self.client_ip(req) else {
+            return Ok(None);
+        };
+        self.streams
+            .take(rate_key(ip))
+            .ok_or(ApiError::AddressLimit(self.streams_max()))
+    }
+
+    fn streams_max(&self) -> usize {
+        self.streams.max()
     }
 
     /// The client address a request is counted under.

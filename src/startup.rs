@@ -253,6 +253,7 @@ fn redis_settings(settings: &Settings) -> RedisSettings {
         append_batch: settings.append_batch as usize,
         email_grace: Duration::from_secs(settings.email_grace_secs),
         idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
+        max_topic_recipients: settings.max_topic_recipients as usize,
     }
 }
 
@@ -291,10 +292,11 @@ async fn make_broker(
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
             (
-                MemoryBroker::with_idempotency_ttl(
+                MemoryBroker::with_limits(
                     settings.history_len as usize,
                     ttl,
                     Duration::from_secs(settings.idempotency_ttl_secs),
+                    settings.max_topic_recipients as usize,
                 ),
                 None,
                 None,

@@ -294,7 +294,9 @@
       alive();
       var info = {};
       try { info = JSON.parse(e.data); } catch (err) { /* keep defaults */ }
-      self._reset(info.cursor || e.lastEventId, info);
+      // The cursor comes from the frame's `id:` line, which only the relay writes; never from
+      // `data`, which a publisher could shape.
+      self._reset(e.lastEventId, info);
     });
     // The relay ends a stream when its token expires (`token-expired`) or at its maximum
     // lifetime (`reconnect`). Reconnect from our cursor with a fresh token from the callback: at

@@ -23,6 +23,8 @@ pub struct MemoryBroker {
     state: Mutex<State>,
     history_len: usize,
     ttl: Duration,
+    /// Most subscribers of a topic a publish may reach (`--max-topic-recipients`).
+    max_topic: usize,
     /// The hub, handed each entry under the state lock so it sees ids in order.
     sink: OnceLock<Arc<dyn TailSink>>,
 }
@@ -53,18 +55,21 @@ fn now_ms() -> u64 {
 impl MemoryBroker {
     /// Creates a broker keeping `history_len` events per user for `ttl` after their last event.
     pub fn new(history_len: usize, ttl: Duration) -> Arc<Self> {
-        Self::with_idempotency_ttl(
+        Self::with_limits(
             history_len,
             ttl,
             Duration::from_secs(crate::config::DEFAULT_IDEMPOTENCY_TTL_SECS),
+            usize::MAX,
         )
     }
 
-    /// Like [`MemoryBroker::new`], remembering idempotency keys for `once_ttl`.
-    pub fn with_idempotency_ttl(
+    /// Like [`MemoryBroker::new`], remembering idempotency keys for `once_ttl` and refusing
+    /// publishes to topics of more than `max_topic` subscribers.
+    pub fn with_limits(
         history_len: usize,
         ttl: Duration,
         once_ttl: Duration,
+        max_topic: usize,
     ) -> Arc<Self> {
         let epoch = EventId::new(now_ms(), 0);
         let broker = Arc::new(Self {
@@ -77,6 +82,7 @@ impl MemoryBroker {
             }),
             history_len: history_len.max(1),
             ttl,
+            max_topic,
             sink: OnceLock::new(),
         });
         Self::spawn_sweeper(Arc::downgrade(&broker));
@@ -113,6 +119,9 @@ impl MemoryBroker {
         now: u64,
     ) -> Result<Appended, BrokerError> {
         let subscribers = new.topic.as_ref().and_then(|t| state.topics.get(t));
+        if subscribers.is_some_and(|s| s.len() > self.max_topic) {
+            return Err(BrokerError::TopicTooLarge(self.max_topic));
+        }
         let recipients = expand_recipients(
             &new.recipients,
             subscribers.into_iter().flatten(),

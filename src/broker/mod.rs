@@ -28,6 +28,9 @@ pub enum BrokerError {
     /// A fenced append was refused: this instance no longer holds the bridge lease.
     #[error("this instance does not hold the bridge lease")]
     NotLeaseHolder,
+    /// The topic has more subscribers than `--max-topic-recipients` allows; nothing was stored.
+    #[error("the topic has more than {0} subscribers, the most a publish may reach")]
+    TopicTooLarge(usize),
     /// The store answered with something this relay did not write.
     #[error("broker returned unexpected data: {0}")]
     Corrupt(String),
@@ -166,21 +169,20 @@ pub(crate) struct CursorFacts {
 
 /// True when events after `cursor` may have been lost to the client, so it must be reset.
 ///
-/// The zero cursor is what an empty store hands out as its head; it means "from the beginning"
-/// and is never stale by age.
+/// The zero cursor is what an empty store hands out as its head; it means "from the beginning",
+/// so it is not stale by age or by the store's epoch, but like any other cursor it is stale once
+/// the user's history was trimmed (events after it are gone) or when it lies ahead of the head.
 pub(crate) fn cursor_is_stale(cursor: EventId, facts: &CursorFacts) -> bool {
     if cursor > facts.head {
         return true;
     }
-    if cursor == EventId::ZERO {
-        return false;
-    }
-    if facts.epoch.is_some_and(|epoch| cursor < epoch) {
+    let zero = cursor == EventId::ZERO;
+    if !zero && facts.epoch.is_some_and(|epoch| cursor < epoch) {
         return true;
     }
     match facts.user {
         UserHistoryFacts::Present { max_deleted } => cursor < max_deleted,
-        UserHistoryFacts::Missing => cursor.ms.saturating_add(facts.ttl_ms) < facts.now_ms,
+        UserHistoryFacts::Missing => !zero && cursor.ms.saturating_add(facts.ttl_ms) < facts.now_ms,
     }
 }
 
@@ -223,6 +225,29 @@ mod tests {
         });
         assert!(cursor_is_stale(EventId::new(499, 9), &f));
         assert!(!cursor_is_stale(EventId::new(500, 0), &f));
+    }
+
+    #[test]
+    fn the_zero_cursor_is_stale_once_history_was_trimmed() {
+        let trimmed = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::new(500, 0),
+        });
+        assert!(cursor_is_stale(EventId::ZERO, &trimmed));
+        let whole = facts(UserHistoryFacts::Present {
+            max_deleted: EventId::ZERO,
+        });
+        assert!(!cursor_is_stale(EventId::ZERO, &whole));
+        assert!(!cursor_is_stale(
+            EventId::ZERO,
+            &facts(UserHistoryFacts::Missing)
+        ));
+    }
+
+    #[test]
+    fn a_cursor_at_the_top_of_the_id_space_is_stale() {
+        let f = facts(UserHistoryFacts::Missing);
+        assert!(cursor_is_stale(EventId::new(u64::MAX, u64::MAX), &f));
+        assert!(cursor_is_stale(EventId::new(1900, u64::MAX), &f));
     }
 
     #[test]

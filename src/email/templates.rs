@@ -2,9 +2,10 @@
 //! minijinja. Built-in templates can be overridden file by file from `--email-templates DIR`.
 //!
 //! Templates see `user`, `count`, and `events`: each with `id`, `data` (the published object,
-//! less an `img_url` that got no link) and `link` (the event's `img_url` under the app's base
-//! URL, `--email-link-base`; none without a base or for a URL elsewhere). The HTML
-//! template is auto-escaped (its name ends in `.html`), so event data cannot inject markup.
+//! less its routing fields and an `img_url` that got no link) and `link` (the event's `img_url`
+//! under the app's base URL, `--email-link-base`; none without a base or for a URL elsewhere).
+//! The HTML template is auto-escaped (its name ends in `.html`), so event data cannot inject
+//! markup.
 
 use std::path::Path;
 

@@ -157,6 +157,15 @@ fn count(
                     .appended(event, appended, Source::PubSub, Some(channel));
                 tracing::debug!(id = ?appended.id, recipients = appended.recipients, "ingested pub/sub message");
             }
+            ItemOutcome::Unconfirmed { reason } => {
+                // As an HTTP publish would get 503: the event may exist on the primary alone.
+                status.metrics.reject("pubsub", "broker_unavailable");
+                tracing::error!(%reason, "a pub/sub message's append was not confirmed by the replicas");
+            }
+            ItemOutcome::Refused { reason, .. } if reason.contains("TOPICTOOLARGE") => {
+                status.metrics.reject("pubsub", "topic_too_large");
+                tracing::warn!(%reason, "skipped a pub/sub message to a topic over the cap");
+            }
             ItemOutcome::Refused { reason, .. } => {
                 status.metrics.reject("pubsub", "broker_refused");
                 tracing::error!(%reason, "lost a pub/sub message: redis refused its append");
@@ -189,6 +198,7 @@ pub(super) fn parse_batch(
                 // The same codes an HTTP publisher would get for this message.
                 let code = match reason {
                     EventError::TooLarge(_) => "payload_too_large",
+                    EventError::ReservedEventName(_) => "reserved_event",
                     _ => "bad_event",
                 };
                 status.metrics.reject("pubsub", code);

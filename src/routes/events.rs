@@ -1,7 +1,13 @@
 //! `GET /events`: the SSE stream of one user's events, resumable from `Last-Event-ID`.
+//!
+//! A resumed stream replays history in batches: the first is read before the answer (so a
+//! broker failure is still a 503, and a stale cursor a reset), the others by the body as it is
+//! written, one batch at a time, before any live event. The relay never holds more than one
+//! batch of a user's backlog for a stream.
 
 use std::{
     convert::Infallible,
+    future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -15,13 +21,15 @@ use serde::Deserialize;
 
 use super::{AppState, cursor, query};
 use crate::{
-    broker::History,
+    address_slots::Slot,
+    broker::{Broker, BrokerError, History},
     email::delivery::Deliveries,
     error::ApiError,
-    event::{EventId, UserId},
+    event::{EventId, StoredEvent, UserId},
     hub::{EndReason, Push, Subscription, Transport},
     metrics::Connection,
     sse,
+    trace::Tracer,
 };
 
 /// Events read from history per round trip while replaying.
@@ -65,11 +73,13 @@ pub async fn events(
     if !state.hub.is_live() {
         return Err(ApiError::NotReady);
     }
+    // Held by the body for as long as the stream is open.
+    let slot = state.limits.open_stream(&req)?;
     // Subscribe before reading history, so nothing appended in between is missed.
     let deadline = stream_deadline(session.expires_at, state.settings.max_stream_secs);
     let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
-    let (prelude, last_sent, replayed) = replay(&state, &user, cursor).await?;
-    tracing::info!(user = %user, resume = cursor.is_some(), replayed, "sse stream opened");
+    let (prelude, last_sent, replayed, more) = replay(&state, &user, cursor).await?;
+    tracing::info!(user = %user, resume = cursor.is_some(), replayed, more, "sse stream opened");
     let mut conn = Connection::open(&state.metrics, Transport::Sse, &user);
     conn.sent_from_history(replayed);
     Ok(HttpResponse::Ok()
@@ -80,11 +90,15 @@ pub async fn events(
         .insert_header(header::ContentEncoding::Identity)
         .streaming(SseBody {
             prelude: Some(prelude),
+            more: more.then(|| read_batch(state.broker.clone(), user.clone(), last_sent)),
+            broker: state.broker.clone(),
             sub,
             last_sent,
             conn,
             ping,
             deliveries: state.offline.deliveries.clone(),
+            trace: state.metrics.trace.clone(),
+            _slot: slot,
         }))
 }
 
@@ -111,43 +125,73 @@ fn stream_deadline(token_expires: SystemTime, max_stream_secs: u64) -> (Instant,
 }
 
 /// Builds what the stream starts with: `retry:`, then either the current position (no cursor),
-/// the events after the cursor, or a reset to the current position; and how many events it holds.
+/// the first batch of events after the cursor, or a reset to the current position; with the
+/// last id it holds, how many events, and whether history may hold more after them.
 async fn replay(
     state: &AppState,
     user: &UserId,
     cursor: Option<EventId>,
-) -> Result<(Bytes, EventId, usize), ApiError> {
+) -> Result<(Bytes, EventId, usize, bool), ApiError> {
     let retry = state.settings.retry_ms;
-    let Some(mut last) = cursor else {
+    let Some(cursor) = cursor else {
         let head = state.broker.head().await?;
-        return Ok((sse::opening_frame(retry, Some(&head.to_string())), head, 0));
+        return Ok((
+            sse::opening_frame(retry, Some(&head.to_string())),
+            head,
+            0,
+            false,
+        ));
     };
     let mut buf = BytesMut::from(&sse::opening_frame(retry, None)[..]);
-    let mut count = 0;
-    loop {
-        match state.broker.read_after(user, last, REPLAY_BATCH).await? {
-            History::Reset { head } => {
-                state.metrics.trace.reset(user, "sse", last, head);
-                buf.extend_from_slice(&reset_frame(head));
-                return Ok((buf.freeze(), head, count));
-            }
-            History::Events(events) => {
-                let done = events.len() < REPLAY_BATCH;
-                count += events.len();
-                state.metrics.trace.replayed(user, &events);
-                for e in &events {
-                    buf.extend_from_slice(&e.frame);
-                    last = e.id;
-                    if e.fallback {
-                        state.offline.deliveries.report(e.id, user);
-                    }
+    let history = state.broker.read_after(user, cursor, REPLAY_BATCH).await?;
+    let (last, count, more) = put_history(
+        &mut buf,
+        history,
+        cursor,
+        (&state.metrics.trace, user),
+        |e| {
+            state.offline.deliveries.report(e.id, user);
+        },
+    );
+    Ok((buf.freeze(), last, count, more))
+}
+
+/// Writes one read of history into `buf`: its events, or the reset frame. Returns the last id
+/// written (`last` if none), the number of events, and whether a full batch means more may
+/// follow. `fallback` is called for each email-fallback event written; `trace` hears what the
+/// user was sent.
+fn put_history(
+    buf: &mut BytesMut,
+    history: History,
+    mut last: EventId,
+    (trace, user): (&Tracer, &UserId),
+    mut fallback: impl FnMut(&StoredEvent),
+) -> (EventId, usize, bool) {
+    match history {
+        History::Reset { head } => {
+            trace.reset(user, "sse", last, head);
+            buf.extend_from_slice(&reset_frame(head));
+            (head, 0, false)
+        }
+        History::Events(events) => {
+            trace.replayed(user, &events);
+            for e in &events {
+                buf.extend_from_slice(&e.frame);
+                last = e.id;
+                if e.fallback {
+                    fallback(e);
                 }
-                if done {
-                    return Ok((buf.freeze(), last, count));
-                }
             }
+            (last, events.len(), events.len() >= REPLAY_BATCH)
         }
     }
+}
+
+/// A read of the next replay batch, owned by the body that awaits it.
+type BatchRead = Pin<Box<dyn Future<Output = Result<History, BrokerError>> + Send>>;
+
+fn read_batch(broker: Arc<dyn Broker>, user: UserId, after: EventId) -> BatchRead {
+    Box::pin(async move { broker.read_after(&user, after, REPLAY_BATCH).await })
 }
 
 /// The frame that tells a client its cursor is too old and where it stands now.
@@ -160,9 +204,14 @@ pub fn reset_frame(head: EventId) -> Bytes {
     sse::message_frame(&head.to_string(), Some("reset"), &data.to_string())
 }
 
-/// The response body: the prelude, then the subscriber's queue, skipping ids already sent.
+/// The response body: the prelude, the rest of the replay batch by batch, then the subscriber's
+/// queue, skipping ids already sent.
 struct SseBody {
     prelude: Option<Bytes>,
+    /// The next replay batch being read; live events wait until the replay is done.
+    more: Option<BatchRead>,
+    /// Where the replay batches are read.
+    broker: Arc<dyn Broker>,
     sub: Subscription,
     last_sent: EventId,
     /// Gauge, delivery counts and latency, and the closing log line when the stream is dropped.
@@ -171,6 +220,10 @@ struct SseBody {
     ping: Bytes,
     /// Where deliveries of email-fallback events are reported (nothing else is).
     deliveries: Arc<Deliveries>,
+    /// The delivery trace, which hears the replay batches read after the prelude.
+    trace: Arc<Tracer>,
+    /// This stream's place in its client address's count, given back when the body is dropped.
+    _slot: Option<Slot>,
 }
 
 impl Stream for SseBody {
@@ -179,6 +232,30 @@ impl Stream for SseBody {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(prelude) = self.prelude.take() {
             return Poll::Ready(Some(Ok(prelude)));
+        }
+        while let Some(read) = self.more.as_mut() {
+            let history = match read.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(history)) => history,
+                Poll::Ready(Err(e)) => {
+                    // The client resumes from the last id it got, on this or another instance.
+                    tracing::warn!(error = %e, "replay interrupted by the broker; ending the stream");
+                    return Poll::Ready(None);
+                }
+            };
+            let this = &mut *self;
+            let mut buf = BytesMut::new();
+            let (user, deliveries) = (this.sub.user().clone(), this.deliveries.clone());
+            let traced = (&*this.trace, &user);
+            let (last, count, more) = put_history(&mut buf, history, this.last_sent, traced, |e| {
+                deliveries.report(e.id, &user);
+            });
+            this.last_sent = last;
+            this.conn.sent_from_history(count);
+            this.more = more.then(|| read_batch(this.broker.clone(), user, last));
+            if !buf.is_empty() {
+                return Poll::Ready(Some(Ok(buf.freeze())));
+            }
         }
         loop {
             match self.sub.rx.poll_recv(cx) {

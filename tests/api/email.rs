@@ -188,3 +188,28 @@ async fn a_pubsub_channel_configured_for_fallback_emails_its_events() {
             .contains("https://app.example.com/uploads/php.jpg")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emails_template_sees_the_data_without_the_routing_fields() {
+    let smtp = SmtpServer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("subject.txt"), "routing test").expect("template");
+    std::fs::write(
+        dir.path().join("body.txt"),
+        "{% for e in events %}{{ e.data | tojson }}{% endfor %}",
+    )
+    .expect("template");
+    std::fs::write(dir.path().join("body.html"), "<p>html</p>").expect("template");
+    let templates = dir.path().to_owned();
+    let app = TestApp::spawn_with(Backend::Redis, |s| {
+        email_settings(s, &smtp);
+        s.email_templates = Some(templates);
+    })
+    .await;
+    register(&app.base, "ann").await;
+    app.publish_ok(json!({"user_ids": ["ann", "bob"], "exclude": ["eve"], "fallback": "email", "img_url": "/r.jpg"}))
+        .await;
+    let mails = smtp.wait_mails(1).await;
+    let data: serde_json::Value = serde_json::from_str(mails[0].text.trim()).expect("JSON body");
+    assert_eq!(data, json!({"img_url": "/r.jpg"}));
+}

@@ -108,6 +108,7 @@ fn broker_on(redis: &RedisServer) -> Arc<RedisBroker> {
             append_batch: 1000,
             email_grace: Duration::from_secs(60),
             idempotency_ttl: Duration::from_secs(60),
+            max_topic_recipients: 100_000,
         },
         Metrics::new(),
     )

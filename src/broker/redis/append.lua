@@ -9,7 +9,8 @@
 -- ARGV[7] lease token the caller must hold, or '' for an append that needs no lease,
 -- ARGV[8] key prefix ('<prefix>:{0}:'), ARGV[9] '1' to expand the topic, ARGV[10] excluded
 -- users (JSON array), ARGV[11] most histories to write in this call, ARGV[12] '1' when the
--- event falls back to email, ARGV[13] the email grace period in ms
+-- event falls back to email, ARGV[13] the email grace period in ms, ARGV[14] most subscribers
+-- a topic may have (a larger one is refused before anything is written)
 -- Returns {id, recipient count, recipients left pending}, or {false, 0, 0} when no recipient is
 -- left (nothing stored).
 if ARGV[7] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[7] then
@@ -28,6 +29,10 @@ local function add(user)
 end
 for _, user in ipairs(cjson.decode(ARGV[3])) do add(user) end
 if ARGV[9] == '1' then
+  -- Counted before it is read: the work of this script stays bounded by the cap.
+  if redis.call('ZCARD', KEYS[4]) > tonumber(ARGV[14]) then
+    return redis.error_reply('TOPICTOOLARGE the topic has more subscribers than allowed')
+  end
   for _, user in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do add(user) end
 end
 if #users == 0 then

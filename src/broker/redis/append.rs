@@ -26,6 +26,11 @@ pub(super) fn append_error(e: impl Into<BrokerError> + ToString) -> BrokerError 
     }
 }
 
+/// True when the append script refused a topic over `--max-topic-recipients`.
+pub(super) fn is_topic_too_large(e: &impl ToString) -> bool {
+    e.to_string().contains("TOPICTOOLARGE")
+}
+
 impl RedisBroker {
     /// Appends only while `lease_token` holds the bridge lease, so that of several instances
     /// bridging pub/sub exactly one appends each message, even while the lease changes hands.
@@ -61,7 +66,13 @@ impl RedisBroker {
             .append_call(new, lease_token, None)?
             .invoke_acked(&self.store)
             .await
-            .map_err(append_error)?;
+            .map_err(|e| {
+                if is_topic_too_large(&e) {
+                    BrokerError::TopicTooLarge(self.settings.max_topic_recipients)
+                } else {
+                    append_error(e)
+                }
+            })?;
         self.finish_append(&mut conn, reply).await
     }
 
@@ -98,7 +109,8 @@ impl RedisBroker {
             .arg(json(&new.exclude)?)
             .arg(self.settings.append_batch.max(1))
             .arg(if new.fallback { "1" } else { "" })
-            .arg(self.settings.email_grace.as_millis() as u64);
+            .arg(self.settings.email_grace.as_millis() as u64)
+            .arg(self.settings.max_topic_recipients);
         // once.lua's part, always last (see its header).
         call.key(self.key("bridge-seq"));
         match &new.idempotency_key {

@@ -33,6 +33,12 @@ pub struct BatchProgress {
 pub enum ItemOutcome {
     /// Stored (or found stored by an earlier attempt).
     Stored(Appended),
+    /// Stored on the primary, but `WAIT` did not confirm enough replicas in time
+    /// (`NOTIFY_REDIS_WAIT_REPLICAS`): not acknowledged, and not appended again by this batch.
+    Unconfirmed {
+        /// Why, as the store said it.
+        reason: String,
+    },
     /// Redis refused this event alone: the script failed for it (`transient` false), or failed
     /// with a passing condition (out of memory, busy) while later events of the batch were
     /// stored, so retrying it now would store it out of order (`transient` true).
@@ -164,7 +170,7 @@ impl RedisBroker {
 
     /// With `NOTIFY_REDIS_WAIT_REPLICAS`, the events a pipeline stored (from `from` on) count as
     /// stored only once `WAIT` on the same connection confirms them; otherwise they are reported
-    /// refused, not retried: they may exist on the primary, like a single publish's 503.
+    /// unconfirmed: they may exist on the primary, like a single publish's 503.
     async fn confirm_replicated(
         &self,
         conn: &mut ConnectionManager,
@@ -178,9 +184,8 @@ impl RedisBroker {
         if let Err(e) = self.store.wait_replicas(conn).await {
             for outcome in &mut progress.done[from..] {
                 if stored(outcome) {
-                    *outcome = ItemOutcome::Refused {
+                    *outcome = ItemOutcome::Unconfirmed {
                         reason: e.to_string(),
-                        transient: false,
                     };
                 }
             }

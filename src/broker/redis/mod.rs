@@ -57,6 +57,8 @@ pub struct RedisSettings {
     pub email_grace: Duration,
     /// How long an idempotency key is remembered.
     pub idempotency_ttl: Duration,
+    /// Most subscribers of a topic a publish may reach (`--max-topic-recipients`).
+    pub max_topic_recipients: usize,
 }
 
 /// Broker backed by Redis Streams.

@@ -17,6 +17,19 @@ local function id_less(a, b)
   return am < bm or (am == bm and as < bs)
 end
 
+-- Exact order of two normalised ids (no leading zeros) of any size: Lua numbers are doubles,
+-- which cannot hold every 64-bit part, so the parts are compared as digit strings.
+local function id_after(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local function greater(x, y)
+    if #x ~= #y then return #x > #y end
+    return x > y
+  end
+  if am ~= bm then return greater(am, bm) end
+  return greater(as, bs)
+end
+
 -- Unfinished big appends, oldest first (usually none: one ZRANGE on an empty key).
 local function pending_ids(prefix, before)
   local ids = redis.call('ZRANGE', prefix .. 'pending', 0, -1)

@@ -28,7 +28,11 @@ if exists == 1 then
   if info['entries-added'] > info['length'] then
     deleted = info['recorded-first-entry-id']
   end
-  events = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+  -- A cursor ahead of the head is answered with a reset by the caller; it never reaches XRANGE,
+  -- which refuses some of them outright ('(' of the largest id has no successor).
+  if not id_after(ARGV[1], head) then
+    events = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+  end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

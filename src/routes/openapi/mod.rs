@@ -171,7 +171,7 @@ fn publication_schema(max_recipients: u64) -> Value {
     let nullable = |schema: Value| json!({"anyOf": [schema, {"type": "null"}]});
     let topic = json!({"type": "string", "pattern": topics::TOPIC_PATTERN});
     json!({
-        "description": "A message for one user (`user_id`), several (`user_ids`) and/or a topic's subscribers (`topic`), less `exclude`; the whole object is delivered as `data`.",
+        "description": "A message for one user (`user_id`), several (`user_ids`) and/or a topic's subscribers (`topic`), less `exclude`; the object is delivered as `data` without `user_ids`, `exclude` and `fallback`.",
         "type": "object",
         "properties": {
             "user_id": nullable(user_id()),
@@ -179,8 +179,9 @@ fn publication_schema(max_recipients: u64) -> Value {
             "topic": nullable(topic.clone()),
             "exclude": nullable(users(0)),
             "event": nullable(json!({
-                "description": "The SSE event name; absent or null: the event fires `onmessage`",
+                "description": "The SSE event name; absent or null: the event fires `onmessage`. The relay's own control names are refused (`reserved_event`).",
                 "type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS,
+                "not": {"enum": crate::event::RESERVED_EVENT_NAMES},
             })),
             "idempotency_key": nullable(json!({
                 "description": "The publisher's name for this event: a second publish with it stores nothing and gets the first one's answer; not delivered in `data`",

@@ -160,7 +160,7 @@ pub struct Readiness {
         (status = 200, description = "The event stream: `retry:`, then `id:`/`event:`/`data:` blocks and `: keepalive` comments", content_type = "text/event-stream", body = String),
         (status = 400, description = "Malformed cursor or query, or a header token and `?token=` that disagree (`conflicting_tokens`)", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
-        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`), or this address already holds --max-connections-per-address open streams (`too_many_connections_for_address`, with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
@@ -228,7 +228,7 @@ fn poll_preflight() {}
     security(("publish_key" = [])),
     responses(
         (status = 202, description = "Stored (or stored before under this idempotency key: the first answer again)", body = Accepted),
-        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic, event name or idempotency key (`bad_idempotency_key`)", body = ErrorBody),
+        (status = 400, description = "Not a JSON object, no recipient, bad user id, topic, event name or idempotency key (`bad_event`, `bad_topic`, `bad_idempotency_key`), a reserved event name (`reserved_event`), or a topic with more than --max-topic-recipients subscribers (`topic_too_large`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
         (status = 403, description = "HTTP publishing is off", body = ErrorBody),
         (status = 413, description = "Larger than --max-payload-bytes", body = ErrorBody),
