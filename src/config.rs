@@ -278,7 +278,17 @@ pub struct Settings {
     /// Bearer key that `GET /metrics` requires. Unset: /metrics is open (restrict it at the proxy).
     #[arg(long, env = "NOTIFY_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<Secret>,
+
+    // --- Performance (issue 16): recent-event cache, paced shutdown ---
+    /// Bytes of recent events each instance keeps in memory to answer resumes and polls without
+    /// a Redis round trip (Redis broker only; the memory broker keeps its history in memory
+    /// anyway). 0: off, every read goes to Redis.
+    #[arg(long, env = "NOTIFY_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES, value_parser = clap::value_parser!(u64).range(0..=68_719_476_736))]
+    pub cache_bytes: u64,
 }
+
+/// Default of `--cache-bytes`: 64 MiB, some 200,000 small events.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {

@@ -16,6 +16,7 @@ use crate::{
     auth::Authenticator,
     broker::{
         Broker, BrokerError,
+        cache::CachedBroker,
         memory::MemoryBroker,
         redis::{RedisBroker, RedisSettings},
     },
@@ -260,7 +261,16 @@ fn make_broker(
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            (redis.clone(), Some(status.clone()), Some((redis, status)))
+            let store: Arc<dyn Broker> = match settings.cache_bytes {
+                0 => redis.clone(),
+                budget => CachedBroker::new(
+                    redis.clone(),
+                    usize::try_from(budget).unwrap_or(usize::MAX),
+                    settings.history_len as usize,
+                    ttl,
+                ),
+            };
+            (store, Some(status.clone()), Some((redis, status)))
         }
     };
     broker.clone().start_tail(hub.clone());

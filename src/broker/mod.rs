@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
+pub mod cache;
 pub mod memory;
 pub mod redis;
 
@@ -70,6 +71,9 @@ pub trait TailSink: Send + Sync + 'static {
     fn live(&self);
     /// The next entry of the log. Must not block: it runs inside the broker's append.
     fn entry(&self, entry: &LogEntry);
+    /// The tail lost the store (it resumes where it stopped, but the store may have lost data
+    /// meanwhile): whatever was derived from earlier entries may no longer match the store.
+    fn interrupted(&self) {}
     /// False once nothing consumes entries any more (shutdown), so a tail task can stop.
     fn open(&self) -> bool;
 }

@@ -3,6 +3,7 @@
 mod helpers;
 mod mail_helpers;
 
+mod cache;
 mod contacts;
 mod cors;
 mod delivery;
