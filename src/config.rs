@@ -285,6 +285,12 @@ pub struct Settings {
     /// anyway). 0: off, every read goes to Redis.
     #[arg(long, env = "NOTIFY_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES, value_parser = clap::value_parser!(u64).range(0..=68_719_476_736))]
     pub cache_bytes: u64,
+
+    /// Seconds over which SIGTERM ends open SSE streams, spread evenly (each with
+    /// `event: reconnect`), so their clients reconnect elsewhere at a steady rate instead of all
+    /// at once; new connections are refused and waiting polls answer at once. 0: all at once.
+    #[arg(long, env = "NOTIFY_DRAIN_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub drain_secs: u64,
 }
 
 /// Default of `--cache-bytes`: 64 MiB, some 200,000 small events.

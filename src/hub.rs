@@ -29,6 +29,7 @@ use crate::{
     metrics::Metrics,
 };
 
+mod drain;
 mod expiry;
 
 pub use expiry::EndReason;

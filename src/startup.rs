@@ -68,13 +68,17 @@ pub struct Application {
 pub struct Stopper {
     hub: Arc<Hub>,
     server: ServerHandle,
+    /// How long ending the streams is spread over.
+    drain: Duration,
 }
 
 impl Stopper {
-    /// Ends every stream and poll, stops accepting, and lets the server finish.
+    /// Stops accepting (the listener closes, so a proxy tries another instance), answers
+    /// waiting polls, ends the streams spread over `--drain-secs`, and lets the server finish.
     pub async fn stop(&self) {
-        self.hub.close_all();
-        self.server.stop(true).await;
+        let stopped = self.server.stop(true);
+        self.hub.drain(self.drain).await;
+        stopped.await;
     }
 }
 
@@ -117,6 +121,7 @@ impl Application {
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
         let write_timeout = Duration::from_secs(settings.write_timeout_secs);
         let http_keepalive = settings.http_keepalive_secs;
+        let drain = Duration::from_secs(settings.drain_secs);
         let state = web::Data::new(AppState {
             auth: Authenticator::new(settings.jwt_secret.as_ref(), settings.publish_key.clone()),
             broker,
@@ -144,7 +149,8 @@ impl Application {
         .keep_alive(Duration::from_secs(http_keepalive))
         // Notice a peer that closed its side at once, so its stream and queue are freed.
         .h1_allow_half_closed(false)
-        .shutdown_timeout(5)
+        // Streams end over the drain; what is still open 5 s after it is closed.
+        .shutdown_timeout(drain.as_secs() + 5)
         .disable_signals()
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -155,6 +161,7 @@ impl Application {
         let stopper = Stopper {
             hub,
             server: server.handle(),
+            drain,
         };
         Ok(Self {
             port,
@@ -183,7 +190,7 @@ impl Application {
         let stopper = self.stopper();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("signal received: ending streams and polls, then stopping");
+            tracing::info!("signal received: draining streams and polls, then stopping");
             stopper.stop().await;
         });
         self.run().await

@@ -26,3 +26,4 @@ mod shutdown;
 mod signals;
 mod slow;
 mod topics;
+mod drain;
