@@ -6,7 +6,9 @@
 #   QUICK=1 bench/compare.sh               # smoke test: small counts, short windows (< 2 min)
 #   SCENARIOS="fanout hot" TARGETS="relay-mem nchan-mem" bench/compare.sh
 #   DURATION=10 bench/compare.sh           # shorter publish windows
-# Scenarios: idle fanout hot poll pub.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
+# Scenarios: idle fanout hot poll pub storm.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
+# storm: 10,000 SSE clients, 2,000 events/s; at 8 s every connection drops and reopens at once
+# with its Last-Event-ID (STORM_N, STORM_RATE, STORM_AT, STORM_DUR).
 # RELAY_BUILD=1 rebuilds the relay first (else an existing target/release binary is used).
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
 # QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
@@ -29,9 +31,13 @@ mkdir -p "$OUT"
 if [ "$QUICK" = 1 ]; then
     IDLE_N=1000; IDLE_SECS=2; FAN_N=1000; FAN_RATE=500; HOT_N=100; HOT_RATE=50
     POLL_N=500; POLL_RATE=200; DUR="${DURATION:-2}"; DRAIN=3; WRK_SECS=2
+    STORM_N="${STORM_N:-1000}"; STORM_RATE="${STORM_RATE:-200}"; STORM_AT="${STORM_AT:-2}"
+    STORM_DUR="${STORM_DUR:-5}"
 else
     IDLE_N=19000; IDLE_SECS=20; FAN_N=10000; FAN_RATE=5000; HOT_N=1000; HOT_RATE=100
     POLL_N=5000; POLL_RATE=2000; DUR="${DURATION:-30}"; DRAIN=5; WRK_SECS=10
+    STORM_N="${STORM_N:-10000}"; STORM_RATE="${STORM_RATE:-2000}"; STORM_AT="${STORM_AT:-8}"
+    STORM_DUR="${STORM_DUR:-20}"
 fi
 RAMP="${RAMP:-3000}"
 
@@ -151,6 +157,12 @@ for sc in $SCENARIOS; do
             poll) run_load poll "$tg" poll --connections "$POLL_N" --rate "$POLL_RATE" \
                         --duration-secs "$DUR" --pub-conns 8 ;;
             pub) run_wrk "$tg" ;;
+            storm)
+                stats=()
+                if [ -n "$REDIS_PORT" ]; then stats=(--redis-stats "127.0.0.1:$REDIS_PORT"); fi
+                run_load storm "$tg" sse --connections "$STORM_N" --rate "$STORM_RATE" \
+                    --duration-secs "$STORM_DUR" --pub-conns 8 --storm-at-secs "$STORM_AT" \
+                    "${stats[@]}" ;;
             *) log "unknown scenario $sc" ;;
         esac
         stop_all

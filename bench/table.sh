@@ -16,3 +16,12 @@ echo
 echo "| target | requests/s | non-2xx | server CPU s |"
 echo "|---|---|---|---|"
 jq -r 'select(.scenario == "pub") | "| \(.target) | \(.requests_per_sec) | \(.non_2xx) | \(.server_cpu_secs) |"' "$F"
+if jq -e 'select(.storm != null)' "$F" >/dev/null 2>&1; then
+    echo
+    echo "### Reconnect storm: every SSE connection dropped and reopened at once with Last-Event-ID"
+    echo
+    echo "| target | clients reconnected/caught up/asked | time to catch up s | storm p50 us | storm p99 us | storm max us | events in storm | lost | dup | server CPU s in storm (per pid) | Redis commands in storm |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    jq -r 'select(.storm != null) | .storm as $s |
+      "| \(.target) | \($s.reconnected)/\($s.caught_up)/\($s.connections) | \($s.catch_up_secs * 100 | round / 100) | \($s.latency.p50_us) | \($s.latency.p99_us) | \($s.latency.max_us) | \($s.latency.count) | \(.delivery.lost) | \(.delivery.duplicated) | \($s.cpu_secs | map(. * 100 | round / 100 | tostring) | join(" + ")) | \($s.redis_commands // "-") |"' "$F"
+fi

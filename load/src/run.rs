@@ -15,6 +15,7 @@ use crate::procstat::{self, Sample};
 use crate::publisher::{self, Outcome, Plan, Sink};
 use crate::report::{Phase, Report};
 use crate::stats::{ConnResult, Shared, Tally, now_us};
+use crate::storm::Storm;
 use crate::subscriber::{self, Spec, SubCtx};
 
 #[derive(serde::Serialize)]
@@ -114,6 +115,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     let mut phases = vec![Phase::at("before", procstat::sample(&args.pids), 0.0)];
     let t0 = Instant::now();
 
+    let storm = match args.storm_at_secs {
+        Some(_) => Some(Arc::new(Storm::new()?)),
+        None => None,
+    };
     let mut handles = Vec::new();
     if let Some(url) = args.url.as_deref().filter(|_| n > 0) {
         let tokens = match (&args.jwt_secret, url.contains("{token}")) {
@@ -128,6 +133,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
             mode: args.mode,
             poll_timeout_secs: args.poll_timeout_secs,
             quickack: args.quickack,
+            storm: storm.clone(),
+            resume: args.resume_ms.map(Duration::from_millis),
         });
         handles = ramp(args, &ctx, &tokens).await;
         wait_up(&shared, n, Duration::from_secs(args.connect_timeout_secs)).await;
@@ -162,6 +169,18 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     };
     let pub_start = Instant::now();
     let pub_start_us = now_us();
+    let storm_run = match (&storm, args.storm_at_secs) {
+        (Some(st), Some(at)) => {
+            let (st, pids, redis) = (st.clone(), args.pids.clone(), args.redis_stats.clone());
+            let conns = shared.connected.load(Ordering::Relaxed);
+            let limit = Duration::from_secs(args.storm_wait_secs);
+            Some(tokio::spawn(async move {
+                sleep_until(pub_start + Duration::from_secs_f64(at.max(0.0))).await;
+                st.run(conns, &pids, redis.as_deref(), limit).await
+            }))
+        }
+        _ => None,
+    };
     let mut outcome = Outcome::default();
     if let Some(sink) = sink(args).await?.filter(|_| plan.total > 0) {
         let w = args.pub_conns;
@@ -179,6 +198,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
     }
     let publish_secs = pub_start.elapsed().as_secs_f64();
+    let storm_report = match storm_run {
+        Some(h) => Some(h.await.map_err(|e| format!("storm task: {e}"))?),
+        None => None,
+    };
 
     let mut per_user: Vec<Vec<u32>> = vec![Vec::new(); users];
     for &(seq, user) in &outcome.accepted {
@@ -231,6 +254,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         client_publish_cpu,
         machine_busy_pct,
         phases,
+        storm: storm_report,
     }))
 }
 
