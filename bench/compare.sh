@@ -6,7 +6,8 @@
 #   QUICK=1 bench/compare.sh               # smoke test: small counts, short windows (< 2 min)
 #   SCENARIOS="fanout hot" TARGETS="relay-mem nchan-mem" bench/compare.sh
 #   DURATION=10 bench/compare.sh           # shorter publish windows
-# Scenarios: idle fanout hot poll pub storm.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
+# Scenarios: idle fanout hot poll pub storm.  Targets: relay-mem relay-redis nchan-mem nchan-redis,
+# and relay-redis-nocache (relay-redis with --cache-bytes 0: every resume and poll reads Redis).
 # storm: 10,000 SSE clients, 2,000 events/s; at 8 s every connection drops and reopens at once
 # with its Last-Event-ID (STORM_N, STORM_RATE, STORM_AT, STORM_DUR).
 # RELAY_BUILD=1 rebuilds the relay first (else an existing target/release binary is used).
@@ -78,9 +79,11 @@ start_target() {
     PORT=$(free_port 18100); REDIS_PORT=""
     case "$1" in
         relay-mem) start_relay "$PORT"; SERVER_PIDS="$RELAY_PID" ;;
-        relay-redis)
+        relay-redis|relay-redis-nocache)
             REDIS_PORT=$(free_port 16400); start_redis "$REDIS_PORT" "$OUT/redis-$REDIS_PORT"
-            start_relay "$PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT"
+            local cache=()
+            if [ "$1" = relay-redis-nocache ]; then cache=(--cache-bytes 0); fi
+            start_relay "$PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" "${cache[@]}"
             SERVER_PIDS="$RELAY_PID $REDIS_PID" ;;
         nchan-mem) start_nchan "$PORT" ""; SERVER_PIDS="$NGINX_PIDS" ;;
         nchan-redis)
@@ -100,7 +103,7 @@ target_flags() {
             else
                 echo "--url $base/events?token={token}"
             fi
-            if [ "$1" = relay-redis ] && [ "$RELAY_INGEST" = redis ]; then
+            if [ "$1" != relay-mem ] && [ "$RELAY_INGEST" = redis ]; then
                 echo "--pub-redis 127.0.0.1:$REDIS_PORT --pub-channel image_update"
             else
                 echo "--pub-relay $base/publish"
@@ -116,6 +119,7 @@ run_load() {
     local sc="$1" tg="$2" kind="$3"; shift 3
     local pidflags=() p
     for p in $SERVER_PIDS; do pidflags+=(--pid "$p"); done
+    if [ -n "$REDIS_PORT" ]; then pidflags+=(--redis-stats "127.0.0.1:$REDIS_PORT"); fi
     # shellcheck disable=SC2046
     NOTIFY_LOAD_JWT_SECRET="$JWT_SECRET" NOTIFY_LOAD_PUBLISH_KEY="$PUBLISH_KEY" \
         timeout 600 "$LOAD_BIN" $(target_flags "$tg" "$kind") "${pidflags[@]}" \
@@ -157,12 +161,8 @@ for sc in $SCENARIOS; do
             poll) run_load poll "$tg" poll --connections "$POLL_N" --rate "$POLL_RATE" \
                         --duration-secs "$DUR" --pub-conns 8 ;;
             pub) run_wrk "$tg" ;;
-            storm)
-                stats=()
-                if [ -n "$REDIS_PORT" ]; then stats=(--redis-stats "127.0.0.1:$REDIS_PORT"); fi
-                run_load storm "$tg" sse --connections "$STORM_N" --rate "$STORM_RATE" \
-                    --duration-secs "$STORM_DUR" --pub-conns 8 --storm-at-secs "$STORM_AT" \
-                    "${stats[@]}" ;;
+            storm) run_load storm "$tg" sse --connections "$STORM_N" --rate "$STORM_RATE" \
+                        --duration-secs "$STORM_DUR" --pub-conns 8 --storm-at-secs "$STORM_AT" ;;
             *) log "unknown scenario $sc" ;;
         esac
         stop_all

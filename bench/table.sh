@@ -25,3 +25,12 @@ if jq -e 'select(.storm != null)' "$F" >/dev/null 2>&1; then
     jq -r 'select(.storm != null) | .storm as $s |
       "| \(.target) | \($s.reconnected)/\($s.caught_up)/\($s.connections) | \($s.catch_up_secs * 100 | round / 100) | \($s.latency.p50_us) | \($s.latency.p99_us) | \($s.latency.max_us) | \($s.latency.count) | \(.delivery.lost) | \(.delivery.duplicated) | \($s.cpu_secs | map(. * 100 | round / 100 | tostring) | join(" + ")) | \($s.redis_commands // "-") |"' "$F"
 fi
+if jq -e 'select(.redis_commands != null)' "$F" >/dev/null 2>&1; then
+    echo
+    echo "### Redis commands while publishing and draining (INFO commandstats, all kinds)"
+    echo
+    echo "| scenario | target | events received | Redis commands | per event received |"
+    echo "|---|---|---|---|---|"
+    jq -r 'select(.redis_commands != null) |
+      "| \(.scenario) | \(.target) | \(.delivery.received) | \(.redis_commands) | \(.redis_commands_per_event // 0 | . * 100 | round / 100) |"' "$F"
+fi

@@ -132,7 +132,8 @@ pub struct Args {
     #[arg(long, default_value_t = 60)]
     pub storm_wait_secs: u64,
 
-    /// Redis `host:port` whose `INFO commandstats` is read at the storm's start and end.
+    /// Redis `host:port` whose `INFO commandstats` is read when publishing starts and after the
+    /// drain (and at the storm's start and end).
     #[arg(long)]
     pub redis_stats: Option<String>,
 

@@ -99,6 +99,8 @@ pub struct Inputs<'a> {
     pub phases: Vec<Phase>,
     /// The reconnect storm, if one was run.
     pub storm: Option<crate::storm::StormReport>,
+    /// Redis commands run while publishing and draining (`--redis-stats`).
+    pub redis_commands: Option<u64>,
 }
 
 /// The full result of one run.
@@ -169,6 +171,12 @@ pub struct Report {
     /// The reconnect storm (`--storm-at-secs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storm: Option<crate::storm::StormReport>,
+    /// Redis commands run while publishing and draining, all kinds (`--redis-stats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_commands: Option<u64>,
+    /// Redis commands per event received, while publishing and draining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_commands_per_event: Option<f64>,
 }
 
 impl Report {
@@ -239,6 +247,11 @@ impl Report {
             resumes: sh.resumes.load(Ordering::Relaxed),
             phases: i.phases,
             storm: i.storm,
+            redis_commands: i.redis_commands,
+            redis_commands_per_event: i
+                .redis_commands
+                .filter(|_| received > 0)
+                .map(|c| c as f64 / received as f64),
         }
     }
 
@@ -309,6 +322,12 @@ impl Report {
                 st.latency.count,
                 st.cpu_secs,
                 st.redis_commands.map_or("n/a".into(), |c| c.to_string()),
+            ));
+        }
+        if let Some(c) = self.redis_commands {
+            s.push_str(&format!(
+                "redis:       {c} commands while publishing ({:.2} per event received)\n",
+                self.redis_commands_per_event.unwrap_or(0.0)
             ));
         }
         if self.resumes > 0 {

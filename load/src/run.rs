@@ -167,6 +167,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         user_base: args.user_base,
         topic: args.pub_topic.clone(),
     };
+    let redis0 = match &args.redis_stats {
+        Some(a) => crate::storm::redis_calls(a).await.ok(),
+        None => None,
+    };
     let pub_start = Instant::now();
     let pub_start_us = now_us();
     let storm_run = match (&storm, args.storm_at_secs) {
@@ -218,6 +222,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     while shared.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
         sleep(Duration::from_millis(10)).await;
     }
+    let redis1 = match &args.redis_stats {
+        Some(a) => crate::storm::redis_calls(a).await.ok(),
+        None => None,
+    };
     let after = procstat::sample(&args.pids);
     phases.push(Phase::at("after", after, t0.elapsed().as_secs_f64()));
     let client_publish_cpu = procstat::sample(&me).cpu_secs - client_idle.cpu_secs;
@@ -255,6 +263,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         machine_busy_pct,
         phases,
         storm: storm_report,
+        redis_commands: redis0.zip(redis1).map(|(a, b)| b.saturating_sub(a)),
     }))
 }
 

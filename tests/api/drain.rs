@@ -61,8 +61,14 @@ async fn sigterm_ends_streams_spread_over_the_drain_each_with_reconnect() {
         ends.push(ended);
     }
     ends.sort();
-    assert!(ends[0] < Duration::from_millis(500), "the first at once: {ends:?}");
-    assert!(ends[streams as usize - 1] >= Duration::from_millis(1_500), "{ends:?}");
+    assert!(
+        ends[0] < Duration::from_millis(500),
+        "the first at once: {ends:?}"
+    );
+    assert!(
+        ends[streams as usize - 1] >= Duration::from_millis(1_500),
+        "{ends:?}"
+    );
     let first_half = ends.iter().filter(|e| **e < Duration::from_secs(1)).count();
     assert!(
         (6..=14).contains(&first_half),
