@@ -5,6 +5,7 @@
 #   bench/actix-floor.sh                  # 5,000 connections per case, 5 s idle window
 #   N=19000 IDLE=20 bench/actix-floor.sh  # the idle scenario's size
 #   CASES="bare relay" bench/actix-floor.sh
+#   PROFILE=dev bench/actix-floor.sh      # debug builds (quicker to build; heap sizes are the same)
 # Cases: bare (dispatcher + a streaming body), queue (+ the hub's 256-slot channel in a map),
 # tracing (+ the relay's middleware stack: request span at info, from_fn layers),
 # queue,tracing (both), relay (the relay binary, RUST_LOG=warn as in compare.sh).
@@ -21,12 +22,13 @@ mkdir -p "$OUT"
 trap 'stop_all' EXIT
 trap 'stop_all; exit 130' INT TERM
 ulimit -n "$(ulimit -Hn)"
-(cd "$ROOT" && cargo build --release --quiet --example actix_floor --bin notify-relay)
+PROFILE="${PROFILE:-release}"; DIR=release; [ "$PROFILE" = dev ] && DIR=debug
+(cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --example actix_floor --bin notify-relay)
 cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
-FLOOR_BIN="$ROOT/target/release/examples/actix_floor"
-RELAY_BIN="$ROOT/target/release/notify-relay"
+FLOOR_BIN="$ROOT/target/$DIR/examples/actix_floor"
+RELAY_BIN="$ROOT/target/$DIR/notify-relay"
 LOAD_BIN="$ROOT/load/target/release/notify-load"
-echo "commit $(git -C "$ROOT" rev-parse --short HEAD); N=$N IDLE=$IDLE; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/meta.txt"
+echo "commit $(git -C "$ROOT" rev-parse --short HEAD); profile $PROFILE; N=$N IDLE=$IDLE; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/meta.txt"
 for case in $CASES; do
     PORT=$(free_port 18300)
     if [ "$case" = relay ]; then

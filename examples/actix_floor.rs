@@ -112,6 +112,7 @@ async fn main() -> std::io::Result<()> {
         ))
     })
     .workers(2)
+    .shutdown_timeout(1)
     .bind(listen)?
     .run()
     .await
