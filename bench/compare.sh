@@ -129,6 +129,18 @@ run_load() {
         | jq -c --arg s "$sc" --arg t "$tg" '. + {scenario: $s, target: $t}' >>"$OUT/results.jsonl"
 }
 
+# One event to a user outside the load's range, so the store's head is not the empty store's
+# 0-0 (a cursor every instance must take to the store) when the clients first connect: the
+# storm then resumes from real positions, as in a running deployment.
+warm_head() {
+    local base="http://127.0.0.1:$PORT"
+    case "$1" in
+        relay-*) curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $PUBLISH_KEY" \
+                     -H 'Content-Type: application/json' -d '{"user_id":"warm"}' "$base/publish" ;;
+        nchan-*) curl -fsS -o /dev/null -X POST -d '{}' "$base/pub/uwarm" ;;
+    esac
+}
+
 run_wrk() {
     local tg="$1" kind=relay c0 c1 rps non2xx
     case "$tg" in nchan-*) kind=nchan ;; esac
@@ -161,7 +173,8 @@ for sc in $SCENARIOS; do
             poll) run_load poll "$tg" poll --connections "$POLL_N" --rate "$POLL_RATE" \
                         --duration-secs "$DUR" --pub-conns 8 ;;
             pub) run_wrk "$tg" ;;
-            storm) run_load storm "$tg" sse --connections "$STORM_N" --rate "$STORM_RATE" \
+            storm) warm_head "$tg"
+                   run_load storm "$tg" sse --connections "$STORM_N" --rate "$STORM_RATE" \
                         --duration-secs "$STORM_DUR" --pub-conns 8 --storm-at-secs "$STORM_AT" ;;
             *) log "unknown scenario $sc" ;;
         esac

@@ -199,6 +199,11 @@ impl TailSink for Tee {
         self.sink.live();
     }
 
+    fn live_from(&self, head: EventId) {
+        self.cache.recent().start_at(head);
+        self.sink.live_from(head);
+    }
+
     fn entry(&self, entry: &LogEntry) {
         self.cache.recent().push(entry);
         if self.cache.waiting.load(Ordering::SeqCst) > 0 {

@@ -69,6 +69,11 @@ pub struct Appended {
 pub trait TailSink: Send + Sync + 'static {
     /// The tail is positioned: no entry appended from now on will be missed.
     fn live(&self);
+    /// Like [`Self::live`], naming the position: every entry after `head` will be handed over.
+    fn live_from(&self, head: EventId) {
+        let _ = head;
+        self.live();
+    }
     /// The next entry of the log. Must not block: it runs inside the broker's append.
     fn entry(&self, entry: &LogEntry);
     /// The tail lost the store (it resumes where it stopped, but the store may have lost data

@@ -68,7 +68,7 @@ async fn a_resume_and_a_poll_inside_the_window_send_no_read_to_redis() {
     assert_eq!(app.cursor_now("7").await, ids[4], "the head, from memory");
     assert_eq!(read_commands(app.redis()).await, before, "no Redis read");
 
-    // A cursor from before this instance's first tailed event is Redis's to judge.
+    // The zero cursor (an empty store's head, taken before any event) is Redis's to judge.
     let old = app.poll("7", Some(&before_any), 0).await;
     assert_eq!(old["events"].as_array().expect("events").len(), 5);
     assert!(read_commands(app.redis()).await > before);

@@ -48,7 +48,8 @@ pub(super) struct Recent {
     history_len: usize,
     ttl_ms: u64,
     /// Every log entry after this id is held (or was dropped by `history_len`); `None` until the
-    /// tail hands over its first entry, and again after the tail was interrupted.
+    /// tail says where it starts (or hands over its first entry), and again after the tail was
+    /// interrupted.
     from: Option<EventId>,
     /// The newest id the tail handed over.
     seen: EventId,
@@ -108,6 +109,15 @@ impl Recent {
         self.users.clear();
         self.order.clear();
         self.bytes = 0;
+    }
+
+    /// The tail starts after `head`: every later entry will come, so cursors from `head` on
+    /// can be answered (unless the window already started).
+    pub(super) fn start_at(&mut self, head: EventId) {
+        if self.from.is_none() {
+            self.from = Some(head);
+            self.seen = self.seen.max(head);
+        }
     }
 
     /// Takes the tail's next entry.

@@ -39,7 +39,7 @@ impl RedisBroker {
                     None => {
                         let head = self.head().await?;
                         last = Some(head);
-                        sink.live();
+                        sink.live_from(head);
                         head
                     }
                 };
