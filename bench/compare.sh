@@ -24,6 +24,7 @@ SCENARIOS="${SCENARIOS:-idle fanout hot poll pub}"
 TARGETS="${TARGETS:-relay-mem relay-redis nchan-mem nchan-redis}"
 QUICK="${QUICK:-0}"
 OUT="${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"   # absolute: redis-server changes directory
 JWT_SECRET="${JWT_SECRET:-bench-secret-$$}"
 PUBLISH_KEY="${PUBLISH_KEY:-bench-key-$$}"
 RELAY_INGEST="${RELAY_INGEST:-http}"
@@ -133,12 +134,13 @@ run_load() {
 # 0-0 (a cursor every instance must take to the store) when the clients first connect: the
 # storm then resumes from real positions, as in a running deployment.
 warm_head() {
-    local base="http://127.0.0.1:$PORT"
+    local base="http://127.0.0.1:$PORT" _
     case "$1" in
-        relay-*) curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $PUBLISH_KEY" \
+        relay-*) for _ in $(seq 100); do curl -fsS -o /dev/null "$base/readyz" && break; sleep 0.1; done
+                 curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $PUBLISH_KEY" \
                      -H 'Content-Type: application/json' -d '{"user_id":"warm"}' "$base/publish" ;;
         nchan-*) curl -fsS -o /dev/null -X POST -d '{}' "$base/pub/uwarm" ;;
-    esac
+    esac || log "warm-up publish failed"
 }
 
 run_wrk() {
