@@ -166,6 +166,8 @@ pub struct Report {
     pub errors: Vec<String>,
     /// SSE streams reopened with `Last-Event-ID` after the server ended them (`--resume`).
     pub resumes: u64,
+    /// Most resumes in one wall-clock second.
+    pub peak_resumes_per_sec: u64,
     /// /proc samples.
     pub phases: Vec<Phase>,
     /// The reconnect storm (`--storm-at-secs`).
@@ -245,6 +247,11 @@ impl Report {
             resets: sh.resets.load(Ordering::Relaxed),
             errors,
             resumes: sh.resumes.load(Ordering::Relaxed),
+            peak_resumes_per_sec: sh
+                .resumes_per_sec
+                .lock()
+                .map(|m| m.values().copied().max().unwrap_or(0))
+                .unwrap_or(0),
             phases: i.phases,
             storm: i.storm,
             redis_commands: i.redis_commands,
@@ -331,7 +338,10 @@ impl Report {
             ));
         }
         if self.resumes > 0 {
-            s.push_str(&format!("resumes:     {}\n", self.resumes));
+            s.push_str(&format!(
+                "resumes:     {} (peak {} in one second)\n",
+                self.resumes, self.peak_resumes_per_sec
+            ));
         }
         for e in &self.errors {
             s.push_str(&format!("  error: {e}\n"));

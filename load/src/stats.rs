@@ -49,6 +49,8 @@ pub struct Shared {
     pub resets: AtomicU64,
     /// SSE streams reopened with `Last-Event-ID` after the server ended them (`--resume`).
     pub resumes: AtomicU64,
+    /// Resumes per wall-clock second (Unix seconds), for the peak reconnect rate.
+    pub resumes_per_sec: Mutex<std::collections::BTreeMap<u64, u64>>,
     /// The first few distinct error messages.
     pub errors: Mutex<Vec<String>>,
 }
@@ -72,6 +74,7 @@ impl Shared {
             bad_payloads: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
+            resumes_per_sec: Mutex::new(std::collections::BTreeMap::new()),
             errors: Mutex::new(Vec::new()),
         })
     }
@@ -100,6 +103,14 @@ impl Shared {
         self.received.fetch_add(1, Ordering::Relaxed);
         self.last_recv_us.fetch_max(now, Ordering::Relaxed);
         lat
+    }
+
+    /// Counts one resume in its second.
+    pub fn resumed(&self) {
+        self.resumes.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.resumes_per_sec.lock() {
+            *m.entry(now_us() / 1_000_000).or_default() += 1;
+        }
     }
 
     /// Notes an error message (the first 8 distinct ones are kept).

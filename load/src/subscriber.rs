@@ -111,7 +111,7 @@ async fn sse_stream(ctx: &SubCtx, spec: &Spec, res: &mut ConnResult) -> io::Resu
         match ended {
             Ok(Ended::Storm) => stormed = true,
             Ok(Ended::ByServer) | Err(_) if res.connected && ctx.resume.is_some() => {
-                ctx.shared.resumes.fetch_add(1, Ordering::Relaxed);
+                ctx.shared.resumed();
                 tokio::time::sleep(ctx.resume.unwrap_or_default()).await;
             }
             Ok(Ended::ByServer) => return Err(io::Error::other("stream ended")),
