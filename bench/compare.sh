@@ -10,6 +10,8 @@
 # and relay-redis-nocache (relay-redis with --cache-bytes 0: every resume and poll reads Redis).
 # storm: 10,000 SSE clients, 2,000 events/s; at 8 s every connection drops and reopens at once
 # with its Last-Event-ID (STORM_N, STORM_RATE, STORM_AT, STORM_DUR).
+# rolling: bench/rolling.sh once (two relays behind nginx, restarted one after the other under
+# load; not per target; UPSTREAM_OPTS defaults to max_fails=0 here).
 # RELAY_BUILD=1 rebuilds the relay first (else an existing target/release binary is used).
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
 # QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
@@ -20,7 +22,7 @@ ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." &
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-SCENARIOS="${SCENARIOS:-idle fanout hot poll pub}"
+SCENARIOS="${SCENARIOS:-idle fanout hot poll pub storm rolling}"
 TARGETS="${TARGETS:-relay-mem relay-redis nchan-mem nchan-redis}"
 QUICK="${QUICK:-0}"
 OUT="${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -160,6 +162,18 @@ run_wrk() {
 
 log "results in $OUT"
 for sc in $SCENARIOS; do
+    if [ "$sc" = rolling ]; then
+        log "=== rolling (bench/rolling.sh) ==="
+        roll=(N=10000 RATE=1000 DUR=50 DRAIN_SECS=10)
+        if [ "$QUICK" = 1 ]; then roll=(N=1000 RATE=100 DUR=35 DRAIN_SECS=3); fi
+        if env "${roll[@]}" OUT="$OUT/rolling" RELAY_BIN="$RELAY_BIN" \
+            UPSTREAM_OPTS="${UPSTREAM_OPTS:-max_fails=0}" "$HERE/rolling.sh" >"$OUT/rolling.txt" 2>&1; then
+            cat "$OUT/rolling/results.jsonl" >>"$OUT/results.jsonl"
+        else
+            log "rolling failed (see $OUT/rolling.txt)"
+        fi
+        continue
+    fi
     for tg in $TARGETS; do
         wait_quiet
         log "=== $sc / $tg ==="

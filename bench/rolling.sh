@@ -66,5 +66,5 @@ restart "$B" "$PID_B"
 wait "$LOAD" || true
 cat "$OUT/load.txt"
 grep '^NOTIFY_LOAD_RESULT ' "$OUT/load.txt" | sed 's/^NOTIFY_LOAD_RESULT //' \
-    | jq -c '{scenario: "rolling", connected, published, delivery, resumes, peak_resumes_per_sec, latency, errors}' \
+    | jq -c '{scenario: "rolling", target: "relay-redis x2 + nginx", connected, connections, published, publish_errors, delivery, resumes, peak_resumes_per_sec, latency, errors}' \
     | tee "$OUT/results.jsonl"
