@@ -6,7 +6,12 @@
 #   QUICK=1 bench/compare.sh               # smoke test: small counts, short windows (< 2 min)
 #   SCENARIOS="fanout hot" TARGETS="relay-mem nchan-mem" bench/compare.sh
 #   DURATION=10 bench/compare.sh           # shorter publish windows
-# Scenarios: idle fanout hot poll pub.  Targets: relay-mem relay-redis nchan-mem nchan-redis.
+# Scenarios: idle fanout hot poll pub storm.  Targets: relay-mem relay-redis nchan-mem nchan-redis,
+# and relay-redis-nocache (relay-redis with --cache-bytes 0: every resume and poll reads Redis).
+# storm: 10,000 SSE clients, 2,000 events/s; at 8 s every connection drops and reopens at once
+# with its Last-Event-ID (STORM_N, STORM_RATE, STORM_AT, STORM_DUR).
+# rolling: bench/rolling.sh once (two relays behind nginx, restarted one after the other under
+# load; not per target; UPSTREAM_OPTS defaults to max_fails=0 here).
 # RELAY_BUILD=1 rebuilds the relay first (else an existing target/release binary is used).
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
 # QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
@@ -17,10 +22,11 @@ ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." &
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-SCENARIOS="${SCENARIOS:-idle fanout hot poll pub}"
+SCENARIOS="${SCENARIOS:-idle fanout hot poll pub storm rolling}"
 TARGETS="${TARGETS:-relay-mem relay-redis nchan-mem nchan-redis}"
 QUICK="${QUICK:-0}"
 OUT="${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"   # absolute: redis-server changes directory
 JWT_SECRET="${JWT_SECRET:-bench-secret-$$}"
 PUBLISH_KEY="${PUBLISH_KEY:-bench-key-$$}"
 RELAY_INGEST="${RELAY_INGEST:-http}"
@@ -29,9 +35,13 @@ mkdir -p "$OUT"
 if [ "$QUICK" = 1 ]; then
     IDLE_N=1000; IDLE_SECS=2; FAN_N=1000; FAN_RATE=500; HOT_N=100; HOT_RATE=50
     POLL_N=500; POLL_RATE=200; DUR="${DURATION:-2}"; DRAIN=3; WRK_SECS=2
+    STORM_N="${STORM_N:-1000}"; STORM_RATE="${STORM_RATE:-200}"; STORM_AT="${STORM_AT:-2}"
+    STORM_DUR="${STORM_DUR:-5}"
 else
     IDLE_N=19000; IDLE_SECS=20; FAN_N=10000; FAN_RATE=5000; HOT_N=1000; HOT_RATE=100
     POLL_N=5000; POLL_RATE=2000; DUR="${DURATION:-30}"; DRAIN=5; WRK_SECS=10
+    STORM_N="${STORM_N:-10000}"; STORM_RATE="${STORM_RATE:-2000}"; STORM_AT="${STORM_AT:-8}"
+    STORM_DUR="${STORM_DUR:-20}"
 fi
 RAMP="${RAMP:-3000}"
 
@@ -72,9 +82,11 @@ start_target() {
     PORT=$(free_port 18100); REDIS_PORT=""
     case "$1" in
         relay-mem) start_relay "$PORT"; SERVER_PIDS="$RELAY_PID" ;;
-        relay-redis)
+        relay-redis|relay-redis-nocache)
             REDIS_PORT=$(free_port 16400); start_redis "$REDIS_PORT" "$OUT/redis-$REDIS_PORT"
-            start_relay "$PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT"
+            local cache=()
+            if [ "$1" = relay-redis-nocache ]; then cache=(--cache-bytes 0); fi
+            start_relay "$PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" "${cache[@]}"
             SERVER_PIDS="$RELAY_PID $REDIS_PID" ;;
         nchan-mem) start_nchan "$PORT" ""; SERVER_PIDS="$NGINX_PIDS" ;;
         nchan-redis)
@@ -94,7 +106,7 @@ target_flags() {
             else
                 echo "--url $base/events?token={token}"
             fi
-            if [ "$1" = relay-redis ] && [ "$RELAY_INGEST" = redis ]; then
+            if [ "$1" != relay-mem ] && [ "$RELAY_INGEST" = redis ]; then
                 echo "--pub-redis 127.0.0.1:$REDIS_PORT --pub-channel image_update"
             else
                 echo "--pub-relay $base/publish"
@@ -110,6 +122,7 @@ run_load() {
     local sc="$1" tg="$2" kind="$3"; shift 3
     local pidflags=() p
     for p in $SERVER_PIDS; do pidflags+=(--pid "$p"); done
+    if [ -n "$REDIS_PORT" ]; then pidflags+=(--redis-stats "127.0.0.1:$REDIS_PORT"); fi
     # shellcheck disable=SC2046
     NOTIFY_LOAD_JWT_SECRET="$JWT_SECRET" NOTIFY_LOAD_PUBLISH_KEY="$PUBLISH_KEY" \
         timeout 600 "$LOAD_BIN" $(target_flags "$tg" "$kind") "${pidflags[@]}" \
@@ -117,6 +130,19 @@ run_load() {
         | tee "$OUT/$sc-$tg.txt"
     grep '^NOTIFY_LOAD_RESULT ' "$OUT/$sc-$tg.txt" | sed 's/^NOTIFY_LOAD_RESULT //' \
         | jq -c --arg s "$sc" --arg t "$tg" '. + {scenario: $s, target: $t}' >>"$OUT/results.jsonl"
+}
+
+# One event to a user outside the load's range, so the store's head is not the empty store's
+# 0-0 (a cursor every instance must take to the store) when the clients first connect: the
+# storm then resumes from real positions, as in a running deployment.
+warm_head() {
+    local base="http://127.0.0.1:$PORT" _
+    case "$1" in
+        relay-*) for _ in $(seq 100); do curl -fsS -o /dev/null "$base/readyz" && break; sleep 0.1; done
+                 curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $PUBLISH_KEY" \
+                     -H 'Content-Type: application/json' -d '{"user_id":"warm"}' "$base/publish" ;;
+        nchan-*) curl -fsS -o /dev/null -X POST -d '{}' "$base/pub/uwarm" ;;
+    esac || log "warm-up publish failed"
 }
 
 run_wrk() {
@@ -136,6 +162,18 @@ run_wrk() {
 
 log "results in $OUT"
 for sc in $SCENARIOS; do
+    if [ "$sc" = rolling ]; then
+        log "=== rolling (bench/rolling.sh) ==="
+        roll=(N=10000 RATE=1000 DUR=50 DRAIN_SECS=10)
+        if [ "$QUICK" = 1 ]; then roll=(N=1000 RATE=100 DUR=35 DRAIN_SECS=3); fi
+        if env "${roll[@]}" OUT="$OUT/rolling" RELAY_BIN="$RELAY_BIN" \
+            UPSTREAM_OPTS="${UPSTREAM_OPTS:-max_fails=0}" "$HERE/rolling.sh" >"$OUT/rolling.txt" 2>&1; then
+            cat "$OUT/rolling/results.jsonl" >>"$OUT/results.jsonl"
+        else
+            log "rolling failed (see $OUT/rolling.txt)"
+        fi
+        continue
+    fi
     for tg in $TARGETS; do
         wait_quiet
         log "=== $sc / $tg ==="
@@ -151,6 +189,9 @@ for sc in $SCENARIOS; do
             poll) run_load poll "$tg" poll --connections "$POLL_N" --rate "$POLL_RATE" \
                         --duration-secs "$DUR" --pub-conns 8 ;;
             pub) run_wrk "$tg" ;;
+            storm) warm_head "$tg"
+                   run_load storm "$tg" sse --connections "$STORM_N" --rate "$STORM_RATE" \
+                        --duration-secs "$STORM_DUR" --pub-conns 8 --storm-at-secs "$STORM_AT" ;;
             *) log "unknown scenario $sc" ;;
         esac
         stop_all

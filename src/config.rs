@@ -392,6 +392,19 @@ pub struct Settings {
     /// the forwarded client); more get 429. 0: no limit.
     #[arg(long, env = "NOTIFY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub max_connections_per_address: u32,
+
+    // --- Performance (issue 16): recent-event cache, paced shutdown ---
+    /// Bytes of recent events each instance keeps in memory to answer resumes and polls without
+    /// a Redis round trip (Redis broker only; the memory broker keeps its history in memory
+    /// anyway). 0: off, every read goes to Redis.
+    #[arg(long, env = "NOTIFY_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES, value_parser = clap::value_parser!(u64).range(0..=68_719_476_736))]
+    pub cache_bytes: u64,
+
+    /// Seconds over which SIGTERM ends open SSE streams, spread evenly (each with
+    /// `event: reconnect`), so their clients reconnect elsewhere at a steady rate instead of all
+    /// at once; new connections are refused and waiting polls answer at once. 0: all at once.
+    #[arg(long, env = "NOTIFY_DRAIN_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub drain_secs: u64,
 }
 
 /// The notification log's table name unless --notifications-table says otherwise.
@@ -435,6 +448,9 @@ pub const DEFAULT_MAX_TOPIC_RECIPIENTS: u64 = 100_000;
 /// Default of `--max-connections-per-address`: far more tabs than one household or office NAT
 /// opens, so it refuses only an address trying to hold many sockets.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u32 = 256;
+
+/// Default of `--cache-bytes`: 64 MiB, some 200,000 small events.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address (a one-address network).
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {

@@ -21,15 +21,15 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::mpsc;
-
 use crate::{
     broker::{LogEntry, TailSink},
     event::{StoredEvent, UserId},
     metrics::Metrics,
 };
 
+mod drain;
 mod expiry;
+pub mod queue;
 
 pub use expiry::EndReason;
 
@@ -83,7 +83,7 @@ pub enum HubError {
 struct Subscriber {
     id: u64,
     transport: Transport,
-    tx: mpsc::Sender<Push>,
+    tx: queue::Sender,
 }
 
 type Shard = HashMap<UserId, Vec<Subscriber>>;
@@ -112,7 +112,7 @@ pub struct Subscription {
     user: UserId,
     id: u64,
     /// The subscriber's queue; ends when the hub drops it (slow client, deadline or shutdown).
-    pub rx: mpsc::Receiver<Push>,
+    pub rx: queue::Receiver,
     /// The deadline bucket this subscriber is filed in, if it has one.
     deadline: Option<u64>,
 }
@@ -176,7 +176,7 @@ impl Hub {
         if self.closed.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
-        let (tx, rx) = mpsc::channel(self.limits.queue_len.max(1));
+        let (tx, rx) = queue::channel(self.limits.queue_len.max(1));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut shard = self.shard(&user);
@@ -262,14 +262,14 @@ impl Hub {
             let count_before = subs.len();
             subs.retain(|sub| match sub.tx.try_send(Push::Event(entry.event.clone())) {
                 Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(queue::TrySendError::Full(_)) => {
                     self.metrics.slow_disconnects.inc();
                     self.metrics.trace.skipped(user, entry.event.id, "queue_full");
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(queue::TrySendError::Closed(_)) => {
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     false
                 }

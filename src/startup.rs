@@ -17,6 +17,7 @@ use crate::{
     auth::Authenticator,
     broker::{
         Broker, BrokerError,
+        cache::CachedBroker,
         memory::MemoryBroker,
         redis::{RedisBroker, RedisSettings},
     },
@@ -73,13 +74,17 @@ pub struct Application {
 pub struct Stopper {
     hub: Arc<Hub>,
     server: ServerHandle,
+    /// How long ending the streams is spread over.
+    drain: Duration,
 }
 
 impl Stopper {
-    /// Ends every stream and poll, stops accepting, and lets the server finish.
+    /// Stops accepting (the listener closes, so a proxy tries another instance), answers
+    /// waiting polls, ends the streams spread over `--drain-secs`, and lets the server finish.
     pub async fn stop(&self) {
-        self.hub.close_all();
-        self.server.stop(true).await;
+        let stopped = self.server.stop(true);
+        self.hub.drain(self.drain).await;
+        stopped.await;
     }
 }
 
@@ -135,6 +140,7 @@ impl Application {
         let http_keepalive = settings.http_keepalive_secs;
         let auth = Authenticator::new(&settings);
         tokio::spawn(auth.failures().run_cleanup());
+        let drain = Duration::from_secs(settings.drain_secs);
         let state = web::Data::new(AppState {
             auth,
             broker,
@@ -170,7 +176,8 @@ impl Application {
         .keep_alive(Duration::from_secs(http_keepalive))
         // Notice a peer that closed its side at once, so its stream and queue are freed.
         .h1_allow_half_closed(false)
-        .shutdown_timeout(5)
+        // Streams end over the drain; what is still open 5 s after it is closed.
+        .shutdown_timeout(drain.as_secs() + 5)
         .disable_signals()
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -181,6 +188,7 @@ impl Application {
         let stopper = Stopper {
             hub,
             server: server.handle(),
+            drain,
         };
         Ok(Self {
             port,
@@ -209,7 +217,7 @@ impl Application {
         let stopper = self.stopper();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("signal received: ending streams and polls, then stopping");
+            tracing::info!("signal received: draining streams and polls, then stopping");
             stopper.stop().await;
         });
         self.run().await
@@ -326,7 +334,16 @@ async fn make_broker(
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            (redis, Some(status.clone()), Some((store, status)))
+            let broker: Arc<dyn Broker> = match settings.cache_bytes {
+                0 => redis.clone(),
+                budget => CachedBroker::new(
+                    redis.clone(),
+                    usize::try_from(budget).unwrap_or(usize::MAX),
+                    settings.history_len as usize,
+                    ttl,
+                ),
+            };
+            (broker, Some(status.clone()), Some((store, status)))
         }
     };
     broker.clone().start_tail(hub.clone());

@@ -127,6 +127,26 @@ pub struct Args {
     #[arg(long)]
     pub quickack: bool,
 
+    /// Reconnect storm: this many seconds after publishing starts, every SSE connection drops
+    /// and reopens at once with its `Last-Event-ID` (SSE only; give a --duration-secs that
+    /// leaves time to catch up).
+    #[arg(long)]
+    pub storm_at_secs: Option<f64>,
+
+    /// Longest the storm is waited on for every client to catch up, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub storm_wait_secs: u64,
+
+    /// Redis `host:port` whose `INFO commandstats` is read when publishing starts and after the
+    /// drain (and at the storm's start and end).
+    #[arg(long)]
+    pub redis_stats: Option<String>,
+
+    /// Reopen an SSE stream the server ends (a drain, a restart) with its `Last-Event-ID`
+    /// after this many ms, instead of counting the connection as dropped.
+    #[arg(long)]
+    pub resume_ms: Option<u64>,
+
     /// Tokio worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -159,6 +179,9 @@ impl Args {
         }
         if self.total_events() > u64::from(u32::MAX) {
             return Err("too many events for one run (max 2^32)".into());
+        }
+        if (self.storm_at_secs.is_some() || self.resume_ms.is_some()) && self.mode != Mode::Sse {
+            return Err("--storm-at-secs and --resume-ms are for SSE only".into());
         }
         if self.pub_conns == 0 || self.threads == 0 {
             return Err("--pub-conns and --threads must be >= 1".into());

@@ -10,6 +10,7 @@ mod report;
 mod run;
 mod sse;
 mod stats;
+mod storm;
 mod subscriber;
 
 #[cfg(test)]

@@ -53,6 +53,20 @@ pub struct Latency {
     pub mean_us: f64,
 }
 
+impl Latency {
+    /// The percentiles of a histogram.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        Self {
+            count: h.len(),
+            p50_us: h.value_at_quantile(0.50),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+            mean_us: h.mean(),
+        }
+    }
+}
+
 /// Everything [`Report::build`] needs.
 pub struct Inputs<'a> {
     /// Options of the run.
@@ -83,6 +97,10 @@ pub struct Inputs<'a> {
     pub machine_busy_pct: f64,
     /// Samples before / connected / idle / after.
     pub phases: Vec<Phase>,
+    /// The reconnect storm, if one was run.
+    pub storm: Option<crate::storm::StormReport>,
+    /// Redis commands run while publishing and draining (`--redis-stats`).
+    pub redis_commands: Option<u64>,
 }
 
 /// The full result of one run.
@@ -146,8 +164,21 @@ pub struct Report {
     pub resets: u64,
     /// First distinct errors.
     pub errors: Vec<String>,
+    /// SSE streams reopened with `Last-Event-ID` after the server ended them (`--resume`).
+    pub resumes: u64,
+    /// Most resumes in one wall-clock second.
+    pub peak_resumes_per_sec: u64,
     /// /proc samples.
     pub phases: Vec<Phase>,
+    /// The reconnect storm (`--storm-at-secs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm: Option<crate::storm::StormReport>,
+    /// Redis commands run while publishing and draining, all kinds (`--redis-stats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_commands: Option<u64>,
+    /// Redis commands per event received, while publishing and draining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_commands_per_event: Option<f64>,
 }
 
 impl Report {
@@ -155,17 +186,7 @@ impl Report {
     pub fn build(i: Inputs<'_>) -> Self {
         let a = i.args;
         let sh = i.shared;
-        let latency = sh
-            .histogram()
-            .map(|h| Latency {
-                count: h.len(),
-                p50_us: h.value_at_quantile(0.50),
-                p99_us: h.value_at_quantile(0.99),
-                p999_us: h.value_at_quantile(0.999),
-                max_us: h.max(),
-                mean_us: h.mean(),
-            })
-            .unwrap_or_default();
+        let latency = sh.histogram().map(|h| Latency::of(&h)).unwrap_or_default();
         let connected = sh.connected.load(Ordering::Relaxed);
         let have_pids = !a.pids.is_empty();
         let find = |n: &str| i.phases.iter().find(|p| p.name == n).map(|p| p.sample);
@@ -225,7 +246,19 @@ impl Report {
             bad_payloads: sh.bad_payloads.load(Ordering::Relaxed),
             resets: sh.resets.load(Ordering::Relaxed),
             errors,
+            resumes: sh.resumes.load(Ordering::Relaxed),
+            peak_resumes_per_sec: sh
+                .resumes_per_sec
+                .lock()
+                .map(|m| m.values().copied().max().unwrap_or(0))
+                .unwrap_or(0),
             phases: i.phases,
+            storm: i.storm,
+            redis_commands: i.redis_commands,
+            redis_commands_per_event: i
+                .redis_commands
+                .filter(|_| received > 0)
+                .map(|c| c as f64 / received as f64),
         }
     }
 
@@ -281,6 +314,33 @@ impl Report {
             s.push_str(&format!(
                 "  {:<9} t={:>7.1}s rss={:>10} B cpu={:.2} s ({} pids)\n",
                 p.name, p.at_secs, p.sample.rss_bytes, p.sample.cpu_secs, p.sample.pids_read
+            ));
+        }
+        if let Some(st) = &self.storm {
+            s.push_str(&format!(
+                "storm:       {}/{} reconnected, {} caught up in {:.2}s; latency us p50 {} p99 {} max {} (n={}); server CPU s {:?}; redis commands {}\n",
+                st.reconnected,
+                st.connections,
+                st.caught_up,
+                st.catch_up_secs,
+                st.latency.p50_us,
+                st.latency.p99_us,
+                st.latency.max_us,
+                st.latency.count,
+                st.cpu_secs,
+                st.redis_commands.map_or("n/a".into(), |c| c.to_string()),
+            ));
+        }
+        if let Some(c) = self.redis_commands {
+            s.push_str(&format!(
+                "redis:       {c} commands while publishing ({:.2} per event received)\n",
+                self.redis_commands_per_event.unwrap_or(0.0)
+            ));
+        }
+        if self.resumes > 0 {
+            s.push_str(&format!(
+                "resumes:     {} (peak {} in one second)\n",
+                self.resumes, self.peak_resumes_per_sec
             ));
         }
         for e in &self.errors {

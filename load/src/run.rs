@@ -15,6 +15,7 @@ use crate::procstat::{self, Sample};
 use crate::publisher::{self, Outcome, Plan, Sink};
 use crate::report::{Phase, Report};
 use crate::stats::{ConnResult, Shared, Tally, now_us};
+use crate::storm::Storm;
 use crate::subscriber::{self, Spec, SubCtx};
 
 #[derive(serde::Serialize)]
@@ -115,6 +116,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     let mut phases = vec![Phase::at("before", procstat::sample(&args.pids), 0.0)];
     let t0 = Instant::now();
 
+    let storm = match args.storm_at_secs {
+        Some(_) => Some(Arc::new(Storm::new()?)),
+        None => None,
+    };
     let mut handles = Vec::new();
     if let Some(url) = args.url.as_deref().filter(|_| n > 0) {
         let tokens = match (&args.jwt_secret, url.contains("{token}")) {
@@ -129,6 +134,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
             mode: args.mode,
             poll_timeout_secs: args.poll_timeout_secs,
             quickack: args.quickack,
+            storm: storm.clone(),
+            resume: args.resume_ms.map(Duration::from_millis),
         });
         handles = ramp(args, &ctx, &tokens).await;
         wait_up(&shared, n, Duration::from_secs(args.connect_timeout_secs)).await;
@@ -161,8 +168,24 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         user_base: args.user_base,
         topic: args.pub_topic.clone(),
     };
+    let redis0 = match &args.redis_stats {
+        Some(a) => crate::storm::redis_calls(a).await.ok(),
+        None => None,
+    };
     let pub_start = Instant::now();
     let pub_start_us = now_us();
+    let storm_run = match (&storm, args.storm_at_secs) {
+        (Some(st), Some(at)) => {
+            let (st, pids, redis) = (st.clone(), args.pids.clone(), args.redis_stats.clone());
+            let conns = shared.connected.load(Ordering::Relaxed);
+            let limit = Duration::from_secs(args.storm_wait_secs);
+            Some(tokio::spawn(async move {
+                sleep_until(pub_start + Duration::from_secs_f64(at.max(0.0))).await;
+                st.run(conns, &pids, redis.as_deref(), limit).await
+            }))
+        }
+        _ => None,
+    };
     let mut outcome = Outcome::default();
     if let Some(sink) = sink(args).await?.filter(|_| plan.total > 0) {
         let w = args.pub_conns;
@@ -180,6 +203,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         }
     }
     let publish_secs = pub_start.elapsed().as_secs_f64();
+    let storm_report = match storm_run {
+        Some(h) => Some(h.await.map_err(|e| format!("storm task: {e}"))?),
+        None => None,
+    };
 
     let mut per_user: Vec<Vec<u32>> = vec![Vec::new(); users];
     for &(seq, user) in &outcome.accepted {
@@ -196,6 +223,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     while shared.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
         sleep(Duration::from_millis(10)).await;
     }
+    let redis1 = match &args.redis_stats {
+        Some(a) => crate::storm::redis_calls(a).await.ok(),
+        None => None,
+    };
     let after = procstat::sample(&args.pids);
     phases.push(Phase::at("after", after, t0.elapsed().as_secs_f64()));
     let client_publish_cpu = procstat::sample(&me).cpu_secs - client_idle.cpu_secs;
@@ -232,6 +263,8 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         client_publish_cpu,
         machine_busy_pct,
         phases,
+        storm: storm_report,
+        redis_commands: redis0.zip(redis1).map(|(a, b)| b.saturating_sub(a)),
     }))
 }
 

@@ -32,6 +32,19 @@ impl Parser {
         Self::default()
     }
 
+    /// A parser for a reopened stream that remembers the previous stream's last id.
+    pub fn resuming(last_id: String) -> Self {
+        Self {
+            id: last_id,
+            ..Self::default()
+        }
+    }
+
+    /// The last `id:` seen (what a reconnect sends as `Last-Event-ID`); empty if none.
+    pub fn last_id(&self) -> &str {
+        &self.id
+    }
+
     /// Feeds body bytes; calls `on_event` for each complete event.
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut dyn FnMut(Event<'_>)) {
         let mut rest = bytes;

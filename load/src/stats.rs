@@ -47,6 +47,10 @@ pub struct Shared {
     pub bad_payloads: AtomicU64,
     /// Long-poll `reset: true` answers (relay) seen.
     pub resets: AtomicU64,
+    /// SSE streams reopened with `Last-Event-ID` after the server ended them (`--resume`).
+    pub resumes: AtomicU64,
+    /// Resumes per wall-clock second (Unix seconds), for the peak reconnect rate.
+    pub resumes_per_sec: Mutex<std::collections::BTreeMap<u64, u64>>,
     /// The first few distinct error messages.
     pub errors: Mutex<Vec<String>>,
 }
@@ -69,22 +73,28 @@ impl Shared {
             keepalives: AtomicU64::new(0),
             bad_payloads: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
+            resumes_per_sec: Mutex::new(std::collections::BTreeMap::new()),
             errors: Mutex::new(Vec::new()),
         })
     }
 
     /// Parses one event's data, records its latency, and returns its sequence number.
     pub fn record(&self, conn: usize, data: &[u8]) -> Option<u32> {
+        self.record_latency(conn, data).map(|(seq, _)| seq)
+    }
+
+    /// Like [`Self::record`], also returning the event's latency in microseconds.
+    pub fn record_latency(&self, conn: usize, data: &[u8]) -> Option<(u32, u64)> {
         let Ok(p) = serde_json::from_slice::<Payload>(data) else {
             self.bad_payloads.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        self.record_payload(conn, &p);
-        Some(p.seq)
+        Some((p.seq, self.record_payload(conn, &p)))
     }
 
-    /// Records latency for an already parsed payload.
-    pub fn record_payload(&self, conn: usize, p: &Payload) {
+    /// Records latency for an already parsed payload; returns it.
+    pub fn record_payload(&self, conn: usize, p: &Payload) -> u64 {
         let now = now_us();
         let lat = now.saturating_sub(p.ts).clamp(1, MAX_LATENCY_US);
         if let Ok(mut h) = self.hist[conn % SHARDS].lock() {
@@ -92,6 +102,15 @@ impl Shared {
         }
         self.received.fetch_add(1, Ordering::Relaxed);
         self.last_recv_us.fetch_max(now, Ordering::Relaxed);
+        lat
+    }
+
+    /// Counts one resume in its second.
+    pub fn resumed(&self) {
+        self.resumes.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.resumes_per_sec.lock() {
+            *m.entry(now_us() / 1_000_000).or_default() += 1;
+        }
     }
 
     /// Notes an error message (the first 8 distinct ones are kept).

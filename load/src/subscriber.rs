@@ -15,6 +15,7 @@ use crate::conn::{KeepAlive, encode_query};
 use crate::http::{self, Target};
 use crate::sse;
 use crate::stats::{ConnResult, Payload, Shared};
+use crate::storm::Storm;
 
 /// What every subscriber task shares.
 pub struct SubCtx {
@@ -30,6 +31,10 @@ pub struct SubCtx {
     pub poll_timeout_secs: u64,
     /// Re-arm TCP_QUICKACK after each read (diagnostic).
     pub quickack: bool,
+    /// The reconnect storm, if this run has one.
+    pub storm: Option<Arc<Storm>>,
+    /// Reopen a stream the server ended after this long (`--resume-ms`).
+    pub resume: Option<std::time::Duration>,
 }
 
 /// One subscriber's identity.
@@ -88,12 +93,52 @@ fn mark_connected(ctx: &SubCtx, res: &mut ConnResult) {
     }
 }
 
+/// How one SSE connection ended.
+enum Ended {
+    /// The storm came: reconnect at once.
+    Storm,
+    /// The server ended the stream.
+    ByServer,
+}
+
 async fn sse_stream(ctx: &SubCtx, spec: &Spec, res: &mut ConnResult) -> io::Result<()> {
+    let mut parser = sse::Parser::new();
+    let mut stormed = false;
+    loop {
+        let last = parser.last_id().to_owned();
+        let resumed = stormed || !last.is_empty();
+        let ended = sse_connection(ctx, spec, res, &mut parser, resumed, stormed).await;
+        match ended {
+            Ok(Ended::Storm) => stormed = true,
+            Ok(Ended::ByServer) | Err(_) if res.connected && ctx.resume.is_some() => {
+                ctx.shared.resumed();
+                tokio::time::sleep(ctx.resume.unwrap_or_default()).await;
+            }
+            Ok(Ended::ByServer) => return Err(io::Error::other("stream ended")),
+            Err(e) => return Err(e),
+        }
+        parser = sse::Parser::resuming(parser.last_id().to_owned());
+    }
+}
+
+/// One SSE connection: sends `Last-Event-ID` when `resumed`, reads until it ends or the storm.
+async fn sse_connection(
+    ctx: &SubCtx,
+    spec: &Spec,
+    res: &mut ConnResult,
+    parser: &mut sse::Parser,
+    resumed: bool,
+    after_storm: bool,
+) -> io::Result<Ended> {
     let mut stream = http::connect(ctx.target.addr, spec.src).await?;
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+    let mut req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n",
         spec.path, ctx.target.host
     );
+    if resumed && !parser.last_id().is_empty() {
+        req.push_str(&format!("Last-Event-ID: {}\r\n", parser.last_id()));
+    }
+    req.push_str("\r\n");
     stream.write_all(req.as_bytes()).await?;
     let mut buf = Vec::with_capacity(512);
     let head = http::read_head(&mut stream, &mut buf).await?;
@@ -101,34 +146,54 @@ async fn sse_stream(ctx: &SubCtx, spec: &Spec, res: &mut ConnResult) -> io::Resu
         return Err(io::Error::other(format!("status {}", head.status)));
     }
     mark_connected(ctx, res);
+    let storm = ctx.storm.as_deref();
+    let mut catching_up = None;
+    if after_storm && let Some(st) = storm {
+        st.reconnected();
+        catching_up = Some(st);
+    }
     let mut dec = Decoder::new(head.framing());
-    let mut parser = sse::Parser::new();
     let sh = &ctx.shared;
     loop {
         let seqs = &mut res.seqs;
         let used = dec
             .feed(&buf, &mut |body| {
                 parser.feed(body, &mut |ev| {
-                    if let Some(seq) = sh.record(spec.index, ev.data) {
+                    if let Some((seq, lat)) = sh.record_latency(spec.index, ev.data) {
                         seqs.push(seq);
+                        if let Some(st) = storm {
+                            st.record(lat);
+                        }
                     }
                 })
             })
             .map_err(io::Error::other)?;
         buf.drain(..used);
+        if used > 0
+            && let Some(st) = catching_up.take()
+        {
+            st.caught_up();
+        }
         if parser.comments > 0 {
             sh.keepalives.fetch_add(parser.comments, Ordering::Relaxed);
             parser.comments = 0;
         }
         if dec.is_done() {
-            return Err(io::Error::other("stream ended"));
+            return Ok(Ended::ByServer);
         }
         buf.clear();
         if ctx.quickack {
             http::quickack(&stream);
         }
-        if http::read_more(&mut stream, &mut buf).await? == 0 {
-            return Err(io::Error::other("server closed the stream"));
+        let read = match storm.filter(|_| !after_storm) {
+            Some(st) => tokio::select! {
+                r = http::read_more(&mut stream, &mut buf) => r?,
+                () = st.trigger.cancelled() => return Ok(Ended::Storm),
+            },
+            None => http::read_more(&mut stream, &mut buf).await?,
+        };
+        if read == 0 {
+            return Ok(Ended::ByServer);
         }
         if buf.capacity() > 8192 {
             buf.shrink_to(2048);

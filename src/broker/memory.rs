@@ -286,9 +286,9 @@ impl Broker for MemoryBroker {
 
     fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
         // Taken under the lock, so no append can fall between "live" and the first entry.
-        let _state = self.lock();
+        let state = self.lock();
         if self.sink.set(sink.clone()).is_ok() {
-            sink.live();
+            sink.live_from(state.last);
         }
     }
 }

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
 
+pub mod cache;
 pub mod memory;
 mod once;
 pub mod redis;
@@ -76,8 +77,16 @@ pub struct Appended {
 pub trait TailSink: Send + Sync + 'static {
     /// The tail is positioned: no entry appended from now on will be missed.
     fn live(&self);
+    /// Like [`Self::live`], naming the position: every entry after `head` will be handed over.
+    fn live_from(&self, head: EventId) {
+        let _ = head;
+        self.live();
+    }
     /// The next entry of the log. Must not block: it runs inside the broker's append.
     fn entry(&self, entry: &LogEntry);
+    /// The tail lost the store (it resumes where it stopped, but the store may have lost data
+    /// meanwhile): whatever was derived from earlier entries may no longer match the store.
+    fn interrupted(&self) {}
     /// False once nothing consumes entries any more (shutdown), so a tail task can stop.
     fn open(&self) -> bool;
 }

@@ -31,6 +31,8 @@ pub enum EndReason {
     TokenExpired,
     /// The stream reached the maximum lifetime: reconnect (to any instance).
     MaxLifetime,
+    /// The relay is shutting down (paced, over `--drain-secs`): reconnect to another instance.
+    Shutdown,
 }
 
 impl EndReason {
@@ -43,6 +45,9 @@ impl EndReason {
             ),
             Self::MaxLifetime => Bytes::from_static(
                 b"event: reconnect\ndata: {\"reason\":\"max_stream_lifetime\",\"message\":\"this stream reached its maximum lifetime; reconnect and resume from your last id\"}\n\n",
+            ),
+            Self::Shutdown => Bytes::from_static(
+                b"event: reconnect\ndata: {\"reason\":\"shutdown\",\"message\":\"this relay is shutting down; reconnect and resume from your last id\"}\n\n",
             ),
         }
     }
@@ -132,7 +137,7 @@ impl Hub {
 
     /// Ends one subscriber: its last frame goes behind what it has queued, then its queue closes.
     /// A subscriber whose queue is full just closes; its client resumes all the same.
-    fn end(&self, user: &UserId, id: u64, reason: EndReason) {
+    pub(super) fn end(&self, user: &UserId, id: u64, reason: EndReason) {
         let mut shard = self.shard(user);
         let Some(subs) = shard.get_mut(user) else {
             return;

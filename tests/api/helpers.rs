@@ -23,7 +23,10 @@ pub const WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Memory,
+    /// Redis with the recent-event cache on (the default).
     Redis,
+    /// Redis with the cache off (`--cache-bytes 0`): every read goes to Redis.
+    RedisUncached,
 }
 
 /// Runs a shared test case once per broker, as two tests named after the brokers.
@@ -35,6 +38,23 @@ macro_rules! on_both_brokers {
             async fn memory() { super::$case($crate::helpers::Backend::Memory).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() { super::$case($crate::helpers::Backend::Redis).await }
+        }
+    )*};
+}
+
+/// Runs a shared test case on every read path: memory, Redis with and without the cache.
+#[macro_export]
+macro_rules! on_every_path {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() { super::$case($crate::helpers::Backend::Memory).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() { super::$case($crate::helpers::Backend::Redis).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_uncached() {
+                super::$case($crate::helpers::Backend::RedisUncached).await
+            }
         }
     )*};
 }
@@ -151,13 +171,16 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let redis = match backend {
             Backend::Memory => None,
-            Backend::Redis => Some(RedisServer::start().await),
+            Backend::Redis | Backend::RedisUncached => Some(RedisServer::start().await),
         };
         let mut settings = test_settings(redis.as_ref().map(RedisServer::url));
+        if backend == Backend::RedisUncached {
+            settings.cache_bytes = 0;
+        }
         tweak(&mut settings);
         let app = Self::start(settings, redis).await;
         app.wait_ready().await;
-        if backend == Backend::Redis {
+        if backend != Backend::Memory {
             app.wait_bridge_subscribed().await;
         }
         app

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{Backend, TestApp},
-    on_both_brokers,
+    on_every_path,
 };
 
-on_both_brokers!(
+on_every_path!(
     a_poll_without_cursor_answers_at_once_with_the_current_position,
     a_poll_with_waiting_events_answers_at_once,
     a_poll_holds_until_an_event_arrives,

@@ -6,10 +6,10 @@ use serde_json::json;
 
 use crate::{
     helpers::{Backend, Frame, TestApp},
-    on_both_brokers,
+    on_every_path,
 };
 
-on_both_brokers!(the_oldest_cursor_history_still_covers_is_not_reset);
+on_every_path!(the_oldest_cursor_history_still_covers_is_not_reset);
 
 async fn the_oldest_cursor_history_still_covers_is_not_reset(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.history_len = 3).await;
@@ -31,7 +31,7 @@ async fn the_oldest_cursor_history_still_covers_is_not_reset(backend: Backend) {
     assert_eq!(app.poll("1", Some(&ids[1]), 0).await["reset"], true);
 }
 
-on_both_brokers!(
+on_every_path!(
     a_stream_resumed_with_last_event_id_replays_what_was_missed_then_goes_live,
     resuming_while_events_pour_in_loses_and_repeats_nothing,
     a_cursor_older_than_history_gets_a_reset_to_the_current_position,

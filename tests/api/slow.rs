@@ -88,7 +88,16 @@ async fn a_stuck_client_does_not_make_the_relay_buffer_the_flood() {
     let redis = RedisServer::start().await;
     let relay = RelayProcess::start(
         Some(&redis.url()),
-        &["--queue-len", "16", "--keepalive-secs", "3600"],
+        // The recent-event cache keeps up to --cache-bytes of the flood on purpose; kept small
+        // here so that growth beyond it can only be buffering for the stuck client.
+        &[
+            "--queue-len",
+            "16",
+            "--keepalive-secs",
+            "3600",
+            "--cache-bytes",
+            "4194304",
+        ],
     )
     .await;
     let _stuck = stuck_client(&relay.base, "slow").await;

@@ -47,7 +47,7 @@ impl RedisBroker {
                     None => {
                         let head = self.head().await?;
                         last = Some(head);
-                        sink.live();
+                        sink.live_from(head);
                         head
                     }
                 };
@@ -60,6 +60,7 @@ impl RedisBroker {
                 return;
             }
             if let Err(e) = result {
+                sink.interrupted();
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "redis tail lost");
                 tokio::time::sleep(delay).await;
