@@ -15,7 +15,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 . "$HERE/lib.sh"
 # UPSTREAM_OPTS: added to both upstream server lines, e.g. "max_fails=0" (nginx's default
 # max_fails=1 fail_timeout=10s marks a draining instance down for 10 s).
-UPSTREAM_OPTS="${UPSTREAM_OPTS:-}"
+UPSTREAM_OPTS="${UPSTREAM_OPTS:-max_fails=0}"
 N="${N:-10000}"; RATE="${RATE:-1000}"; DUR="${DUR:-50}"; DRAIN_SECS="${DRAIN_SECS:-10}"
 OUT="${OUT:-$HERE/results/rolling-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
@@ -42,7 +42,7 @@ sed -e "s|^pid .*|pid $OUT/nginx/nginx.pid;|" \
     -e "s|access_log .*;|access_log off;|" \
     -e "s|/var/lib/nginx/|$OUT/nginx/tmp/|" \
     -e "s|worker_connections 8192;|worker_connections 16384;|" \
-    -e "s|server 127.0.0.1:8080;.*|server 127.0.0.1:$A $UPSTREAM_OPTS; server 127.0.0.1:$B $UPSTREAM_OPTS;|" \
+    -e "s|server 127.0.0.1:8080 max_fails=0;.*|server 127.0.0.1:$A $UPSTREAM_OPTS; server 127.0.0.1:$B $UPSTREAM_OPTS;|" \
     -e "s|listen 80; .*|listen 127.0.0.1:$NGX;|" \
     "$ROOT/nginx.conf.example" >"$OUT/nginx/nginx.conf"
 sed -i '1i worker_rlimit_nofile 19000;\ndaemon off;' "$OUT/nginx/nginx.conf"
