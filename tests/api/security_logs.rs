@@ -107,10 +107,11 @@ async fn a_broker_outage_writes_a_bounded_number_of_failure_lines_however_many_r
     assert!(relay.wait_exit(Duration::from_secs(10)).await);
     let log = std::fs::read_to_string(&path).expect("log");
     let lines = log.lines().filter(|l| l.contains("request failed")).count();
-    // Each failed request used to write two lines; now at most 20 a second, in all.
+    // Each failed request used to write two lines; now at most 20 per wall-clock second, in
+    // all. The budget counts calendar seconds, so a run shorter than `secs` may touch one more.
     assert!(lines >= 1, "{log}");
     assert!(
-        lines as u64 <= 20 * secs,
+        lines as u64 <= 20 * (secs + 1),
         "{lines} lines in {secs} s for {n} requests"
     );
 }
