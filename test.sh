@@ -84,5 +84,7 @@ node --test clients/js/test/
 deploy/prometheus/check.sh
 
 if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
-    node --test --test-concurrency=1 tests/browser/
+    # A test that hangs (a server left listening, a browser that never answers) fails after 5
+    # minutes instead of holding the run.
+    node --test --test-concurrency=1 --test-timeout=300000 tests/browser/
 fi

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { chromium } from 'playwright-core';
-import { startStack, freePort, mintToken, sleep } from './harness.mjs';
+import { startStack, mintToken, sleep } from './harness.mjs';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
@@ -19,27 +19,34 @@ let pages;
 let allowedOrigin;
 let otherOrigin;
 
-/** Serves one page that loads the relay's client, on each of `ports`. */
-async function startPageServer(ports, relayUrl) {
-  const html = `<!doctype html><html><head><meta charset="utf-8">
-<script src="${relayUrl}/notify-client.js"></script></head><body>app page</body></html>`;
-  const servers = await Promise.all(ports.map((port) => new Promise((resolve, reject) => {
+/**
+ * Serves one page that loads the relay's client, on `count` ports the kernel picks (bound at
+ * once, so no other server can take them first); `relayUrl()` is read per request, since the
+ * relay starts after the pages (its --cors-origins names their origins).
+ */
+async function startPageServers(count, relayUrl) {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise((resolve, reject) => {
     const srv = http.createServer((req, res) => {
+      const html = `<!doctype html><html><head><meta charset="utf-8">
+<script src="${relayUrl()}/notify-client.js"></script></head><body>app page</body></html>`;
       res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
       res.end(req.url === '/' ? html : 'not found');
     });
     srv.once('error', reject);
-    srv.listen(port, '127.0.0.1', () => resolve(srv));
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
   })));
-  return { close: () => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))) };
+  return {
+    ports: servers.map((s) => s.address().port),
+    close: () => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))),
+  };
 }
 
 before(async () => {
-  const [allowedPort, otherPort] = [await freePort(), await freePort()];
+  pages = await startPageServers(2, () => stack.relayUrl);
+  const [allowedPort, otherPort] = pages.ports;
   allowedOrigin = `http://127.0.0.1:${allowedPort}`;
   otherOrigin = `http://127.0.0.1:${otherPort}`;
   stack = await startStack({ keepaliveSecs: 1, relayArgs: ['--cors-origins', allowedOrigin] });
-  pages = await startPageServer([allowedPort, otherPort], stack.relayUrl);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 
