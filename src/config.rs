@@ -59,7 +59,7 @@ pub struct Settings {
     /// Redis URL, e.g. redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0 (TLS). Unset:
     /// the embedded in-memory broker.
     #[arg(long, env = "NOTIFY_REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
 
     /// Prefix of every Redis key this relay writes.
     #[arg(long, env = "NOTIFY_REDIS_PREFIX", default_value = "notify")]
@@ -426,9 +426,12 @@ impl Settings {
     /// The Redis URL to use: --redis-url, or with only sentinels given a plain `redis://` one
     /// (its host is never used). `None`: the in-memory broker.
     pub fn redis_target(&self) -> Option<String> {
-        self.redis_url.clone().or_else(|| {
-            (!self.redis_sentinels.is_empty()).then(|| "redis://sentinel-primary".to_owned())
-        })
+        self.redis_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .or_else(|| {
+                (!self.redis_sentinels.is_empty()).then(|| "redis://sentinel-primary".to_owned())
+            })
     }
 }
 
@@ -542,7 +545,7 @@ impl Settings {
         }
         if let Some(url) = &self.redis_url {
             // The URL may carry a password: only the parser's reason is shown, never the URL.
-            redis::IntoConnectionInfo::into_connection_info(url.as_str())
+            redis::IntoConnectionInfo::into_connection_info(url.expose())
                 .map_err(|e| SettingsError::BadRedisUrl(e.to_string()))?;
         }
         if let Some(url) = &self.notifications_db
@@ -589,7 +592,7 @@ impl Settings {
     /// The stream to ingest from, if any: the default on Redis, off on the memory broker
     /// unless asked for (then start-up refuses, see [`SettingsError::StreamNeedsRedis`]).
     pub fn ingest_stream(&self) -> Option<&str> {
-        match (&self.ingest_stream, &self.redis_url) {
+        match (&self.ingest_stream, self.redis_target()) {
             (Some(name), _) => Some(name.as_str()).filter(|n| !n.is_empty()),
             (None, Some(_)) => Some(DEFAULT_INGEST_STREAM),
             (None, None) => None,
@@ -699,10 +702,12 @@ mod tests {
             "m41l",
             "--smtp-url",
             "smtp://u:s3cr3t@mail:587",
+            "--redis-url",
+            "rediss://relay:r3d1s@cache:6380/0",
         ])
         .unwrap();
         let shown = format!("{s:?}");
-        for secret in ["hunter2", "k3y", "m41l", "s3cr3t"] {
+        for secret in ["hunter2", "k3y", "m41l", "s3cr3t", "r3d1s"] {
             assert!(!shown.contains(secret), "{shown}");
         }
     }
@@ -769,8 +774,14 @@ mod tests {
             err.contains("NOTIFY_INGEST_STREAM") && err.contains("needs Redis"),
             "{err}"
         );
-        s.redis_url = Some("redis://127.0.0.1".into());
+        s.redis_url = "redis://127.0.0.1".parse().ok();
         assert_eq!(s.ingest_stream(), Some("notify:ingest"));
+        // Sentinels alone name a Redis too.
+        s.redis_url = None;
+        s.redis_sentinels = vec!["127.0.0.1:26379".into()];
+        assert_eq!(s.ingest_stream(), Some("notify:ingest"));
+        s.redis_sentinels.clear();
+        s.redis_url = "redis://127.0.0.1".parse().ok();
         s.ingest_stream = Some(String::new());
         assert_eq!(s.ingest_stream(), None, "empty turns it off");
         s.ingest_stream = None;

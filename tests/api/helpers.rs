@@ -312,7 +312,7 @@ impl TestApp {
 pub fn test_settings(redis_url: Option<String>) -> Settings {
     let mut s = Settings::defaults();
     s.listen = "127.0.0.1:0".parse().expect("addr");
-    s.redis_url = redis_url;
+    s.redis_url = redis_url.map(|u| u.parse().expect("redis url"));
     s.redis_prefix = "test".into();
     s.jwt_secret = Some(JWT_SECRET.parse().expect("secret"));
     s.publish_key = Some(PUBLISH_KEY.parse().expect("key"));
