@@ -51,6 +51,22 @@ pub enum ItemOutcome {
 }
 
 impl BatchProgress {
+    /// Nothing run yet, room for `n` outcomes.
+    fn for_events(n: usize) -> Self {
+        Self {
+            done: Vec::with_capacity(n),
+            stopped: None,
+        }
+    }
+
+    /// Nothing run: `why` stopped the batch before its first event.
+    fn stopped_by(why: BrokerError) -> Self {
+        Self {
+            done: Vec::new(),
+            stopped: Some(why),
+        }
+    }
+
     /// How many leading events were stored or refused.
     pub fn len(&self) -> usize {
         self.done.len()
@@ -89,16 +105,10 @@ impl RedisBroker {
         lease_token: &str,
         first_seq: Option<u64>,
     ) -> BatchProgress {
-        let mut progress = BatchProgress {
-            done: Vec::with_capacity(events.len()),
-            stopped: None,
-        };
+        let mut progress = BatchProgress::for_events(events.len());
         let mut conn = match self.conn().await {
             Ok(conn) => conn,
-            Err(e) => {
-                progress.stopped = Some(e);
-                return progress;
-            }
+            Err(e) => return BatchProgress::stopped_by(e),
         };
         for attempt in 0..2 {
             let from = progress.len();
@@ -142,16 +152,10 @@ impl RedisBroker {
         lease_token: &str,
         first_seq: Option<u64>,
     ) -> BatchProgress {
-        let mut progress = BatchProgress {
-            done: Vec::with_capacity(events.len()),
-            stopped: None,
-        };
+        let mut progress = BatchProgress::for_events(events.len());
         let mut conn = match self.conn().await {
             Ok(conn) => conn,
-            Err(e) => {
-                progress.stopped = Some(e);
-                return progress;
-            }
+            Err(e) => return BatchProgress::stopped_by(e),
         };
         let missing_script = self
             .pipeline(&mut conn, events, lease_token, first_seq, &mut progress)
