@@ -34,13 +34,27 @@ async fn sigterm_ends_streams_spread_over_the_drain_each_with_reconnect() {
         .map(|sse| tokio::spawn(read_to_end(sse, signalled)))
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let refused = reqwest::Client::new()
+    // The listener closes soon after the signal, while the streams are still draining.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    while http
         .get(format!("{}/readyz", relay.base))
         .timeout(Duration::from_secs(2))
         .send()
-        .await;
-    assert!(refused.is_err(), "the listener is closed while draining");
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the listener is still open while draining"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Refused while the 2 s drain still runs, not only once the process has exited.
+    assert!(
+        readers.iter().any(|r| !r.is_finished()),
+        "the listener closed only after every stream had ended"
+    );
 
     let mut ends = Vec::new();
     for reader in readers {
