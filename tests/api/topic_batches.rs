@@ -32,7 +32,11 @@ async fn subscriber(app: &TestApp, topic: &str, user: &str, add: bool) {
     } else {
         app.http.delete(url)
     };
-    let res = req.bearer_auth(PUBLISH_KEY).send().await.expect("subscriber");
+    let res = req
+        .bearer_auth(PUBLISH_KEY)
+        .send()
+        .await
+        .expect("subscriber");
     assert_eq!(res.status().as_u16(), 200);
 }
 
@@ -91,7 +95,8 @@ async fn until_marker(sse: &mut SseClient, marker: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a_small_log_entry() {
     const BATCH: usize = 40;
-    let app = Arc::new(TestApp::spawn_with(Backend::Redis, |s| s.append_batch = BATCH as u64).await);
+    let app =
+        Arc::new(TestApp::spawn_with(Backend::Redis, |s| s.append_batch = BATCH as u64).await);
     let everyone = members(3_000);
     replace_subscribers(&app, "crowd", &everyone).await;
     let excluded = ["m0007", "m0100"];
@@ -129,9 +134,7 @@ async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a
             for n in 0..pubsub_events {
                 let msg = json!({"topic": "crowd", "exclude": excluded, "p": n});
                 assert_eq!(
-                    app.redis()
-                        .publish("image_update", &msg.to_string())
-                        .await,
+                    app.redis().publish("image_update", &msg.to_string()).await,
                     1,
                     "the bridge is subscribed"
                 );
@@ -173,7 +176,9 @@ async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a
     let topic_ids: HashSet<&String> = http_ids.iter().chain(&pubsub_ids).collect();
     let direct_set: HashSet<&String> = direct_ids.iter().collect();
 
-    let marker = app.publish_ok(json!({"user_ids": watched, "marker": true})).await;
+    let marker = app
+        .publish_ok(json!({"user_ids": watched, "marker": true}))
+        .await;
     for (user, sse) in &mut streams {
         let got = until_marker(sse, &marker).await;
         assert_increasing(&got, user);
@@ -205,10 +210,18 @@ async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a
         if excluded.contains(&user.as_str()) || !everyone.contains(user) {
             assert_eq!(topic_held, 0, "{user} is excluded or not subscribed");
         } else {
-            assert_eq!(topic_held, topic_ids.len(), "{user}'s history has every topic event");
+            assert_eq!(
+                topic_held,
+                topic_ids.len(),
+                "{user}'s history has every topic event"
+            );
         }
         let direct_held = held.iter().filter(|id| direct_set.contains(id)).count();
-        let want = if named.contains(&user.as_str()) { direct_ids.len() } else { 0 };
+        let want = if named.contains(&user.as_str()) {
+            direct_ids.len()
+        } else {
+            0
+        };
         assert_eq!(direct_held, want, "{user}'s direct events");
     }
 
@@ -231,7 +244,11 @@ async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a
         );
         if topic_ids.contains(&id) {
             big_entries += 1;
-            assert_eq!(users, Vec::<String>::new(), "no user is named in a topic event");
+            assert_eq!(
+                users,
+                Vec::<String>::new(),
+                "no user is named in a topic event"
+            );
             assert_eq!(field("r").as_deref(), Some("2998"), "entry {id}");
         }
     }
@@ -342,7 +359,11 @@ async fn a_member_who_joins_or_leaves_during_big_topic_events_is_in_or_out_of_ea
         &ids[ids.len() - joined.len()..],
         "the joiner has a suffix"
     );
-    assert_eq!(left.as_slice(), &ids[..left.len()], "the leaver has a prefix");
+    assert_eq!(
+        left.as_slice(),
+        &ids[..left.len()],
+        "the leaver has a prefix"
+    );
     let live: Vec<String> = joiner_live
         .events(joined.len())
         .await
@@ -351,5 +372,9 @@ async fn a_member_who_joins_or_leaves_during_big_topic_events_is_in_or_out_of_ea
         .collect();
     assert_eq!(live, joined, "live and history agree");
     let marker = app.publish_ok(json!({"user_id": "joiner"})).await;
-    assert_eq!(joiner_live.next_event().await.id, marker, "nothing more live");
+    assert_eq!(
+        joiner_live.next_event().await.id,
+        marker,
+        "nothing more live"
+    );
 }
