@@ -8,6 +8,8 @@
 #   bench/topic_append.sh              # the scripts of the work tree
 #   bench/topic_append.sh 0765ed6      # the scripts of a commit, for a before/after
 #   SUBS=10000 BATCH=500 RUNS=5 bench/topic_append.sh
+#   FIRST_ONLY=1 BATCH=1 bench/topic_append.sh   # the first script alone, with one history: what
+#                                                # it costs beyond its batch (the batches skipped)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
@@ -18,6 +20,7 @@ REV="${1:-}"
 SUBS="${SUBS:-50000}"
 BATCH="${BATCH:-1000}"
 RUNS="${RUNS:-3}"
+FIRST_ONLY="${FIRST_ONLY:-}"
 DIR="$(mktemp -d)"
 trap 'stop_all; rm -rf "$DIR"' EXIT
 trap 'stop_all; rm -rf "$DIR"; exit 130' INT TERM
@@ -63,6 +66,12 @@ one_event() {
     left="$(sed -n 3p <<<"$reply")"
     first="$(tail -1 <<<"$reply")"
     total="$first"
+    if [ -n "$FIRST_ONLY" ]; then
+        # Drop what the batches would write, so the next run starts alike.
+        "${R[@]}" EVAL "for _, k in ipairs(redis.call('KEYS', ARGV[1] .. 'pending*')) do
+            redis.call('DEL', k) end" 0 "$P" >/dev/null
+        left=0
+    fi
     while [ "$left" != 0 ]; do
         reply="$(eval_timed "$DIR/more.lua" , "$P" "$id" "$BATCH" 100 86400)"
         left="$(head -1 <<<"$reply")"
