@@ -378,3 +378,107 @@ async fn a_member_who_joins_or_leaves_during_big_topic_events_is_in_or_out_of_ea
         "nothing more live"
     );
 }
+
+/// A relay that dies right after the first script of a big fallback topic event (here the script
+/// is run by hand, as that relay would have) leaves the rest to any relay: the running one
+/// delivers the event live from the snapshot, writes a pending member's history when they read
+/// it, and finishes every other history and due entry once the append is stale (10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_append_left_unfinished_by_a_dead_relay_is_finished_by_another_with_its_due_entries()
+{
+    let app = TestApp::spawn(Backend::Redis).await;
+    let everyone = members(300);
+    replace_subscribers(&app, "crowd", &everyone).await;
+    let mut live = app.sse("m0299").await;
+    let script = redis::Script::new(&format!(
+        "{}\nlocal function append_event()\n{}\nend\n{}",
+        include_str!("../../src/broker/redis/pending.lua"),
+        include_str!("../../src/broker/redis/append.lua"),
+        include_str!("../../src/broker/redis/once.lua"),
+    ));
+    let key = |k: &str| format!("test:{{0}}:{k}");
+    let mut conn = app.redis().connection().await;
+    let (id, recipients, pending, _): (String, usize, usize, u8) = script
+        .key(key("log"))
+        .key(key("epoch"))
+        .key(key("bridge-lease"))
+        .key(key("t:crowd"))
+        .key(key("bridge-seq"))
+        .key(key("log"))
+        .arg(r#"{"n":1}"#)
+        .arg("")
+        .arg("[]")
+        .arg(100)
+        .arg(86_400)
+        .arg(100_000)
+        .arg("")
+        .arg(key(""))
+        .arg("1")
+        .arg(r#"["m0001"]"#)
+        .arg(10)
+        .arg("1")
+        .arg(60_000)
+        .arg(100_000)
+        .arg("")
+        .arg("")
+        .arg(60)
+        .invoke_async(&mut conn)
+        .await
+        .expect("the first script");
+    assert_eq!(
+        (recipients, pending),
+        (299, 289),
+        "one batch written, the rest pending"
+    );
+    assert_eq!(
+        live.next_event().await.id,
+        id,
+        "delivered live from the snapshot"
+    );
+    let read = history(&app, "m0150", "0-0").await;
+    assert_eq!(
+        read.len(),
+        1,
+        "a read writes a pending member's entry first"
+    );
+    assert_eq!(read[0].0, id);
+
+    // Due for email: everyone but the excluded m0001 and the two who saw the event (live, and
+    // in a poll answer: both report a delivery).
+    let want: HashSet<String> = everyone
+        .iter()
+        .filter(|u| !["m0001", "m0150", "m0299"].contains(&u.as_str()))
+        .map(|u| format!("{id}|{u}"))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let left: usize = redis::cmd("ZCARD")
+            .arg(key("pending"))
+            .query_async(&mut conn)
+            .await
+            .expect("zcard");
+        let due: HashSet<String> = redis::cmd("ZRANGE")
+            .arg(key("due"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .expect("zrange");
+        if left == 0 && due == want {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending: {left}; due entries {} of {}",
+            due.len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for user in &everyone {
+        let held = history(&app, user, "0-0").await;
+        let ids: Vec<&str> = held.iter().map(|(id, _)| id.as_str()).collect();
+        let want: &[&str] = if user == "m0001" { &[] } else { &[&id] };
+        assert_eq!(ids, want, "{user}'s history");
+    }
+}
