@@ -6,9 +6,8 @@
 //! fallback events. A task drains the channel every [`DRAIN_EVERY`] and removes the
 //! `<id>|<user>` members from the `due` sorted set in one script (`delivered.lua`, which also
 //! keeps a big topic append from writing the due entry of a user it has not reached yet). A
-//! report lost to a full
-//! channel or a Redis outage costs at most an email the user did not need; a delivery is never
-//! blocked by it.
+//! report lost to a full channel or a Redis outage costs at most an email the user did not
+//! need; a delivery is never blocked by it.
 
 use std::{sync::Arc, time::Duration};
 
