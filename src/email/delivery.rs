@@ -4,9 +4,10 @@
 //! The report is made on the delivery path (an SSE frame yielded, a poll answered), so it must
 //! cost nothing there: [`Deliveries::report`] is a `try_send` into a bounded channel, only for
 //! fallback events. A task drains the channel every [`DRAIN_EVERY`] and removes the
-//! `<id>|<user>` members from the `due` sorted set in one command. A report lost to a full
-//! channel or a Redis outage costs at most an email the user did not need; a delivery is never
-//! blocked by it.
+//! `<id>|<user>` members from the `due` sorted set in one script (`delivered.lua`, which also
+//! keeps a big topic append from writing the due entry of a user it has not reached yet). A
+//! report lost to a full channel or a Redis outage costs at most an email the user did not
+//! need; a delivery is never blocked by it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -49,6 +50,7 @@ impl Deliveries {
 }
 
 async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<RedisStore>>) {
+    let script = redis::Script::new(include_str!("delivered.lua"));
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         // Wait for the first report, then give others a moment to join the batch.
@@ -63,7 +65,7 @@ async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<Redi
             }
         }
         if let Some(redis) = &redis
-            && let Err(e) = remove_due(redis, &batch).await
+            && let Err(e) = remove_due(redis, &script, &batch).await
         {
             tracing::warn!(error = %e, reports = batch.len(), "could not record deliveries of fallback events; their recipients may get an email");
         }
@@ -71,14 +73,18 @@ async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<Redi
     }
 }
 
-async fn remove_due(redis: &RedisStore, batch: &[(EventId, UserId)]) -> Result<(), String> {
-    let mut cmd = redis::cmd("ZREM");
-    cmd.arg(redis.key_of("due"));
+async fn remove_due(
+    redis: &RedisStore,
+    script: &redis::Script,
+    batch: &[(EventId, UserId)],
+) -> Result<(), String> {
+    let mut call = script.prepare_invoke();
+    call.arg(redis.key_of(""));
     for (id, user) in batch {
-        cmd.arg(format!("{id}|{user}"));
+        call.arg(format!("{id}|{user}"));
     }
     let mut conn = redis.connection().await.map_err(|e| e.to_string())?;
-    cmd.query_async::<i64>(&mut conn)
+    call.invoke_async::<i64>(&mut conn)
         .await
         .map(drop)
         .map_err(|e| e.to_string())

@@ -50,5 +50,6 @@ mod slow;
 mod sql_helpers;
 mod stream_chaos;
 mod stream_ingest;
+mod topic_batches;
 mod topics;
 mod topology;

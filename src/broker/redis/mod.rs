@@ -2,7 +2,9 @@
 //!
 //! Layout (hash-tagged for Redis Cluster): `<prefix>:{0}:log` holds every event with its
 //! recipients; `<prefix>:{0}:u:<user>` holds a user's recent events under the same ids;
-//! `<prefix>:{0}:epoch` holds the first id appended since the store was last empty.
+//! `<prefix>:{0}:epoch` holds the first id appended since the store was last empty;
+//! `<prefix>:{0}:r:<id>` holds the subscribers an event to a big topic also goes to (a snapshot
+//! the tail reads to learn them, see `append.lua`).
 //!
 //! Connections and key names come from the [`RedisStore`]. The tail runs on a blocking
 //! connection of its own; after any error it reconnects with backoff and resumes from the last

@@ -15,6 +15,8 @@ pub(super) struct Fields {
     pub(super) data: Option<String>,
     pub(super) event: Option<String>,
     pub(super) users: Option<String>,
+    /// How many more recipients a big topic entry has in its snapshot (`r`, see `append.lua`).
+    pub(super) snapshot: usize,
     pub(super) fallback: bool,
 }
 
@@ -49,6 +51,7 @@ pub(super) fn parse_entry(v: Value) -> Result<(EventId, Fields), BrokerError> {
         data: None,
         event: None,
         users: None,
+        snapshot: 0,
         fallback: false,
     };
     for pair in pairs.chunks(2) {
@@ -61,6 +64,11 @@ pub(super) fn parse_entry(v: Value) -> Result<(EventId, Fields), BrokerError> {
             "e" => out.event = Some(value).filter(|e| !e.is_empty()),
             "u" => out.users = Some(value),
             "f" => out.fallback = value == "1",
+            "r" => {
+                out.snapshot = value
+                    .parse()
+                    .map_err(|_| corrupt("log entry has a bad snapshot count"))?;
+            }
             _ => {}
         }
     }
@@ -77,7 +85,9 @@ pub(super) fn stored(id: EventId, fields: &Fields) -> Result<StoredEvent, Broker
         .map_err(|e| corrupt(&e.to_string()))
 }
 
-pub(super) fn parse_log_entry(v: Value) -> Result<LogEntry, BrokerError> {
+/// A log entry as stored, with how many of its recipients are in its topic snapshot
+/// `<prefix>r:<id>` rather than in the entry (0 for most entries; see `append.lua`).
+pub(super) fn parse_log_entry(v: Value) -> Result<(LogEntry, usize), BrokerError> {
     let (id, fields) = parse_entry(v)?;
     let users: Vec<String> = fields
         .users
@@ -89,10 +99,24 @@ pub(super) fn parse_log_entry(v: Value) -> Result<LogEntry, BrokerError> {
         .map(|u| UserId::parse(u))
         .collect::<Result<_, _>>()
         .map_err(|e| corrupt(&e.to_string()))?;
-    Ok(LogEntry {
-        event: Arc::new(stored(id, &fields)?),
-        recipients,
-    })
+    Ok((
+        LogEntry {
+            event: Arc::new(stored(id, &fields)?),
+            recipients,
+        },
+        fields.snapshot,
+    ))
+}
+
+/// Adds the members of one page of a topic snapshot (a `ZRANGE` reply) to `recipients`.
+pub(super) fn add_snapshot_page(
+    page: Vec<String>,
+    recipients: &mut Vec<UserId>,
+) -> Result<(), BrokerError> {
+    for member in page {
+        recipients.push(UserId::parse(&member).map_err(|e| corrupt(&e.to_string()))?);
+    }
+    Ok(())
 }
 
 /// The entries of an `XREAD` reply on one stream (nil when the block timed out).

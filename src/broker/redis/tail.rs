@@ -5,14 +5,17 @@ use std::{sync::Arc, time::Duration};
 use redis::Value;
 
 use super::{
-    RedisBroker, STALE_PENDING_MS, TAIL_BATCH, TAIL_BLOCK_MS, reply::parse_log_entry,
-    reply::xread_entries,
+    RedisBroker, STALE_PENDING_MS, TAIL_BATCH, TAIL_BLOCK_MS,
+    reply::{add_snapshot_page, parse_log_entry, xread_entries},
 };
 use crate::{
     backoff::Backoff,
-    broker::{Broker, BrokerError, TailSink},
+    broker::{Broker, BrokerError, LogEntry, TailSink},
     event::EventId,
 };
+
+/// Members of a topic snapshot read per `ZRANGE`.
+const SNAPSHOT_PAGE: usize = 5_000;
 
 impl RedisBroker {
     /// Runs the tail until the sink closes.
@@ -96,7 +99,11 @@ impl RedisBroker {
                 }
             }
             for entry in xread_entries(reply)? {
-                let entry = parse_log_entry(entry)?;
+                let (mut entry, in_snapshot) = parse_log_entry(entry)?;
+                if in_snapshot > 0 {
+                    self.read_snapshot(conn, &mut entry, in_snapshot, sink)
+                        .await?;
+                }
                 from = entry.event.id;
                 *last = Some(from);
                 sink.entry(&entry);
@@ -105,5 +112,41 @@ impl RedisBroker {
                 return Ok(());
             }
         }
+    }
+
+    /// Adds a big topic entry's other recipients from its snapshot `<prefix>r:<id>` (see
+    /// `append.lua`), in pages of [`SNAPSHOT_PAGE`] so that no single command holds Redis long.
+    /// The snapshot never changes and lives for the history TTL; one that is gone (a tail
+    /// further behind than that, or a store that lost it) leaves the entry with the recipients
+    /// it names, logged, and the sink told that what it derived may not match the store.
+    async fn read_snapshot(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        entry: &mut LogEntry,
+        count: usize,
+        sink: &dyn TailSink,
+    ) -> Result<(), BrokerError> {
+        let key = self.key(&format!("r:{}", entry.event.id));
+        entry.recipients.reserve(count);
+        let mut read = 0;
+        while read < count {
+            let page: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(read)
+                .arg(read + SNAPSHOT_PAGE - 1)
+                .query_async(conn)
+                .await
+                .map_err(BrokerError::from)?;
+            if page.is_empty() {
+                break;
+            }
+            read += page.len();
+            add_snapshot_page(page, &mut entry.recipients)?;
+        }
+        if read != count {
+            tracing::error!(id = %entry.event.id, expected = count, found = read, "a topic snapshot is missing or incomplete: its subscribers connected here do not get this event live (they get it on resume)");
+            sink.interrupted();
+        }
+        Ok(())
     }
 }
