@@ -85,6 +85,7 @@ local set = prefix .. 'pending:' .. id
 local ref = prefix .. 'r:' .. id
 if in_snapshot > 0 then
   redis.call('RENAME', snapshot, ref)
+  -- Kept while batches still write from it (the history TTL); see the end of this script.
   redis.call('EXPIRE', ref, ttl)
 end
 -- Each recipient is due for email after the grace period unless a delivery removes the entry
@@ -128,5 +129,8 @@ if left > 0 then
   redis.call('EXPIRE', set, ttl)
   redis.call('EXPIRE', set .. ':m', ttl)
   redis.call('ZADD', prefix .. 'pending', id_parts(id), id)
+elseif in_snapshot > 0 then
+  -- Every history is written: only the tails still read the snapshot, within seconds.
+  redis.call('EXPIRE', ref, snapshot_ttl(ttl))
 end
 return {id, total, left}

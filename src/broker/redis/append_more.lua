@@ -28,5 +28,7 @@ local left = redis.call('SCARD', set) + math.max(n - p, 0)
 if left == 0 then
   redis.call('ZREM', prefix .. 'pending', id)
   redis.call('DEL', set, set .. ':m', set .. ':h', set .. ':s')
+  -- Every history is written: only the tails still read the snapshot, within seconds.
+  redis.call('EXPIRE', prefix .. 'r:' .. id, snapshot_ttl(ttl))
 end
 return left

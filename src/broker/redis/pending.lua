@@ -16,6 +16,15 @@
 -- A pending set left by an older version (no t, no p: its due entries were all written by its
 -- first script) is finished the same way.
 
+-- How long a topic snapshot (<prefix>r:<id>) outlives its last batch: long enough for every
+-- relay's tail to read it (a tail further behind gives the event to the named users only and
+-- clears its cache), short enough that frequent events to a big topic do not pile up
+-- snapshots for the whole history TTL. Never longer than the history TTL.
+local SNAPSHOT_AFTER_BATCHES_SECS = 3600
+local function snapshot_ttl(ttl)
+  return math.min(tonumber(ttl), SNAPSHOT_AFTER_BATCHES_SECS)
+end
+
 local function id_parts(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
