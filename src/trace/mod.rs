@@ -220,11 +220,14 @@ impl Tracer {
             .iter()
             .filter(|u| !event.exclude.contains(u))
         {
+            // Timed by the store's clock when it appended (the id's ms), not when the publisher's
+            // answer came back: a tail may deliver the event before that, and the trace must
+            // not show a delivery before its append.
             self.record(user, || {
                 json!({
                     "kind": "appended", "id": id, "source": source, "channel": channel,
                     "event": event.event, "fallback": event.fallback,
-                    "recipients": appended.recipients,
+                    "recipients": appended.recipients, "at_ms": id.ms,
                 })
             });
         }
@@ -279,7 +282,9 @@ impl Tracer {
         }
         let mut record = make();
         if let Value::Object(fields) = &mut record {
-            fields.insert("at_ms".into(), store::now_ms().into());
+            fields
+                .entry("at_ms")
+                .or_insert_with(|| store::now_ms().into());
             fields.insert("instance".into(), self.instance().into());
         }
         self.store().push(&self.memory, user, record);
