@@ -72,14 +72,22 @@ async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<Redi
 }
 
 async fn remove_due(redis: &RedisStore, batch: &[(EventId, UserId)]) -> Result<(), String> {
-    let mut cmd = redis::cmd("ZREM");
-    cmd.arg(redis.key_of("due"));
+    // A due entry lives in its user's partition, where the append script wrote it.
+    let mut by_partition: Vec<Vec<String>> = vec![Vec::new(); redis.partitions().len()];
     for (id, user) in batch {
-        cmd.arg(format!("{id}|{user}"));
+        by_partition[redis.partition_of(user.as_str())].push(format!("{id}|{user}"));
     }
     let mut conn = redis.connection().await.map_err(|e| e.to_string())?;
-    cmd.query_async::<i64>(&mut conn)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+    for (p, members) in by_partition.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        redis::cmd("ZREM")
+            .arg(redis.partition_key(p, "due"))
+            .arg(members)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -61,11 +61,6 @@ pub enum EmailError {
     #[error("email template: {0}")]
     Template(String),
     /// The SMTP settings cannot work.
-    /// Email needs partitioned email keys, not built yet, on a Redis Cluster.
-    #[error(
-        "--mailer / NOTIFY_MAILER and --notifications-db / NOTIFY_NOTIFICATIONS_DB are not available with --redis-cluster / NOTIFY_REDIS_CLUSTER yet (see docs/CLUSTER.md)"
-    )]
-    NotOnCluster,
     #[error("smtp settings: {0}")]
     Smtp(String),
     /// `--notifications-db` cannot be used.
@@ -157,22 +152,6 @@ pub fn start(
             stats,
         });
     };
-    if redis.is_cluster() {
-        // The due entries would live in each partition's slot, and the mover, outbox and
-        // notification log are not split by partition yet (docs/CLUSTER.md, "Email").
-        if settings.mailer || settings.notifications_db.is_some() {
-            return Err(EmailError::NotOnCluster);
-        }
-        tracing::warn!(
-            "email fallback is off on a Redis Cluster: fallback events are delivered live and from history only"
-        );
-        return Ok(Offline {
-            presence,
-            deliveries,
-            store: None,
-            stats,
-        });
-    }
     let outbox = outbox::OutboxSettings {
         digest: Duration::from_secs(settings.email_digest_secs),
         outbox_len: settings.notification_log_max,

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{PUBLISH_KEY, SseClient, TestApp, test_settings},
+    mail_helpers::{SmtpServer, email_settings, notifications, register, wait_record},
     topology::{Cluster, relay_start_failure},
 };
 
@@ -208,6 +209,91 @@ async fn on_a_cluster_sse_poll_resume_and_topics_work_with_users_on_every_primar
         .await
         .expect("json");
     assert_eq!(answer["recipients"], 2, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_cluster() {
+    let cluster = Cluster::start().await;
+    let smtp = SmtpServer::start().await;
+    let app = relay_on(&cluster, |s| email_settings(s, &smtp)).await;
+    // Two offline users whose partitions are on different primaries.
+    let ann = "ann";
+    let mut other = None;
+    for i in 0..100 {
+        let user = format!("e{i}");
+        if primary_of(&cluster, &user).await != primary_of(&cluster, ann).await {
+            other = Some(user);
+            break;
+        }
+    }
+    let bob = other.expect("a user on another primary");
+    register(&app.base, ann).await;
+    register(&app.base, &bob).await;
+    let answer = app
+        .publish(json!({"user_ids": [ann, bob], "fallback": "email", "n": 1}))
+        .await;
+    assert_eq!(answer.status(), 202);
+    let mails = smtp.wait_mails(2).await;
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    let mut want = vec![format!("{ann}@example.com"), format!("{bob}@example.com")];
+    want.sort();
+    assert_eq!(to, want, "one email each, from both partitions' outboxes");
+    for user in [ann, bob.as_str()] {
+        let record = wait_record(&app.base, user, |r| r["status"] == "sent").await;
+        assert_eq!(record["attempts"], 1);
+    }
+    // The whole log merges every partition's records.
+    let all = notifications(&app.base, "limit=10").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    // A user seen live gets no email: the delivery report removes the due entry in the
+    // user's partition.
+    let mut live = app.sse(ann).await;
+    app.publish_ok(json!({"user_id": ann, "fallback": "email", "n": 2}))
+        .await;
+    assert_eq!(live.next_event().await.data["n"], 2);
+    // The pub/sub bridge subscribes on the first seed node (PUBLISH counts that node's own
+    // subscribers) and, holding the lease in every partition, appends a message published on
+    // any other node.
+    let seed = &cluster.nodes[0];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("image_update")
+            .query_async(&mut seed.connection().await)
+            .await
+            .unwrap_or_default();
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bridge never subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elsewhere = cluster
+        .nodes
+        .iter()
+        .find(|n| n.port != seed.port)
+        .expect("another node");
+    elsewhere
+        .publish(
+            "image_update",
+            &json!({"user_id": ann, "bridged": 1}).to_string(),
+        )
+        .await;
+    assert_eq!(live.next_event().await.data["bridged"], 1);
+    // Past the grace period and a digest window, still only the two first emails.
+    app.publish_ok(json!({"user_id": bob, "fallback": "email", "n": 3}))
+        .await;
+    smtp.wait_mails(3).await;
+    assert_eq!(
+        smtp.mails()
+            .iter()
+            .filter(|m| m.to == [format!("{ann}@example.com")])
+            .count(),
+        1,
+        "ann saw event 2 live: no email for it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,12 +124,7 @@ impl RedisBroker {
             .arg(if new.topic.is_some() { "1" } else { "" })
             .arg(json(&mut new.exclude.iter())?)
             .arg(self.settings.append_batch.max(1))
-            // No email fallback on a cluster yet: no due entries nobody would move.
-            .arg(if new.fallback && !self.store.is_cluster() {
-                "1"
-            } else {
-                ""
-            })
+            .arg(if new.fallback { "1" } else { "" })
             .arg(self.settings.email_grace.as_millis() as u64)
             .arg(self.settings.max_topic_recipients);
         // once.lua's part, always last (see its header).
