@@ -297,16 +297,35 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_with_another_partition_count_refuses_to_start_naming_the_setting() {
+async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_resets_old_cursors() {
     let cluster = Cluster::start().await;
     let app = relay_on(&cluster, |_| {}).await;
     app.publish_ok(json!({"user_id": "p1", "n": 1})).await;
+    let old_cursor = app.cursor_now("p1").await;
     let seeds = cluster.seeds().join(",");
     let (code, output) =
         relay_start_failure(&["--redis-cluster", &seeds, "--redis-partitions", "8"], &[]).await;
-    assert_ne!(code, Some(0));
+    assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("NOTIFY_REDIS_PARTITIONS"), "{output}");
     assert!(output.contains("16"), "names the count in use: {output}");
+    // The documented change of count: the relays stopped, started with the new count under a
+    // new prefix. A cursor from the old layout gets a reset, never a silent gap, before and
+    // after the new layout's first event.
+    app.stopper.stop().await;
+    let app = relay_on(&cluster, |s| {
+        s.redis_partitions = 8;
+        s.redis_prefix = "test2".into();
+    })
+    .await;
+    let poll = app.poll("p1", Some(&old_cursor), 0).await;
+    assert_eq!(poll["reset"], true, "{poll}");
+    app.publish_ok(json!({"user_id": "p1", "n": 2})).await;
+    let poll = app.poll("p1", Some(&old_cursor), 0).await;
+    assert_eq!(poll["reset"], true, "{poll}");
+    let poll = app
+        .poll("p1", Some(poll["cursor"].as_str().expect("cursor")), 0)
+        .await;
+    assert_eq!(poll["reset"], false, "{poll}");
 }
 
 /// Reads `sse` until the event with `"end": true`; returns how often each `n` arrived.
