@@ -151,6 +151,29 @@ async fn on_a_cluster_sse_poll_resume_and_topics_work_with_users_on_every_primar
     };
     assert!(parse(&event.id) > parse(&first_ids["c0"]));
 
+    // A publish to users of several partitions, repeated with its idempotency key, stores
+    // nothing the second time: every partition kept its own record of the key.
+    let c0_primary = primary_of(&cluster, "c0").await;
+    let (a, b) = (
+        *by_primary
+            .iter()
+            .find(|(port, _)| **port != c0_primary)
+            .expect("another primary")
+            .1
+            .iter()
+            .find(|u| **u != "c2")
+            .expect("a user there"),
+        "c0",
+    );
+    let body = json!({"user_ids": [a, b], "n": 7, "idempotency_key": "twice"});
+    let first: Value = app.publish(body.clone()).await.json().await.expect("json");
+    let again: Value = app.publish(body).await.json().await.expect("json");
+    assert_eq!(first["id"], again["id"], "{first} {again}");
+    assert_eq!(again["recipients"], 2);
+    assert_eq!(streams[0].next_event().await.data["n"], 7);
+    let ai = users.iter().position(|u| u == a).expect("user");
+    assert_eq!(streams[ai].next_event().await.data["n"], 7);
+
     // Poll: a cursor from now, then the event published after it.
     let cursor = app.cursor_now("c1").await;
     app.publish_ok(json!({"user_id": "c1", "n": 3})).await;
@@ -297,7 +320,8 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_resets_old_cursors() {
+async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_resets_old_cursors()
+{
     let cluster = Cluster::start().await;
     let app = relay_on(&cluster, |_| {}).await;
     app.publish_ok(json!({"user_id": "p1", "n": 1})).await;
@@ -517,10 +541,9 @@ async fn when_a_cluster_primary_is_killed_with_wait_replicas_nothing_acknowledge
         }
         n += 1;
     }
-    assert!(
-        refused > 0,
-        "the failover was noticed: some publishes were refused"
-    );
+    // The cluster client retries a publish through the promotion (each append carries a
+    // record that makes a rerun store nothing), so refusals are allowed, not required.
+    eprintln!("publishes refused during the failover: {refused}");
     assert_ne!(
         primary_of(&cluster, &users[0]).await,
         victim,

@@ -17,6 +17,16 @@ use crate::{
 /// pending, and 1 when the event had been appended before (see `once.lua`).
 pub(super) type AppendReply = (Option<String>, usize, usize, u8);
 
+/// How long the record of an append without an idempotency key is kept on a cluster: longer
+/// than the cluster client's retries of one command take.
+const RETRY_RECORD_TTL: Duration = Duration::from_secs(30);
+
+/// An append's idempotency record: its key's suffix in the partition, and how long it is kept.
+pub(super) struct OnceRecord {
+    suffix: String,
+    ttl_secs: u64,
+}
+
 /// A refused fenced append means the lease moved; anything else is the store being unreachable.
 pub(super) fn append_error(e: impl Into<BrokerError> + ToString) -> BrokerError {
     if e.to_string().contains("NOTLEASE") {
@@ -73,10 +83,11 @@ impl RedisBroker {
         named: &[&UserId],
         lease_token: &str,
         seq: Option<u64>,
+        once: Option<&OnceRecord>,
     ) -> Result<Appended, BrokerError> {
         let mut conn = self.conn().await?;
         let reply: AppendReply = self
-            .append_call(p, new, named, lease_token, seq)?
+            .append_call(p, new, named, lease_token, seq, once)?
             .invoke_acked(&self.store)
             .await
             .map_err(|e| {
@@ -89,9 +100,28 @@ impl RedisBroker {
         self.finish_append(p, &mut conn, reply).await
     }
 
+    /// The record that makes an append of `new` happen once: its idempotency key's, or on a
+    /// cluster, when it has none, a random one kept for [`RETRY_RECORD_TTL`]. The cluster
+    /// client retries a command whose connection failed and follows `ASK`/`TRYAGAIN` during a
+    /// slot migration, so a script whose answer was lost may run again: with the record, the
+    /// second run stores nothing and answers as the first.
+    pub(super) fn once_record(&self, new: &NewEvent) -> Option<OnceRecord> {
+        match &new.idempotency_key {
+            Some(key) => Some(OnceRecord {
+                suffix: format!("idem:{key}"),
+                ttl_secs: self.settings.idempotency_ttl.as_secs().max(1),
+            }),
+            None if self.store.is_cluster() => Some(OnceRecord {
+                suffix: format!("idem:~{:032x}", rand::random::<u128>()),
+                ttl_secs: RETRY_RECORD_TTL.as_secs(),
+            }),
+            None => None,
+        }
+    }
+
     /// The append script's call for partition `p`'s share of one event (`named`: the named
     /// recipients that live in `p`): `append.lua`'s keys and arguments, then `once.lua`'s (the
-    /// bridge's sequence number `seq`, and the idempotency record).
+    /// bridge's sequence number `seq`, and the record `once`, in the partition).
     pub(super) fn append_call(
         &self,
         p: usize,
@@ -99,6 +129,7 @@ impl RedisBroker {
         named: &[&UserId],
         lease_token: &str,
         seq: Option<u64>,
+        once: Option<&OnceRecord>,
     ) -> Result<ScriptInvocation<'_>, BrokerError> {
         let json = |users: &mut dyn Iterator<Item = &UserId>| {
             let users: Vec<&str> = users.map(UserId::as_str).collect();
@@ -129,17 +160,13 @@ impl RedisBroker {
             .arg(self.settings.max_topic_recipients);
         // once.lua's part, always last (see its header).
         call.key(self.pkey(p, "bridge-seq"));
-        match &new.idempotency_key {
-            Some(key) => call.key(self.pkey(p, &format!("idem:{key}"))),
+        match once {
+            Some(record) => call.key(self.pkey(p, &record.suffix)),
             None => call.key(self.pkey(p, "log")),
         };
         call.arg(seq.map_or_else(String::new, |n| format!("{lease_token}:{n}")))
-            .arg(if new.idempotency_key.is_some() {
-                "1"
-            } else {
-                ""
-            })
-            .arg(self.settings.idempotency_ttl.as_secs().max(1));
+            .arg(if once.is_some() { "1" } else { "" })
+            .arg(once.map_or(1, |r| r.ttl_secs));
         Ok(call)
     }
 

@@ -255,13 +255,9 @@ impl RedisBroker {
         let mut calls = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             let named: Vec<_> = event.recipients.iter().collect();
-            match self.append_call(
-                0,
-                event,
-                &named,
-                lease_token,
-                first_seq.map(|n| n + i as u64),
-            ) {
+            let once = self.once_record(event);
+            let seq = first_seq.map(|n| n + i as u64);
+            match self.append_call(0, event, &named, lease_token, seq, once.as_ref()) {
                 Ok(call) => calls.push(call),
                 Err(e) => {
                     progress.stopped = Some(e);

@@ -36,20 +36,26 @@ impl RedisBroker {
         seq: Option<u64>,
     ) -> Result<Appended, BrokerError> {
         let groups = self.group_by_partition(new.recipients.iter());
+        let once = self.once_record(new);
+        let once = once.as_ref();
         if groups.len() == 1 {
-            return self.append_in(0, new, &groups[0], lease_token, seq).await;
+            return self
+                .append_in(0, new, &groups[0], lease_token, seq, once)
+                .await;
         }
         if new.topic.is_some() {
             self.check_topic_size(new).await?;
         }
-        let runs =
-            groups
-                .iter()
-                .enumerate()
-                .filter(|(_, named)| new.topic.is_some() || !named.is_empty())
-                .map(|(p, named)| async move {
-                    (p, self.append_in(p, new, named, lease_token, seq).await)
-                });
+        let runs = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, named)| new.topic.is_some() || !named.is_empty())
+            .map(|(p, named)| async move {
+                (
+                    p,
+                    self.append_in(p, new, named, lease_token, seq, once).await,
+                )
+            });
         let mut first: Option<(usize, crate::event::EventId)> = None;
         let mut recipients = 0;
         let mut failed = None;
