@@ -18,8 +18,9 @@ use crate::{
 pub(super) type AppendReply = (Option<String>, usize, usize, u8);
 
 /// How long the record of an append without an idempotency key is kept on a cluster: longer
-/// than the cluster client's retries of one command take.
-const RETRY_RECORD_TTL: Duration = Duration::from_secs(30);
+/// than the cluster client may go on retrying one command (12 attempts of at most 3 s and
+/// 0.5 s waits, even after the caller stopped waiting).
+const RETRY_RECORD_TTL: Duration = Duration::from_secs(60);
 
 /// An append's idempotency record: its key's suffix in the partition, and how long it is kept.
 pub(super) struct OnceRecord {
