@@ -23,7 +23,7 @@ DUR="${DURATION:-15}"
 WRK_SECS="${WRK_SECS:-10}"
 OUT="${OUT:-$HERE/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)}"
 JWT_SECRET="bench-secret-$$"; PUBLISH_KEY="bench-key-$$"
-mkdir -p "$OUT"
+mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
 trap 'stop_all' EXIT
 trap 'stop_all; exit 130' INT TERM
 ensure_deps
@@ -47,7 +47,9 @@ cpu_secs() {
 # start_node <port> [redis-server flags...]: one more redis-server; its pid joins REDIS_PIDS.
 start_node() {
     local port="$1"; shift
-    mkdir -p "$OUT/redis-$port"
+    # A fresh directory: a cluster node's nodes.conf from an earlier case would make it refuse
+    # to join a new cluster.
+    rm -rf "$OUT/redis-$port"; mkdir -p "$OUT/redis-$port"
     (cd "$OUT/redis-$port" && exec redis-server --bind 127.0.0.1 --port "$port" --save "" \
         --appendonly no --dir "$OUT/redis-$port" --logfile "$OUT/redis-$port/redis.log" "$@") &
     PIDS_STARTED+=("$!"); REDIS_PIDS+=("$!")
