@@ -356,6 +356,22 @@ pub struct Settings {
     #[arg(long, env = "NOTIFY_REDIS_MASTER_NAME", default_value = "mymaster")]
     pub redis_master_name: String,
 
+    /// Redis Cluster seed nodes, comma-separated `host:port`: the log is split into
+    /// --redis-partitions partitions spread over the cluster's shards. With them, --redis-url
+    /// gives only the scheme and userinfo. Excludes --redis-sentinels.
+    #[arg(
+        long,
+        env = "NOTIFY_REDIS_CLUSTER",
+        value_delimiter = ',',
+        conflicts_with = "redis_sentinels"
+    )]
+    pub redis_cluster: Vec<String>,
+
+    /// Partitions of the log on a Redis Cluster (each a hash tag, so a slot); fixed for a
+    /// deployment: a relay with another count refuses to start (see docs/CLUSTER.md).
+    #[arg(long, env = "NOTIFY_REDIS_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub redis_partitions: u16,
+
     // --- Operators: the admin page and the delivery trace (issue 17) ---
     /// Bearer key of the admin page and routes (`/admin`, `/admin/trace/{user}`). Unset: there
     /// are no admin routes at all.
@@ -423,8 +439,8 @@ fn parse_table(s: &str) -> Result<String, String> {
 }
 
 impl Settings {
-    /// The Redis URL to use: --redis-url, or with only sentinels given a plain `redis://` one
-    /// (its host is never used). `None`: the in-memory broker.
+    /// The Redis URL to use: --redis-url, or with only sentinels or cluster seeds given a plain
+    /// `redis://` one (its host is never used). `None`: the in-memory broker.
     pub fn redis_target(&self) -> Option<String> {
         self.redis_url
             .as_ref()
@@ -432,6 +448,7 @@ impl Settings {
             .or_else(|| {
                 (!self.redis_sentinels.is_empty()).then(|| "redis://sentinel-primary".to_owned())
             })
+            .or_else(|| (!self.redis_cluster.is_empty()).then(|| "redis://cluster-seed".to_owned()))
     }
 }
 

@@ -250,6 +250,8 @@ fn store_settings(settings: &Settings, url: String) -> StoreSettings {
         },
         sentinels: settings.redis_sentinels.clone(),
         master_name: settings.redis_master_name.clone(),
+        cluster: settings.redis_cluster.clone(),
+        partitions: settings.redis_partitions,
     }
 }
 
@@ -334,7 +336,13 @@ async fn make_broker(
             };
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
             tracing::info!(channels = ?settings.channels, "using the redis broker");
-            let broker: Arc<dyn Broker> = match settings.cache_bytes {
+            // The cache's "seen continuously" is one line of ids; a partitioned log has one per
+            // partition, so on a cluster every read goes to Redis (see docs/CLUSTER.md).
+            let cache_bytes = match store.is_cluster() {
+                true => 0,
+                false => settings.cache_bytes,
+            };
+            let broker: Arc<dyn Broker> = match cache_bytes {
                 0 => redis.clone(),
                 budget => CachedBroker::new(
                     redis.clone(),

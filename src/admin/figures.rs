@@ -70,11 +70,15 @@ impl Admin {
         let redis = self.redis.as_ref()?;
         let depth = async {
             let mut conn = redis.connection().await?;
-            redis::cmd("XLEN")
-                .arg(redis.key_of("outbox"))
-                .query_async::<u64>(&mut conn)
-                .await
-                .map_err(BrokerError::from)
+            let mut total = 0;
+            for p in 0..redis.partitions().len() {
+                total += redis::cmd("XLEN")
+                    .arg(redis.partition_key(p, "outbox"))
+                    .query_async::<u64>(&mut conn)
+                    .await
+                    .map_err(BrokerError::from)?;
+            }
+            Ok::<u64, BrokerError>(total)
         };
         Some(depth.await)
     }

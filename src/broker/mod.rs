@@ -109,6 +109,13 @@ pub trait Broker: Send + Sync + 'static {
     /// The id of the newest event in the log: a starting cursor that misses nothing after it.
     async fn head(&self) -> Result<EventId, BrokerError>;
 
+    /// A starting cursor for `user` that misses nothing after it: the newest id of the log the
+    /// user's events come from (a partitioned store has one log per partition).
+    async fn head_for(&self, user: &UserId) -> Result<EventId, BrokerError> {
+        let _ = user;
+        self.head().await
+    }
+
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), BrokerError>;
 

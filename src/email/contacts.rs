@@ -59,8 +59,10 @@ impl Contacts {
         Self { redis }
     }
 
+    /// In the user's partition: the partition's mover script reads it with the due entries.
     fn key(&self, user: &UserId) -> String {
-        self.redis.key_of(&format!("contact:{user}"))
+        let p = self.redis.partition_of(user.as_str());
+        self.redis.partition_key(p, &format!("contact:{user}"))
     }
 
     /// Sets a user's contact, replacing any previous one.

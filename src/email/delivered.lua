@@ -1,5 +1,6 @@
 -- Records that fallback events reached their recipients live: no email for them.
--- ARGV[1] key prefix, ARGV[2..] '<id>|<user>' members of the due set, one per delivery.
+-- KEYS[1] the partition's due set (routes the script to its node on a cluster), ARGV[1] the
+-- partition's key prefix, ARGV[2..] '<id>|<user>' members of the due set, one per delivery.
 -- The due entry is removed. A big topic append writes due entries batch by batch with the
 -- histories (see src/broker/redis/pending.lua), so a delivery can come before its due entry
 -- exists: while the user is still pending for that event, they are put in the event's set of

@@ -78,14 +78,26 @@ async fn remove_due(
     script: &redis::Script,
     batch: &[(EventId, UserId)],
 ) -> Result<(), String> {
-    let mut call = script.prepare_invoke();
-    call.arg(redis.key_of(""));
+    // A due entry lives in its user's partition, where the append script wrote it.
+    let mut by_partition: Vec<Vec<String>> = vec![Vec::new(); redis.partitions().len()];
     for (id, user) in batch {
-        call.arg(format!("{id}|{user}"));
+        by_partition[redis.partition_of(user.as_str())].push(format!("{id}|{user}"));
     }
     let mut conn = redis.connection().await.map_err(|e| e.to_string())?;
-    call.invoke_async::<i64>(&mut conn)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+    for (p, members) in by_partition.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let mut call = script.prepare_invoke();
+        // The key only routes the script to the partition's node (see delivered.lua).
+        call.key(redis.partition_key(p, "due"))
+            .arg(redis.partition_prefix(p));
+        for member in members {
+            call.arg(member);
+        }
+        call.invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

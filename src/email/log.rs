@@ -104,6 +104,7 @@ impl NotificationLog {
     /// Applies one change (`status` empty: count an attempt) and returns the attempts.
     async fn change(
         &self,
+        p: usize,
         id: &str,
         status: &str,
         field: &str,
@@ -111,7 +112,8 @@ impl NotificationLog {
     ) -> Result<u64, BrokerError> {
         let mut conn = self.redis.connection().await?;
         self.change
-            .arg(self.redis.key_of(""))
+            .key(self.record_key(p, id))
+            .arg(self.redis.partition_prefix(p))
             .arg(id)
             .arg(now_ms())
             .arg(if self.sql { "1" } else { "0" })
@@ -128,24 +130,28 @@ impl NotificationLog {
         &self.redis
     }
 
-    fn record_key(&self, id: &str) -> String {
-        self.redis.key_of(&format!("n:{id}"))
+    /// Record `id` of partition `p` (the partition of the outbox it was queued in, which is
+    /// its user's).
+    fn record_key(&self, p: usize, id: &str) -> String {
+        self.redis.partition_key(p, &format!("n:{id}"))
     }
 
-    /// Counts one more attempt and returns the total (kept across worker crashes).
-    pub async fn attempt(&self, id: &str) -> Result<u64, BrokerError> {
-        self.change(id, "", "", "").await
+    /// Counts one more attempt at record `id` of partition `p` and returns the total (kept
+    /// across worker crashes).
+    pub async fn attempt(&self, p: usize, id: &str) -> Result<u64, BrokerError> {
+        self.change(p, id, "", "", "").await
     }
 
     /// Records a new status with the server's answer or the error.
     pub async fn update(
         &self,
+        p: usize,
         id: &str,
         status: Status,
         field: &str,
         text: &str,
     ) -> Result<(), BrokerError> {
-        self.change(id, status.as_str(), field, text)
+        self.change(p, id, status.as_str(), field, text)
             .await
             .map(drop)
     }
@@ -158,11 +164,20 @@ impl NotificationLog {
         status: Option<Status>,
         limit: usize,
     ) -> Result<Page, BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        let index = match user {
-            Some(u) => self.redis.key_of(&format!("notifications:u:{u}")),
-            None => self.redis.key_of("notifications"),
+        let (p, index) = match user {
+            Some(u) => {
+                let p = self.redis.partition_of(u.as_str());
+                (
+                    p,
+                    self.redis.partition_key(p, &format!("notifications:u:{u}")),
+                )
+            }
+            None if self.redis.partitions().len() > 1 => {
+                return self.list_merged(status, limit).await;
+            }
+            None => (0, self.redis.partition_key(0, "notifications")),
         };
+        let mut conn = self.redis.connection().await?;
         let mut out = Vec::new();
         let mut start = 0;
         let scan_max = SCAN_MAX.max(limit);
@@ -186,7 +201,7 @@ impl NotificationLog {
             }
             let mut pipe = redis::pipe();
             for id in &ids {
-                pipe.cmd("HGETALL").arg(self.record_key(id));
+                pipe.cmd("HGETALL").arg(self.record_key(p, id));
             }
             let records: Vec<std::collections::HashMap<String, String>> = pipe
                 .query_async(&mut conn)
@@ -209,6 +224,64 @@ impl NotificationLog {
         Ok(Page {
             notifications: out,
             partial,
+        })
+    }
+}
+
+impl NotificationLog {
+    /// Every user's records on a partitioned store: each partition's index holds the records
+    /// of its users, so the newest of each are merged by time. Looks at the newest `limit`
+    /// records of each partition, or with a status [`SCAN_MAX`] (or `limit`, if more).
+    async fn list_merged(&self, status: Option<Status>, limit: usize) -> Result<Page, BrokerError> {
+        let mut conn = self.redis.connection().await?;
+        let scan_max = SCAN_MAX.max(limit);
+        let each = if status.is_some() { scan_max } else { limit };
+        let mut newest: Vec<(f64, usize, String)> = Vec::new();
+        let mut capped = false;
+        for p in 0..self.redis.partitions().len() {
+            let ids: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(self.redis.partition_key(p, "notifications"))
+                .arg(0)
+                .arg(each.max(1) - 1)
+                .arg("REV")
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await
+                .map_err(BrokerError::from)?;
+            capped |= ids.len() >= each;
+            newest.extend(ids.into_iter().map(|(id, at)| (at, p, id)));
+        }
+        // Newest first; ids (time-based stream ids) break ties.
+        newest.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| b.2.cmp(&a.2)));
+        capped |= newest.len() > scan_max;
+        newest.truncate(scan_max);
+        let wanted = status.map(Status::as_str);
+        let mut out = Vec::new();
+        for chunk in newest.chunks(PAGE) {
+            if out.len() >= limit {
+                break;
+            }
+            let mut records = Vec::with_capacity(chunk.len());
+            for (_, p, id) in chunk {
+                let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg(self.record_key(*p, id))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(BrokerError::from)?;
+                records.push(h);
+            }
+            out.extend(
+                records
+                    .into_iter()
+                    .filter(|r| !r.is_empty())
+                    .map(record)
+                    .filter(|r| wanted.is_none_or(|s| r.status == s))
+                    .take(limit - out.len()),
+            );
+        }
+        Ok(Page {
+            partial: capped && out.len() < limit && status.is_some(),
+            notifications: out,
         })
     }
 }

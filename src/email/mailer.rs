@@ -31,6 +31,8 @@ const GROUP: &str = "mailers";
 const BATCH: usize = 10;
 /// How long one read blocks, in ms.
 const BLOCK_MS: usize = 1_000;
+/// With one outbox per partition: the pause after a round that found every outbox empty.
+const PARTITIONS_PAUSE: Duration = Duration::from_millis(200);
 
 /// How the worker retries.
 #[derive(Debug, Clone)]
@@ -85,24 +87,28 @@ impl Mailer {
         }
     }
 
-    fn outbox(&self) -> String {
-        self.redis.key_of("outbox")
+    /// Partition `p`'s outbox (each partition's mover queues its users' digests there).
+    fn outbox(&self, p: usize) -> String {
+        self.redis.partition_key(p, "outbox")
     }
 
     async fn session(&self, backoff: &mut Backoff) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
-        let created: Result<(), _> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(self.outbox())
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = created
-            && e.code() != Some("BUSYGROUP")
-        {
-            return Err(e.into());
+        let partitions = self.redis.partitions().len();
+        for p in 0..partitions {
+            let created: Result<(), _> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(self.outbox(p))
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = created
+                && e.code() != Some("BUSYGROUP")
+            {
+                return Err(e.into());
+            }
         }
         // Blocking reads get their own connection: the shared one has a short response timeout.
         let mut blocking = self
@@ -115,36 +121,49 @@ impl Mailer {
         let mut last_claim: Option<std::time::Instant> = None;
         loop {
             if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
-                self.reclaim().await?;
+                for p in 0..partitions {
+                    self.reclaim(p).await?;
+                }
                 last_claim = Some(std::time::Instant::now());
             }
-            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg(GROUP)
-                .arg(&self.settings.consumer)
-                .arg("COUNT")
-                .arg(BATCH)
-                .arg("BLOCK")
-                .arg(BLOCK_MS)
-                .arg("STREAMS")
-                .arg(self.outbox())
-                .arg(">")
-                .query_async(&mut blocking)
-                .await
-                .map_err(BrokerError::from)?;
-            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-                self.handle(entry).await?;
+            // One outbox: block on it. Several (one per partition, in different slots, which
+            // one read cannot span): read each without blocking, and pause when all were empty.
+            let mut read = 0;
+            for p in 0..partitions {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&self.settings.consumer)
+                    .arg("COUNT")
+                    .arg(BATCH);
+                if partitions == 1 {
+                    cmd.arg("BLOCK").arg(BLOCK_MS);
+                }
+                let reply: Option<StreamReadReply> = cmd
+                    .arg("STREAMS")
+                    .arg(self.outbox(p))
+                    .arg(">")
+                    .query_async(&mut blocking)
+                    .await
+                    .map_err(BrokerError::from)?;
+                for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                    read += 1;
+                    self.handle(p, entry).await?;
+                }
+            }
+            if partitions > 1 && read == 0 {
+                tokio::time::sleep(PARTITIONS_PAUSE).await;
             }
         }
     }
 
     /// Takes over entries another worker left pending for too long, and sends them.
-    async fn reclaim(&self) -> Result<(), BrokerError> {
+    async fn reclaim(&self, p: usize) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
         let mut start = "0-0".to_owned();
         loop {
             let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(self.outbox())
+                .arg(self.outbox(p))
                 .arg(GROUP)
                 .arg(&self.settings.consumer)
                 .arg(self.settings.reclaim_idle.as_millis() as u64)
@@ -156,12 +175,12 @@ impl Mailer {
                 .map_err(BrokerError::from)?;
             for id in &reply.deleted_ids {
                 // Trimmed from the outbox before anyone sent it: say so rather than lose it quietly.
-                self.give_up(id, "the outbox entry was trimmed before it was sent (outbox over its length limit)")
+                self.give_up(p, id, "the outbox entry was trimmed before it was sent (outbox over its length limit)")
                     .await?;
             }
             for entry in reply.claimed {
                 tracing::info!(id = %entry.id, "reclaimed an email another worker left unsent");
-                self.handle(entry).await?;
+                self.handle(p, entry).await?;
             }
             if reply.next_stream_id == "0-0" {
                 return Ok(());
@@ -171,7 +190,7 @@ impl Mailer {
     }
 
     /// Sends one entry, retrying transient failures, and acknowledges it once settled.
-    async fn handle(&self, entry: StreamId) -> Result<(), BrokerError> {
+    async fn handle(&self, p: usize, entry: StreamId) -> Result<(), BrokerError> {
         let id = entry.id.clone();
         let user: String = entry.get("user").unwrap_or_default();
         let to: String = entry.get("email").unwrap_or_default();
@@ -185,46 +204,46 @@ impl Mailer {
                     .collect::<Vec<_>>()
             });
         let Some(events) = events.filter(|e| !e.is_empty()) else {
-            return self.give_up(&id, "the outbox entry is malformed").await;
+            return self.give_up(p, &id, "the outbox entry is malformed").await;
         };
         let mail = match self.templates.render(&user, &events) {
             Ok(mail) => mail,
-            Err(e) => return self.give_up(&id, &e.to_string()).await,
+            Err(e) => return self.give_up(p, &id, &e.to_string()).await,
         };
         let mut backoff = Backoff::new(self.settings.retry, self.settings.retry_max);
         loop {
-            if !self.touch(&id).await? {
+            if !self.touch(p, &id).await? {
                 tracing::info!(%id, "another worker took this email over; leaving it to them");
                 return Ok(());
             }
-            let attempts = self.log.attempt(&id).await?;
+            let attempts = self.log.attempt(p, &id).await?;
             if attempts > self.settings.max_attempts {
                 return self
-                    .give_up(&id, &format!("gave up after {} attempts", attempts - 1))
+                    .give_up(p, &id, &format!("gave up after {} attempts", attempts - 1))
                     .await;
             }
             match self.smtp.send(&to, &mail, &id).await {
                 Outcome::Sent(response) => {
                     self.log
-                        .update(&id, Status::Sent, "smtp_response", &response)
+                        .update(p, &id, Status::Sent, "smtp_response", &response)
                         .await?;
                     self.stats.sent.inc();
                     self.trace.emailed(&user, &id, &response);
                     tracing::info!(%id, %user, attempts, "email sent");
-                    return self.ack(&id).await;
+                    return self.ack(p, &id).await;
                 }
                 Outcome::Permanent(reason) => {
                     self.trace.email_failed(&user, &id, &reason);
-                    return self.give_up(&id, &reason).await;
+                    return self.give_up(p, &id, &reason).await;
                 }
                 Outcome::Transient(reason) if attempts >= self.settings.max_attempts => {
                     let reason = format!("gave up after {attempts} attempts: {reason}");
                     self.trace.email_failed(&user, &id, &reason);
-                    return self.give_up(&id, &reason).await;
+                    return self.give_up(p, &id, &reason).await;
                 }
                 Outcome::Transient(reason) => {
                     self.log
-                        .update(&id, Status::Queued, "error_message", &reason)
+                        .update(p, &id, Status::Queued, "error_message", &reason)
                         .await?;
                     self.stats.retried.inc();
                     self.trace.email_retried(&user, &id, &reason);
@@ -237,21 +256,21 @@ impl Mailer {
     }
 
     /// Records a permanent failure, then acknowledges: the log keeps the reason.
-    async fn give_up(&self, id: &str, reason: &str) -> Result<(), BrokerError> {
+    async fn give_up(&self, p: usize, id: &str, reason: &str) -> Result<(), BrokerError> {
         self.log
-            .update(id, Status::Failed, "error_message", reason)
+            .update(p, id, Status::Failed, "error_message", reason)
             .await?;
         self.stats.failed.inc();
         tracing::warn!(%id, %reason, "email failed permanently");
-        self.ack(id).await
+        self.ack(p, id).await
     }
 
     /// Resets the entry's idle time, so no other worker reclaims it while this one retries;
     /// false when it is no longer this worker's (another reclaimed it, or it was settled).
-    async fn touch(&self, id: &str) -> Result<bool, BrokerError> {
+    async fn touch(&self, p: usize, id: &str) -> Result<bool, BrokerError> {
         let mut conn = self.redis.connection().await?;
         let pending: Value = redis::cmd("XPENDING")
-            .arg(self.outbox())
+            .arg(self.outbox(p))
             .arg(GROUP)
             .arg(id)
             .arg(id)
@@ -264,7 +283,7 @@ impl Mailer {
             return Ok(false);
         }
         redis::cmd("XCLAIM")
-            .arg(self.outbox())
+            .arg(self.outbox(p))
             .arg(GROUP)
             .arg(&self.settings.consumer)
             .arg(0)
@@ -276,18 +295,18 @@ impl Mailer {
             .map_err(BrokerError::from)
     }
 
-    async fn ack(&self, id: &str) -> Result<(), BrokerError> {
+    async fn ack(&self, p: usize, id: &str) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
         redis::pipe()
             .atomic()
             .cmd("XACK")
-            .arg(self.outbox())
+            .arg(self.outbox(p))
             .arg(GROUP)
             .arg(id)
             .ignore()
             // Settled entries leave the stream, so it only holds mail still to send.
             .cmd("XDEL")
-            .arg(self.outbox())
+            .arg(self.outbox(p))
             .arg(id)
             .ignore()
             .query_async::<()>(&mut conn)

@@ -70,13 +70,25 @@ struct Mover {
 }
 
 impl Mover {
+    /// Moves and flushes every partition's due entries (one partition without a cluster).
     async fn step(&self, stats: &EmailStats) -> Result<(), BrokerError> {
+        for p in 0..self.redis.partitions().len() {
+            self.step_in(p, stats).await?;
+        }
+        Ok(())
+    }
+
+    /// One partition: its scripts read and write only keys of the partition's slot; the
+    /// partition's `due` key goes along as a key, so a cluster runs them where that slot is.
+    async fn step_in(&self, p: usize, stats: &EmailStats) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
-        let prefix = self.redis.key_of("");
+        let prefix = self.redis.partition_prefix(p);
+        let route = self.redis.partition_key(p, "due");
         let digest_ms = self.settings.digest.as_millis() as u64;
         loop {
             let (moved, no_contact, gone): (u64, u64, u64) = self
                 .move_due
+                .key(&route)
                 .arg(&prefix)
                 .arg(digest_ms)
                 .arg(BATCH)
@@ -101,6 +113,7 @@ impl Mover {
         loop {
             let queued: u64 = self
                 .flush
+                .key(&route)
                 .arg(&prefix)
                 .arg(BATCH)
                 .arg(self.settings.outbox_len)

@@ -141,7 +141,9 @@ impl Presence {
             Some(redis) => {
                 let mut conn = redis.connection().await?;
                 let cutoff = now_ms().saturating_sub(PRESENCE_TTL.as_millis() as u64);
+                // Presence lives under the global tag; the key names its slot for a cluster.
                 self.lookup
+                    .key(redis.key_of("instances"))
                     .arg(redis.key_of(""))
                     .arg(user.as_str())
                     .arg(cutoff)

@@ -95,20 +95,30 @@ impl NodeTemplate {
         Ok(template)
     }
 
+    /// The URL's connection settings (auth, database, TLS mode) for the node at `host:port`.
+    pub(super) fn info_for(&self, host: &str, port: u16) -> ConnectionInfo {
+        self.info.clone().set_addr(match &self.tls {
+            Some(_) => ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure: false,
+                tls_params: None,
+            },
+            None => ConnectionAddr::Tcp(host.to_owned(), port),
+        })
+    }
+
+    /// The TLS material, when the URL is `rediss://`.
+    pub(super) fn tls(&self) -> Option<TlsCertificates> {
+        self.tls.clone()
+    }
+
     /// A client for the node at `addr`, or at the URL's own address when `None`.
     pub(super) fn client_for(&self, addr: Option<(&str, u16)>) -> Result<Client, StoreError> {
-        let mut info = self.info.clone();
-        if let Some((host, port)) = addr {
-            info = info.set_addr(match &self.tls {
-                Some(_) => ConnectionAddr::TcpTls {
-                    host: host.to_owned(),
-                    port,
-                    insecure: false,
-                    tls_params: None,
-                },
-                None => ConnectionAddr::Tcp(host.to_owned(), port),
-            });
-        }
+        let info = match addr {
+            Some((host, port)) => self.info_for(host, port),
+            None => self.info.clone(),
+        };
         let client = match &self.tls {
             Some(certs) => Client::build_with_tls(info, certs.clone()),
             None => Client::open(info),

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionManager};
+use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionLike};
 
-use super::{RedisStore, StoreError};
+use super::{RedisStore, StoreConnection, StoreError};
 
 /// How many replicas must confirm a write, and how long to wait for them.
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +40,12 @@ impl InvokeAcked for ScriptInvocation<'_> {
         &self,
         store: &RedisStore,
     ) -> Result<T, StoreError> {
+        if store.is_cluster() {
+            // The pipeline goes to the node that owns the script's slot, WAIT with it.
+            return invoke_waiting(self, store, &mut store.connection().await?).await;
+        }
         let node = store.primary().await?;
-        let conn = &mut store.shared_connection(&node).await?;
+        let conn = &mut StoreConnection::Node(store.shared_connection(&node).await?);
         let value = invoke_waiting(self, store, conn).await?;
         if !store.current().is_some_and(|now| Arc::ptr_eq(&now, &node)) {
             return Err(StoreError::PrimaryChanged);
@@ -53,7 +57,7 @@ impl InvokeAcked for ScriptInvocation<'_> {
 async fn invoke_waiting<T: FromRedisValue + Send>(
     script: &ScriptInvocation<'_>,
     store: &RedisStore,
-    conn: &mut ConnectionManager,
+    conn: &mut (impl ConnectionLike + Send),
 ) -> Result<T, StoreError> {
     let wait = store.wait;
     if wait.replicas == 0 {
@@ -84,7 +88,10 @@ async fn invoke_waiting<T: FromRedisValue + Send>(
 
 impl RedisStore {
     /// A `WAIT` on its own, after writes already made on `conn` (big appends' later batches).
-    pub async fn wait_replicas(&self, conn: &mut ConnectionManager) -> Result<(), StoreError> {
+    pub async fn wait_replicas(
+        &self,
+        conn: &mut (impl ConnectionLike + Send),
+    ) -> Result<(), StoreError> {
         if self.wait.replicas == 0 {
             return Ok(());
         }

@@ -4,13 +4,20 @@
 //! a [`RedisStore`]: commands go through [`RedisStore::connection`] (a shared connection that
 //! reconnects by itself), blocking reads through [`RedisStore::blocking_connection`] (their own
 //! connection, so a long `XREAD BLOCK` never trips the shared one's response timeout), and
-//! subscriptions through [`RedisStore::pubsub`]. Every key is named by [`RedisStore::key_of`]:
-//! `<prefix>:{0}:<suffix>`, one hash tag, so every script's keys sit in one slot.
+//! subscriptions through [`RedisStore::pubsub`]. Keys that are not split by user are named by
+//! [`RedisStore::key_of`]: `<prefix>:{0}:<suffix>`, one hash tag, so every script's keys sit in
+//! one slot. The log is split into partitions ([`RedisStore::partition_key`]): one on a single
+//! node, `NOTIFY_REDIS_PARTITIONS` on a Redis Cluster, each with its own hash tag so that users
+//! spread over every shard (see docs/CLUSTER.md).
 //!
 //! With Sentinel the store asks the sentinels for the primary, and [`RedisStore::follow_failovers`]
 //! swaps in the new primary when they report a switch (polled, and on `+switch-master`). The
 //! shared connection belongs to one node, so after a swap every caller's next command goes to
 //! the new primary; loops on connections of their own notice the old one failing and reconnect.
+//!
+//! With a cluster the store holds the redis crate's cluster client instead, which routes each
+//! command by its key's slot, follows `MOVED`/`ASK` and retries `TRYAGAIN`; every node gets the
+//! same TLS and auth settings.
 
 use std::{
     sync::{Arc, Mutex, RwLock},
@@ -19,14 +26,21 @@ use std::{
 
 use redis::{
     AsyncConnectionConfig, Client,
-    aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub},
+    aio::{ConnectionManager, ConnectionManagerConfig, PubSub},
+    cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig},
+    cluster_async::ClusterConnection,
 };
 use tokio::sync::OnceCell;
 
+mod conn;
 mod connect;
 mod durable;
 mod error;
+mod partitions;
 mod sentinel;
+
+pub use conn::{BlockingConnection, StoreConnection};
+pub use partitions::Partitions;
 
 pub use connect::Credentials;
 use connect::NodeTemplate;
@@ -57,6 +71,23 @@ pub struct StoreSettings {
     pub sentinels: Vec<String>,
     /// The primary's name at the sentinels.
     pub master_name: String,
+    /// Seed nodes (`host:port`) of a Redis Cluster; empty: no cluster.
+    pub cluster: Vec<String>,
+    /// Partitions of the log on a cluster (ignored without one: a single node has one).
+    pub partitions: u16,
+}
+
+/// The setting named when the partition count differs from the cluster's.
+const PARTITIONS_SETTING: &str = "--redis-partitions / NOTIFY_REDIS_PARTITIONS";
+/// The setting named when the seed nodes are unusable.
+const CLUSTER_SETTING: &str = "--redis-cluster / NOTIFY_REDIS_CLUSTER";
+
+/// The cluster client and its shared connection.
+struct Cluster {
+    client: ClusterClient,
+    shared: OnceCell<ClusterConnection>,
+    /// The first seed node, where the pub/sub bridge subscribes.
+    first: (String, u16),
 }
 
 /// One data node and the shared connection to it.
@@ -88,6 +119,9 @@ pub struct RedisStore {
     pinned: Mutex<Option<((String, u16), Instant)>>,
     prefix: String,
     wait: WaitFor,
+    /// The Redis Cluster, when the store talks to one.
+    cluster: Option<Cluster>,
+    partitions: Partitions,
 }
 
 impl RedisStore {
@@ -95,9 +129,24 @@ impl RedisStore {
     pub fn new(settings: StoreSettings) -> Result<Arc<Self>, StoreError> {
         let template = NodeTemplate::new(&settings.url, &settings.credentials)?;
         let sentinels = Sentinels::new(&settings.sentinels, settings.master_name)?;
-        let node = match sentinels {
-            Some(_) => None,
-            None => Some(Node::new(template.client_for(None)?, None)),
+        let cluster = match settings.cluster.is_empty() {
+            true => None,
+            false => {
+                let (client, first) = cluster_client(&template, &settings.cluster)?;
+                Some(Cluster {
+                    client,
+                    shared: OnceCell::new(),
+                    first,
+                })
+            }
+        };
+        let node = match (&sentinels, &cluster) {
+            (None, None) => Some(Node::new(template.client_for(None)?, None)),
+            _ => None,
+        };
+        let partitions = match cluster {
+            Some(_) => Partitions::spread(settings.partitions),
+            None => Partitions::single(),
         };
         Ok(Arc::new(Self {
             template,
@@ -106,7 +155,35 @@ impl RedisStore {
             pinned: Mutex::new(None),
             prefix: settings.prefix,
             wait: settings.wait,
+            cluster,
+            partitions,
         }))
+    }
+
+    /// True when the store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// The log's partitions (one without a cluster).
+    pub fn partitions(&self) -> &Partitions {
+        &self.partitions
+    }
+
+    /// The partition a user's history and topic memberships live in.
+    pub fn partition_of(&self, user: &str) -> usize {
+        self.partitions.of_user(user)
+    }
+
+    /// The prefix of partition `p`'s keys: `<prefix>:{<tag>}:` (`<prefix>:{0}:` without a
+    /// cluster, as [`Self::key_of`]).
+    pub fn partition_prefix(&self, p: usize) -> String {
+        format!("{}:{{{}}}:", self.prefix, self.partitions.tag(p))
+    }
+
+    /// The full name of a key of partition `p`.
+    pub fn partition_key(&self, p: usize, suffix: &str) -> String {
+        format!("{}{suffix}", self.partition_prefix(p))
     }
 
     pub(crate) fn current(&self) -> Option<Arc<Node>> {
@@ -115,6 +192,11 @@ impl RedisStore {
 
     /// The current primary, asking the sentinels first if none is known yet.
     pub(crate) async fn primary(&self) -> Result<Arc<Node>, StoreError> {
+        if self.cluster.is_some() {
+            return Err(StoreError::Unavailable(
+                "a redis cluster has no single primary".into(),
+            ));
+        }
         if let Some(node) = self.current() {
             return Ok(node);
         }
@@ -191,7 +273,8 @@ impl RedisStore {
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
-                .map_err(StoreError::from)
+                .map_err(StoreError::from)?;
+            self.check_layout(&mut conn).await
         };
         match attempt.await {
             Ok(_) => Ok(()),
@@ -203,15 +286,58 @@ impl RedisStore {
         }
     }
 
-    /// The full name of a key of this relay's layout: `<prefix>:{0}:<suffix>`.
+    /// On a cluster, records the partition count in `<prefix>:{0}:layout` the first time, and
+    /// refuses to run with another one: users would be looked for in the wrong partitions.
+    async fn check_layout(&self, conn: &mut BlockingConnection) -> Result<(), StoreError> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        let want = self.partitions.len();
+        let key = self.key_of("layout");
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(want)
+            .arg("NX")
+            .query_async(conn)
+            .await?;
+        let have: Option<usize> = redis::cmd("GET").arg(&key).query_async(conn).await?;
+        match have {
+            Some(have) if have != want => Err(StoreError::Config {
+                setting: PARTITIONS_SETTING,
+                message: format!(
+                    "this relay uses {want} partitions but the cluster's data is laid out in {have} ({key}); changing the count is the repartitioning in docs/CLUSTER.md"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The full name of a key of this relay's layout that is not split by partition:
+    /// `<prefix>:{0}:<suffix>`.
     pub fn key_of(&self, suffix: &str) -> String {
         format!("{}:{{0}}:{suffix}", self.prefix)
     }
 
-    /// A handle on the shared, self-reconnecting connection.
-    pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    /// A handle on the shared connection (self-reconnecting; on a cluster, the cluster
+    /// client's, which routes by slot).
+    pub async fn connection(&self) -> Result<StoreConnection, StoreError> {
+        if let Some(cluster) = &self.cluster {
+            return Ok(StoreConnection::Cluster(
+                cluster
+                    .shared
+                    .get_or_try_init(|| {
+                        cluster.client.get_async_connection_with_config(
+                            ClusterConfig::new()
+                                .set_connection_timeout(CONNECT_TIMEOUT)
+                                .set_response_timeout(RESPONSE_TIMEOUT),
+                        )
+                    })
+                    .await?
+                    .clone(),
+            ));
+        }
         let node = self.primary().await?;
-        self.shared_connection(&node).await
+        Ok(StoreConnection::Node(self.shared_connection(&node).await?))
     }
 
     async fn shared_connection(&self, node: &Node) -> Result<ConnectionManager, StoreError> {
@@ -230,20 +356,78 @@ impl RedisStore {
     pub async fn blocking_connection(
         &self,
         response_timeout: Duration,
-    ) -> Result<MultiplexedConnection, StoreError> {
+    ) -> Result<BlockingConnection, StoreError> {
+        if let Some(cluster) = &self.cluster {
+            let config = ClusterConfig::new()
+                .set_connection_timeout(CONNECT_TIMEOUT)
+                .set_response_timeout(response_timeout);
+            return Ok(BlockingConnection::Cluster(
+                cluster
+                    .client
+                    .get_async_connection_with_config(config)
+                    .await?,
+            ));
+        }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(response_timeout));
-        Ok(self
-            .primary()
-            .await?
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+        Ok(BlockingConnection::Node(
+            self.primary()
+                .await?
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?,
+        ))
     }
 
-    /// A connection for `SUBSCRIBE`.
+    /// A connection for `SUBSCRIBE`. On a cluster it goes to the first seed node: a `PUBLISH`
+    /// on any node of a cluster reaches the subscribers of every node.
     pub async fn pubsub(&self) -> Result<PubSub, StoreError> {
+        if let Some(cluster) = &self.cluster {
+            let (host, port) = &cluster.first;
+            return Ok(self
+                .template
+                .client_for(Some((host, *port)))?
+                .get_async_pubsub()
+                .await?);
+        }
         Ok(self.primary().await?.client.get_async_pubsub().await?)
     }
+}
+
+/// The cluster client for the seed nodes, each with the URL's auth and TLS settings.
+fn cluster_client(
+    template: &NodeTemplate,
+    seeds: &[String],
+) -> Result<(ClusterClient, (String, u16)), StoreError> {
+    let addrs = seeds
+        .iter()
+        .map(|seed| {
+            let (host, port) = seed
+                .trim()
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+                .ok_or_else(|| StoreError::Config {
+                    setting: CLUSTER_SETTING,
+                    message: format!("{seed:?} is not host:port"),
+                })?;
+            Ok((host.to_owned(), port))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let nodes = addrs.iter().map(|(h, p)| template.info_for(h, *p));
+    let mut builder = ClusterClientBuilder::new(nodes)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        // A slot being migrated answers TRYAGAIN to a script whose keys are split between
+        // the two nodes for a moment: enough retries to outlast a migration step.
+        .retries(12)
+        .max_retry_wait(500);
+    if let Some(tls) = template.tls() {
+        builder = builder.certs(tls);
+    }
+    let client = builder.build().map_err(|e| StoreError::Config {
+        setting: CLUSTER_SETTING,
+        message: e.to_string(),
+    })?;
+    Ok((client, addrs[0].clone()))
 }

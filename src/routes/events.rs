@@ -134,7 +134,7 @@ async fn replay(
 ) -> Result<(Bytes, EventId, usize, bool), ApiError> {
     let retry = state.settings.retry_ms;
     let Some(cursor) = cursor else {
-        let head = state.broker.head().await?;
+        let head = state.broker.head_for(user).await?;
         return Ok((
             sse::opening_frame(retry, Some(&head.to_string())),
             head,

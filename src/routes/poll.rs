@@ -70,7 +70,7 @@ async fn wait(
         return Err(ApiError::NotReady);
     }
     let Some(cursor) = cursor else {
-        let head = state.broker.head().await?;
+        let head = state.broker.head_for(user).await?;
         return Ok(PollAnswer {
             events: Vec::new(),
             cursor: head,

@@ -99,6 +99,8 @@ fn broker_on(redis: &RedisServer) -> Arc<RedisBroker> {
         },
         sentinels: Vec::new(),
         master_name: "mymaster".into(),
+        cluster: Vec::new(),
+        partitions: 1,
     })
     .expect("store");
     RedisBroker::new(

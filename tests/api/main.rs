@@ -35,6 +35,7 @@ mod poll;
 mod presence;
 mod publishers;
 mod pubsub;
+mod redis_cluster;
 mod redis_sentinel;
 mod redis_tls;
 mod redis_wait;

@@ -7,8 +7,12 @@
 //! after a lost answer skips what the first attempt stored instead of storing it twice. An
 //! event Redis refuses on its own (its script failed, while later ones ran) is reported as
 //! refused, not retried: a retry would come after later events.
+//!
+//! On a partitioned store (a Redis Cluster) one pipeline cannot span partitions, which live in
+//! different slots: there the events are appended one after the other, each in the partitions
+//! it touches, with the same sequence numbers (each partition keeps its own record of them).
 
-use redis::{ErrorKind, RedisResult, ServerErrorKind, aio::ConnectionManager};
+use redis::{ErrorKind, RedisResult, ServerErrorKind};
 
 use super::{
     RedisBroker,
@@ -17,6 +21,7 @@ use super::{
 use crate::{
     broker::{Appended, BrokerError},
     event::NewEvent,
+    redis_store::StoreConnection,
 };
 
 /// How far a batch got: the outcome of each leading event, and why it stopped if it did.
@@ -105,6 +110,9 @@ impl RedisBroker {
         lease_token: &str,
         first_seq: Option<u64>,
     ) -> BatchProgress {
+        if self.partitions() > 1 {
+            return self.one_by_one(events, lease_token, first_seq).await;
+        }
         let mut progress = BatchProgress::for_events(events.len());
         let mut conn = match self.conn().await {
             Ok(conn) => conn,
@@ -152,6 +160,9 @@ impl RedisBroker {
         lease_token: &str,
         first_seq: Option<u64>,
     ) -> BatchProgress {
+        if self.partitions() > 1 {
+            return self.one_by_one(events, lease_token, first_seq).await;
+        }
         let mut progress = BatchProgress::for_events(events.len());
         let mut conn = match self.conn().await {
             Ok(conn) => conn,
@@ -175,9 +186,44 @@ impl RedisBroker {
     /// With `NOTIFY_REDIS_WAIT_REPLICAS`, the events a pipeline stored (from `from` on) count as
     /// stored only once `WAIT` on the same connection confirms them; otherwise they are reported
     /// unconfirmed: they may exist on the primary, like a single publish's 503.
+    /// The partitioned form of a batch: each event in turn, in every partition it touches
+    /// (and confirmed by `WAIT` there), stopping at the first event the store could not take.
+    async fn one_by_one(
+        &self,
+        events: &[NewEvent],
+        lease_token: &str,
+        first_seq: Option<u64>,
+    ) -> BatchProgress {
+        let mut progress = BatchProgress::for_events(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let seq = first_seq.map(|n| n + i as u64);
+            match self.append_partitioned(event, lease_token, seq).await {
+                Ok(appended) => progress.done.push(ItemOutcome::Stored(appended)),
+                Err(e @ BrokerError::NotReplicated(_)) => {
+                    progress.done.push(ItemOutcome::Unconfirmed {
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e @ (BrokerError::TopicTooLarge(_) | BrokerError::Corrupt(_))) => {
+                    progress.done.push(ItemOutcome::Refused {
+                        reason: e.to_string(),
+                        transient: false,
+                    });
+                }
+                // Unreachable or the lease moved: the caller retries from this event, and the
+                // partitions that stored it skip it by its sequence number or key.
+                Err(e) => {
+                    progress.stopped = Some(e);
+                    return progress;
+                }
+            }
+        }
+        progress
+    }
+
     async fn confirm_replicated(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut StoreConnection,
         progress: &mut BatchProgress,
         from: usize,
     ) {
@@ -200,7 +246,7 @@ impl RedisBroker {
     /// missing in Redis, so the events from there on did not run.
     async fn pipeline(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut StoreConnection,
         events: &[NewEvent],
         lease_token: &str,
         first_seq: Option<u64>,
@@ -208,7 +254,10 @@ impl RedisBroker {
     ) -> bool {
         let mut calls = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
-            match self.append_call(event, lease_token, first_seq.map(|n| n + i as u64)) {
+            let named: Vec<_> = event.recipients.iter().collect();
+            let once = self.once_record(event);
+            let seq = first_seq.map(|n| n + i as u64);
+            match self.append_call(0, event, &named, lease_token, seq, once.as_ref()) {
                 Ok(call) => calls.push(call),
                 Err(e) => {
                     progress.stopped = Some(e);
@@ -254,7 +303,7 @@ impl RedisBroker {
                     continue;
                 }
             };
-            match self.finish_append(conn, reply).await {
+            match self.finish_append(0, conn, reply).await {
                 Ok(appended) => progress.done.push(ItemOutcome::Stored(appended)),
                 Err(e) => {
                     // The event is stored; a big append's histories are finished by any relay

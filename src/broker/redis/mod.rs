@@ -1,10 +1,13 @@
 //! The Redis broker: the log and per-user histories in Redis Streams, shared by every instance.
 //!
-//! Layout (hash-tagged for Redis Cluster): `<prefix>:{0}:log` holds every event with its
-//! recipients; `<prefix>:{0}:u:<user>` holds a user's recent events under the same ids;
-//! `<prefix>:{0}:epoch` holds the first id appended since the store was last empty;
-//! `<prefix>:{0}:r:<id>` holds the subscribers an event to a big topic also goes to (a snapshot
-//! the tail reads to learn them, see `append.lua`).
+//! Layout (hash-tagged for Redis Cluster), per partition `{p}` (one partition, `{0}`, without a
+//! cluster; see docs/CLUSTER.md): `<prefix>:{p}:log` holds every event of the partition's users
+//! with its recipients; `<prefix>:{p}:u:<user>` holds a user's recent events under the same ids;
+//! `<prefix>:{p}:epoch` holds the first id appended since the partition was last empty;
+//! `<prefix>:{p}:t:<topic>` the topic's subscribers that live in the partition;
+//! `<prefix>:{p}:r:<id>` the subscribers an event to a big topic also goes to (a snapshot the
+//! tail reads to learn them, see `append.lua`). A user's events all come from their partition's
+//! log, so each user's ids strictly increase.
 //!
 //! Connections and key names come from the [`RedisStore`]. The tail runs on a blocking
 //! connection of its own; after any error it reconnects with backoff and resumes from the last
@@ -14,10 +17,11 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use redis::{Script, Value, aio::ConnectionManager};
+use redis::{Script, Value};
 
 mod append;
 mod batch;
+mod partitioned;
 pub use batch::{BatchProgress, ItemOutcome};
 mod reply;
 mod stream;
@@ -33,7 +37,7 @@ use super::{
 use crate::{
     event::{EventId, NewEvent, Topic, UserId},
     metrics::Metrics,
-    redis_store::RedisStore,
+    redis_store::{RedisStore, StoreConnection},
 };
 
 /// How long the tail blocks in one `XREAD`, in ms.
@@ -109,19 +113,26 @@ impl RedisBroker {
         &self.store
     }
 
-    fn key(&self, suffix: &str) -> String {
-        self.store.key_of(suffix)
+    /// A key of partition `p`.
+    fn pkey(&self, p: usize, suffix: &str) -> String {
+        self.store.partition_key(p, suffix)
     }
 
     fn user_key(&self, user: &UserId) -> String {
-        self.key(&format!("u:{user}"))
+        let p = self.store.partition_of(user.as_str());
+        self.pkey(p, &format!("u:{user}"))
     }
 
-    fn topic_key(&self, topic: &Topic) -> String {
-        self.key(&format!("t:{topic}"))
+    /// The set of the topic's subscribers that live in partition `p`.
+    fn topic_key(&self, p: usize, topic: &Topic) -> String {
+        self.pkey(p, &format!("t:{topic}"))
     }
 
-    async fn conn(&self) -> Result<ConnectionManager, BrokerError> {
+    fn partitions(&self) -> usize {
+        self.store.partitions().len()
+    }
+
+    async fn conn(&self) -> Result<StoreConnection, BrokerError> {
         Ok(self.store.connection().await?)
     }
 }
@@ -133,13 +144,14 @@ fn corrupt(what: &str) -> BrokerError {
 #[async_trait]
 impl Broker for RedisBroker {
     async fn append(&self, new: &NewEvent) -> Result<Appended, BrokerError> {
-        self.append_with(new, "").await
+        self.append_partitioned(new, "", None).await
     }
 
     async fn topic_add(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
         let mut conn = self.conn().await?;
+        let p = self.store.partition_of(user.as_str());
         let added: i64 = redis::cmd("ZADD")
-            .arg(self.topic_key(topic))
+            .arg(self.topic_key(p, topic))
             .arg(0)
             .arg(user.as_str())
             .query_async(&mut conn)
@@ -150,8 +162,9 @@ impl Broker for RedisBroker {
 
     async fn topic_remove(&self, topic: &Topic, user: &UserId) -> Result<bool, BrokerError> {
         let mut conn = self.conn().await?;
+        let p = self.store.partition_of(user.as_str());
         let removed: i64 = redis::cmd("ZREM")
-            .arg(self.topic_key(topic))
+            .arg(self.topic_key(p, topic))
             .arg(user.as_str())
             .query_async(&mut conn)
             .await
@@ -160,15 +173,23 @@ impl Broker for RedisBroker {
     }
 
     async fn topic_replace(&self, topic: &Topic, users: &[UserId]) -> Result<(), BrokerError> {
-        let mut conn = self.conn().await?;
-        let mut call = self.topic_replace.key(self.topic_key(topic));
-        for user in users {
-            call.arg(user.as_str());
-        }
-        call.invoke_async::<i64>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(BrokerError::from)
+        // Atomic per partition: each partition's share is replaced in one step.
+        let by_partition = self.group_by_partition(users.iter());
+        let runs = by_partition
+            .iter()
+            .enumerate()
+            .map(|(p, users)| async move {
+                let mut conn = self.conn().await?;
+                let mut call = self.topic_replace.key(self.topic_key(p, topic));
+                for user in users {
+                    call.arg(user.as_str());
+                }
+                call.invoke_async::<i64>(&mut conn)
+                    .await
+                    .map(drop)
+                    .map_err(BrokerError::from)
+            });
+        futures_util::future::try_join_all(runs).await.map(drop)
     }
 
     async fn topic_members(
@@ -177,19 +198,34 @@ impl Broker for RedisBroker {
         after: Option<&UserId>,
         limit: usize,
     ) -> Result<Vec<UserId>, BrokerError> {
-        let mut conn = self.conn().await?;
         let start = after.map_or_else(|| "-".to_owned(), |u| format!("({u}"));
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.topic_key(topic))
-            .arg(start)
-            .arg("+")
-            .arg("BYLEX")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit)
-            .query_async(&mut conn)
-            .await
-            .map_err(BrokerError::from)?;
+        // Each partition's page, then the first `limit` of their merge: every member of the
+        // merged page is among the first `limit` of its own partition.
+        let pages = (0..self.partitions()).map(|p| {
+            let start = start.clone();
+            async move {
+                let mut conn = self.conn().await?;
+                redis::cmd("ZRANGE")
+                    .arg(self.topic_key(p, topic))
+                    .arg(start)
+                    .arg("+")
+                    .arg("BYLEX")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .query_async::<Vec<String>>(&mut conn)
+                    .await
+                    .map_err(BrokerError::from)
+            }
+        });
+        let mut members: Vec<String> = futures_util::future::try_join_all(pages)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        // Byte order, as ZRANGE BYLEX gives within one partition.
+        members.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        members.truncate(limit);
         members
             .iter()
             .map(|m| UserId::parse(m).map_err(|e| corrupt(&e.to_string())))
@@ -203,14 +239,15 @@ impl Broker for RedisBroker {
         limit: usize,
     ) -> Result<History, BrokerError> {
         let mut conn = self.conn().await?;
+        let p = self.store.partition_of(user.as_str());
         let reply: Value = self
             .read
             .key(self.user_key(user))
-            .key(self.key("log"))
-            .key(self.key("epoch"))
+            .key(self.pkey(p, "log"))
+            .key(self.pkey(p, "epoch"))
             .arg(cursor.to_string())
             .arg(limit.max(1))
-            .arg(self.key(""))
+            .arg(self.pkey(p, ""))
             .arg(user.as_str())
             .arg(self.settings.history_len)
             .arg(self.settings.history_ttl.as_secs().max(1))
@@ -257,9 +294,39 @@ impl Broker for RedisBroker {
     }
 
     async fn head(&self) -> Result<EventId, BrokerError> {
+        let heads = (0..self.partitions()).map(|p| self.partition_head(p));
+        let heads = futures_util::future::try_join_all(heads).await?;
+        Ok(heads.into_iter().max().unwrap_or(EventId::ZERO))
+    }
+
+    async fn head_for(&self, user: &UserId) -> Result<EventId, BrokerError> {
+        self.partition_head(self.store.partition_of(user.as_str()))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), BrokerError> {
+        let mut conn = self.conn().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(BrokerError::from)
+    }
+
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+        let sink = tail::Positions::wrap(sink, self.partitions());
+        for p in 0..self.partitions() {
+            tokio::spawn(self.clone().run_tail(p, sink.clone()));
+        }
+    }
+}
+
+impl RedisBroker {
+    /// The newest id in partition `p`'s log (zero when it is empty).
+    async fn partition_head(&self, p: usize) -> Result<EventId, BrokerError> {
         let mut conn = self.conn().await?;
         let reply: Value = redis::cmd("XREVRANGE")
-            .arg(self.key("log"))
+            .arg(self.pkey(p, "log"))
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -273,18 +340,5 @@ impl Broker for RedisBroker {
             }
             _ => Ok(EventId::ZERO),
         }
-    }
-
-    async fn ping(&self) -> Result<(), BrokerError> {
-        let mut conn = self.conn().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(BrokerError::from)
-    }
-
-    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
-        tokio::spawn(self.run_tail(sink));
     }
 }

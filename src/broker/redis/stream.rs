@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use redis::{Value, aio::MultiplexedConnection};
+use redis::Value;
 
 use super::{RedisBroker, reply::text};
-use crate::broker::BrokerError;
+use crate::{broker::BrokerError, redis_store::BlockingConnection};
 
 /// One stream entry: its id and its `data` field, if it has one.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ impl RedisBroker {
     pub async fn stream_connection(
         &self,
         block: Duration,
-    ) -> Result<MultiplexedConnection, BrokerError> {
+    ) -> Result<BlockingConnection, BrokerError> {
         Ok(self
             .store
             .blocking_connection(block + Duration::from_secs(5))
@@ -68,7 +68,7 @@ impl RedisBroker {
     /// Reads up to `count` entries never delivered to the group, waiting up to `block`.
     pub async fn read_group(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut BlockingConnection,
         stream: &str,
         group: &str,
         consumer: &str,

@@ -1,6 +1,14 @@
 //! The log tail: `XREAD BLOCK` on its own connection, resumed from the last id after any error.
+//! A partitioned store has one tail per partition (`XREAD BLOCK` cannot span slots), each with
+//! its own connection and last id; the hub is live once every partition's tail is positioned.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use redis::Value;
 
@@ -10,16 +18,69 @@ use super::{
 };
 use crate::{
     backoff::Backoff,
-    broker::{Broker, BrokerError, LogEntry, TailSink},
+    broker::{BrokerError, LogEntry, TailSink},
     event::EventId,
+    redis_store::BlockingConnection,
 };
 
 /// Members of a topic snapshot read per `ZRANGE`.
 const SNAPSHOT_PAGE: usize = 5_000;
 
+/// Hands the sink every partition's entries, and says it is live once all are positioned.
+pub(super) struct Positions {
+    sink: Arc<dyn TailSink>,
+    /// Partitions whose tail is not positioned yet.
+    waiting: AtomicUsize,
+    /// The newest head a partition started from (the hub only needs to know it is live).
+    head: std::sync::Mutex<EventId>,
+}
+
+impl Positions {
+    /// `sink` itself for one partition; otherwise a wrapper that waits for all `partitions`.
+    pub(super) fn wrap(sink: Arc<dyn TailSink>, partitions: usize) -> Arc<dyn TailSink> {
+        if partitions <= 1 {
+            return sink;
+        }
+        Arc::new(Self {
+            sink,
+            waiting: AtomicUsize::new(partitions),
+            head: std::sync::Mutex::new(EventId::ZERO),
+        })
+    }
+}
+
+impl TailSink for Positions {
+    fn live(&self) {
+        self.live_from(EventId::ZERO);
+    }
+
+    fn live_from(&self, head: EventId) {
+        let newest = {
+            let mut newest = self.head.lock().unwrap_or_else(|p| p.into_inner());
+            *newest = (*newest).max(head);
+            *newest
+        };
+        if self.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.sink.live_from(newest);
+        }
+    }
+
+    fn entry(&self, entry: &LogEntry) {
+        self.sink.entry(entry);
+    }
+
+    fn interrupted(&self) {
+        self.sink.interrupted();
+    }
+
+    fn open(&self) -> bool {
+        self.sink.open()
+    }
+}
+
 impl RedisBroker {
-    /// Runs the tail until the sink closes.
-    pub(super) async fn run_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+    /// Runs partition `p`'s tail until the sink closes.
+    pub(super) async fn run_tail(self: Arc<Self>, p: usize, sink: Arc<dyn TailSink>) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut last: Option<EventId> = None;
         let mut connected_before = false;
@@ -38,7 +99,7 @@ impl RedisBroker {
                     // primary (never replicated); new ids there may sort below them, so resume
                     // from its head: everything up to it was replicated, hence delivered.
                     Some(id) => {
-                        let head = self.head().await?;
+                        let head = self.partition_head(p).await?;
                         if head < id {
                             tracing::warn!(from = %head, seen = %id, "the redis log ends before the last entry tailed (failover?): resuming from its head");
                             last = Some(head);
@@ -48,15 +109,15 @@ impl RedisBroker {
                         }
                     }
                     None => {
-                        let head = self.head().await?;
+                        let head = self.partition_head(p).await?;
                         last = Some(head);
                         sink.live_from(head);
                         head
                     }
                 };
-                tracing::info!(from = %from, "tailing the redis log");
+                tracing::info!(from = %from, partition = p, "tailing the redis log");
                 backoff.reset();
-                self.tail_from(&mut conn, from, &mut last, &*sink).await
+                self.tail_from(p, &mut conn, from, &mut last, &*sink).await
             }
             .await;
             if !sink.open() {
@@ -65,7 +126,7 @@ impl RedisBroker {
             if let Err(e) = result {
                 sink.interrupted();
                 let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "redis tail lost");
+                tracing::warn!(error = %e, partition = p, retry_in_ms = delay.as_millis() as u64, "redis tail lost");
                 tokio::time::sleep(delay).await;
             }
         }
@@ -73,12 +134,13 @@ impl RedisBroker {
 
     async fn tail_from(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        p: usize,
+        conn: &mut BlockingConnection,
         mut from: EventId,
         last: &mut Option<EventId>,
         sink: &dyn TailSink,
     ) -> Result<(), BrokerError> {
-        let log = self.key("log");
+        let log = self.pkey(p, "log");
         let mut last_sweep = std::time::Instant::now();
         loop {
             let reply: Value = redis::cmd("XREAD")
@@ -94,14 +156,14 @@ impl RedisBroker {
                 .map_err(BrokerError::from)?;
             if last_sweep.elapsed() > Duration::from_millis(STALE_PENDING_MS / 2) {
                 last_sweep = std::time::Instant::now();
-                if let Err(e) = self.finish_stale_pending().await {
+                if let Err(e) = self.finish_stale_pending(p).await {
                     tracing::warn!(error = %e, "could not finish stale big appends");
                 }
             }
             for entry in xread_entries(reply)? {
                 let (mut entry, in_snapshot) = parse_log_entry(entry)?;
                 if in_snapshot > 0 {
-                    self.read_snapshot(conn, &mut entry, in_snapshot, sink)
+                    self.read_snapshot(p, conn, &mut entry, in_snapshot, sink)
                         .await?;
                 }
                 from = entry.event.id;
@@ -121,12 +183,13 @@ impl RedisBroker {
     /// it names, logged, and the sink told that what it derived may not match the store.
     async fn read_snapshot(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        p: usize,
+        conn: &mut BlockingConnection,
         entry: &mut LogEntry,
         count: usize,
         sink: &dyn TailSink,
     ) -> Result<(), BrokerError> {
-        let key = self.key(&format!("r:{}", entry.event.id));
+        let key = self.pkey(p, &format!("r:{}", entry.event.id));
         entry.recipients.reserve(count);
         let mut read = 0;
         while read < count {

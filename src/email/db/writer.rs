@@ -95,7 +95,22 @@ async fn round(
 ) -> Result<usize, RoundError> {
     // First of all the table, so that it exists from the start, not from the first email.
     db.ensure_table().await?;
-    let queue = redis.key_of(QUEUE);
+    let mut handled = 0;
+    for p in 0..redis.partitions().len() {
+        handled += round_in(redis, p, db, metrics).await?;
+    }
+    Ok(handled)
+}
+
+/// One batch of partition `p`'s queue (the log's copies are queued in the partition of the
+/// record's user).
+async fn round_in(
+    redis: &RedisStore,
+    p: usize,
+    db: &NotificationsDb,
+    metrics: &NotificationsDbMetrics,
+) -> Result<usize, RoundError> {
+    let queue = redis.partition_key(p, QUEUE);
     let mut conn = redis.connection().await.map_err(BrokerError::from)?;
     let reply: StreamRangeReply = redis::cmd("XRANGE")
         .arg(&queue)
@@ -181,11 +196,15 @@ fn newest_per_record(copies: impl Iterator<Item = HashMap<String, String>>) -> V
 /// Copies waiting in Redis for the database (the backlog).
 pub async fn backlog(redis: &RedisStore) -> Result<u64, BrokerError> {
     let mut conn = redis.connection().await?;
-    redis::cmd("XLEN")
-        .arg(redis.key_of(QUEUE))
-        .query_async(&mut conn)
-        .await
-        .map_err(BrokerError::from)
+    let mut total = 0;
+    for p in 0..redis.partitions().len() {
+        total += redis::cmd("XLEN")
+            .arg(redis.partition_key(p, QUEUE))
+            .query_async::<u64>(&mut conn)
+            .await
+            .map_err(BrokerError::from)?;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

@@ -13,9 +13,11 @@ use tempfile::TempDir;
 use crate::helpers::{JWT_SECRET, PUBLISH_KEY, WAIT, free_port};
 
 mod certs;
+mod cluster;
 mod sentinel;
 
 pub use certs::Certs;
+pub use cluster::Cluster;
 pub use sentinel::Sentinel;
 
 /// How a test redis-server is set up.
@@ -29,6 +31,8 @@ pub struct NodeOptions<'a> {
     pub user: Option<(&'a str, &'a str)>,
     /// Replicate from this port (same TLS and auth as this node).
     pub replica_of: Option<u16>,
+    /// A Redis Cluster node (`--cluster-enabled yes`, its nodes.conf in its own directory).
+    pub cluster: bool,
 }
 
 /// One redis-server process, killed by pid when dropped.
@@ -84,6 +88,20 @@ impl Node {
             );
             args.extend(["--masteruser".into(), user.into()]);
             args.extend(["--masterauth".into(), password.into()]);
+        }
+        if opts.cluster {
+            args.extend(
+                [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    // A killed primary is noticed and replaced within a couple of seconds.
+                    "--cluster-node-timeout",
+                    "1000",
+                ]
+                .map(String::from),
+            );
         }
         if let Some(primary) = opts.replica_of {
             args.extend([
@@ -180,6 +198,11 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// True until the node is killed.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Sends a signal (`STOP`, `CONT`, ...) with kill(1).
