@@ -168,6 +168,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         user_base: args.user_base,
         topic: args.pub_topic.clone(),
     };
+    if let Some(at) = args.publish_at_unix_ms {
+        let wait = Duration::from_micros(at.saturating_mul(1000).saturating_sub(now_us()));
+        sleep(wait).await;
+    }
     let redis0 = match &args.redis_stats {
         Some(a) => crate::storm::redis_calls(a).await.ok(),
         None => None,
@@ -246,6 +250,9 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         dupy += usize::from(t.duplicated > 0);
         tally.add(&t);
     }
+    if let Some(path) = &args.hist_out {
+        write_histogram(&shared, path)?;
+    }
     let last = shared.last_recv_us.load(Ordering::Relaxed);
     let window = last.saturating_sub(pub_start_us).max(1) as f64 / 1e6;
     Ok(Report::build(crate::report::Inputs {
@@ -266,6 +273,23 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         storm: storm_report,
         redis_commands: redis0.zip(redis1).map(|(a, b)| b.saturating_sub(a)),
     }))
+}
+
+/// Writes the latency histogram as `<us> <count>` lines (the highest value equivalent to each
+/// recorded bucket), for merging with other processes' histograms.
+fn write_histogram(shared: &Shared, path: &std::path::Path) -> Result<(), String> {
+    use std::fmt::Write as _;
+    let h = shared.histogram()?;
+    let mut out = String::new();
+    for v in h.iter_recorded() {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            h.highest_equivalent(v.value_iterated_to()),
+            v.count_at_value()
+        );
+    }
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Convenience for reports: per-phase sample.
