@@ -299,3 +299,36 @@ pub fn delta(a: &Sample, b: &Sample) -> (i64, f64) {
         b.cpu_secs - a.cpu_secs,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_file_holds_every_sample_as_value_and_count_lines() {
+        let shared = Shared::new().expect("histogram");
+        for (conn, age_us) in [(0, 1_000), (1, 1_000), (2, 50_000)] {
+            let data = format!(
+                "{{\"user_id\":1,\"seq\":{conn},\"ts\":{}}}",
+                now_us() - age_us
+            );
+            assert!(shared.record(conn, data.as_bytes()).is_some());
+        }
+        let path =
+            std::env::temp_dir().join(format!("notify-load-hist-{}.txt", std::process::id()));
+        write_histogram(&shared, &path).expect("written");
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<(u64, u64)> = text
+            .lines()
+            .map(|l| {
+                let (v, c) = l.split_once(' ').expect("two fields");
+                (v.parse().expect("value"), c.parse().expect("count"))
+            })
+            .collect();
+        assert_eq!(lines.iter().map(|(_, c)| c).sum::<u64>(), 3, "{text}");
+        let (min, max) = (lines[0].0, lines[lines.len() - 1].0);
+        assert!((1_000..2_000).contains(&min), "{text}");
+        assert!((50_000..60_000).contains(&max), "{text}");
+    }
+}
