@@ -16,7 +16,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 INSTANCES="${INSTANCES:-5}"; PER="${PER:-19000}"; RATE="${RATE:-2000}"; DUR="${DUR:-60}"
-RAMP="${RAMP:-1500}"     # new connections per second, per load process
+RAMP="${RAMP:-1000}"     # new connections per second, per load process
 OUT="${OUT:-$HERE/results/scale-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
 JWT_SECRET="scale-secret-$$"; PUBLISH_KEY="scale-key-$$"
@@ -72,7 +72,7 @@ declare -A RSS0
 for i in "${!PIDS[@]}"; do RSS0[$i]=$(rss_kb "${PIDS[$i]}"); done
 
 # Publishing starts for everyone once the slowest process should be up: its ramp, plus margin.
-START_MS=$(( $(date +%s%3N) + (PER * 1000 / RAMP) + 12000 ))
+START_MS=$(( $(date +%s%3N) + (PER * 1000 / RAMP) * 3 / 2 + 5000 ))
 LOADS=()
 for i in "${!PORTS[@]}"; do
     NOTIFY_LOAD_JWT_SECRET="$JWT_SECRET" NOTIFY_LOAD_PUBLISH_KEY="$PUBLISH_KEY" timeout 900 "$LOAD_BIN" \
