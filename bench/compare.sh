@@ -12,6 +12,8 @@
 # with its Last-Event-ID (STORM_N, STORM_RATE, STORM_AT, STORM_DUR).
 # rolling: bench/rolling.sh once (two relays behind nginx, restarted one after the other under
 # load; not per target; UPSTREAM_OPTS defaults to max_fails=0 here).
+# scale: bench/scale.sh once (five relays on one Redis, 95,000 SSE streams, 2,000 events/s, 60 s;
+# not per target, not in the default list: it takes the whole machine for about two minutes).
 # RELAY_BUILD=1 rebuilds the relay first (else an existing target/release binary is used).
 # RELAY_INGEST=redis makes relay-redis publish with Redis PUBLISH instead of POST /publish.
 # QUIET_PCT / QUIET_WAIT: before each case wait until the machine is < QUIET_PCT% busy.
@@ -162,6 +164,17 @@ run_wrk() {
 
 log "results in $OUT"
 for sc in $SCENARIOS; do
+    if [ "$sc" = scale ]; then
+        log "=== scale (bench/scale.sh) ==="
+        sc_env=()
+        if [ "$QUICK" = 1 ]; then sc_env=(INSTANCES=2 PER=1000 RATE=200 DUR=5); fi
+        if env "${sc_env[@]}" OUT="$OUT/scale" RELAY_BIN="$RELAY_BIN" "$HERE/scale.sh" >"$OUT/scale.txt" 2>&1; then
+            cat "$OUT/scale/results.jsonl" >>"$OUT/results.jsonl"
+        else
+            log "scale failed (see $OUT/scale.txt)"
+        fi
+        continue
+    fi
     if [ "$sc" = rolling ]; then
         log "=== rolling (bench/rolling.sh) ==="
         roll=(N=10000 RATE=1000 DUR=50 DRAIN_SECS=10)

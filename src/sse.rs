@@ -3,6 +3,8 @@
 //! actix-web-lab's `Sse` encodes every event again for every connection and keeps a timer per
 //! connection. A fan-out to thousands of connections wants the opposite: the hub renders a frame
 //! once and every connection writes the same `Bytes`, and one shared ticker sends keepalives.
+//! Measured against `Sse` (the `lab-sse` feature): the same CPU within noise, ~0.5 KB less per
+//! stream, and an opening `id:` without `data:` that `Sse` cannot write (docs/ARCHITECTURE.md).
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -147,6 +147,17 @@ pub struct Args {
     #[arg(long)]
     pub resume_ms: Option<u64>,
 
+    /// Start publishing at this wall-clock time (ms since the Unix epoch) if it is later than
+    /// the end of the idle window: several load processes then publish over the same window
+    /// (`bench/scale.sh`).
+    #[arg(long)]
+    pub publish_at_unix_ms: Option<u64>,
+
+    /// Write the delivery latency histogram to this file, one `<us> <count>` line per recorded
+    /// value, so the histograms of several load processes can be merged (`bench/scale.sh`).
+    #[arg(long)]
+    pub hist_out: Option<std::path::PathBuf>,
+
     /// Tokio worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,

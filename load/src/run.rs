@@ -168,6 +168,10 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         user_base: args.user_base,
         topic: args.pub_topic.clone(),
     };
+    if let Some(at) = args.publish_at_unix_ms {
+        let wait = Duration::from_micros(at.saturating_mul(1000).saturating_sub(now_us()));
+        sleep(wait).await;
+    }
     let redis0 = match &args.redis_stats {
         Some(a) => crate::storm::redis_calls(a).await.ok(),
         None => None,
@@ -246,6 +250,9 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         dupy += usize::from(t.duplicated > 0);
         tally.add(&t);
     }
+    if let Some(path) = &args.hist_out {
+        write_histogram(&shared, path)?;
+    }
     let last = shared.last_recv_us.load(Ordering::Relaxed);
     let window = last.saturating_sub(pub_start_us).max(1) as f64 / 1e6;
     Ok(Report::build(crate::report::Inputs {
@@ -268,10 +275,60 @@ pub async fn run(args: &Args) -> Result<Report, String> {
     }))
 }
 
+/// Writes the latency histogram as `<us> <count>` lines (the highest value equivalent to each
+/// recorded bucket), for merging with other processes' histograms.
+fn write_histogram(shared: &Shared, path: &std::path::Path) -> Result<(), String> {
+    use std::fmt::Write as _;
+    let h = shared.histogram()?;
+    let mut out = String::new();
+    for v in h.iter_recorded() {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            h.highest_equivalent(v.value_iterated_to()),
+            v.count_at_value()
+        );
+    }
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Convenience for reports: per-phase sample.
 pub fn delta(a: &Sample, b: &Sample) -> (i64, f64) {
     (
         b.rss_bytes as i64 - a.rss_bytes as i64,
         b.cpu_secs - a.cpu_secs,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_file_holds_every_sample_as_value_and_count_lines() {
+        let shared = Shared::new().expect("histogram");
+        for (conn, age_us) in [(0, 1_000), (1, 1_000), (2, 50_000)] {
+            let data = format!(
+                "{{\"user_id\":1,\"seq\":{conn},\"ts\":{}}}",
+                now_us() - age_us
+            );
+            assert!(shared.record(conn, data.as_bytes()).is_some());
+        }
+        let path =
+            std::env::temp_dir().join(format!("notify-load-hist-{}.txt", std::process::id()));
+        write_histogram(&shared, &path).expect("written");
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<(u64, u64)> = text
+            .lines()
+            .map(|l| {
+                let (v, c) = l.split_once(' ').expect("two fields");
+                (v.parse().expect("value"), c.parse().expect("count"))
+            })
+            .collect();
+        assert_eq!(lines.iter().map(|(_, c)| c).sum::<u64>(), 3, "{text}");
+        let (min, max) = (lines[0].0, lines[lines.len() - 1].0);
+        assert!((1_000..2_000).contains(&min), "{text}");
+        assert!((50_000..60_000).contains(&max), "{text}");
+    }
 }

@@ -32,6 +32,9 @@ use crate::{
     trace::Tracer,
 };
 
+#[cfg(feature = "lab-sse")]
+mod lab;
+
 /// Events read from history per round trip while replaying.
 const REPLAY_BATCH: usize = 500;
 
@@ -82,24 +85,34 @@ pub async fn events(
     tracing::info!(user = %user, resume = cursor.is_some(), replayed, more, "sse stream opened");
     let mut conn = Connection::open(&state.metrics, Transport::Sse, &user);
     conn.sent_from_history(replayed);
-    Ok(HttpResponse::Ok()
+    let body = SseBody {
+        prelude: Some(prelude),
+        more: more.then(|| read_batch(state.broker.clone(), user.clone(), last_sent)),
+        broker: state.broker.clone(),
+        sub,
+        last_sent,
+        conn,
+        ping,
+        deliveries: state.offline.deliveries.clone(),
+        trace: state.metrics.trace.clone(),
+        _slot: slot,
+    };
+    #[cfg(feature = "lab-sse")]
+    if lab::enabled() {
+        return Ok(lab::respond(body, state.settings.keepalive()));
+    }
+    Ok(respond(body))
+}
+
+/// The answer that carries the stream.
+fn respond(body: SseBody) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         // Tells actix's Compress middleware, and proxies, to leave the stream alone.
         .insert_header(header::ContentEncoding::Identity)
-        .streaming(SseBody {
-            prelude: Some(prelude),
-            more: more.then(|| read_batch(state.broker.clone(), user.clone(), last_sent)),
-            broker: state.broker.clone(),
-            sub,
-            last_sent,
-            conn,
-            ping,
-            deliveries: state.offline.deliveries.clone(),
-            trace: state.metrics.trace.clone(),
-            _slot: slot,
-        }))
+        .streaming(body)
 }
 
 /// When the stream must end, and why: when its token expires, or earlier at the maximum
@@ -226,12 +239,22 @@ struct SseBody {
     _slot: Option<Slot>,
 }
 
-impl Stream for SseBody {
-    type Item = Result<Bytes, Infallible>;
+/// What the live part of a stream yields next.
+enum Live {
+    /// An event the client has not had yet.
+    Event(Arc<StoredEvent>),
+    /// Time for a keepalive (the hub's shared ticker).
+    Ping,
+    /// The stream's last frame.
+    End(EndReason),
+}
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl SseBody {
+    /// Polls the replay: `Some(Some(bytes))` is the next chunk, `Some(None)` ends the stream (the
+    /// broker failed mid-replay), `None` means the replay is done and live events follow.
+    fn poll_replay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Option<Bytes>>> {
         if let Some(prelude) = self.prelude.take() {
-            return Poll::Ready(Some(Ok(prelude)));
+            return Poll::Ready(Some(Some(prelude)));
         }
         while let Some(read) = self.more.as_mut() {
             let history = match read.as_mut().poll(cx) {
@@ -240,23 +263,27 @@ impl Stream for SseBody {
                 Poll::Ready(Err(e)) => {
                     // The client resumes from the last id it got, on this or another instance.
                     tracing::warn!(error = %e, "replay interrupted by the broker; ending the stream");
-                    return Poll::Ready(None);
+                    return Poll::Ready(Some(None));
                 }
             };
-            let this = &mut *self;
             let mut buf = BytesMut::new();
-            let (user, deliveries) = (this.sub.user().clone(), this.deliveries.clone());
-            let traced = (&*this.trace, &user);
-            let (last, count, more) = put_history(&mut buf, history, this.last_sent, traced, |e| {
+            let (user, deliveries) = (self.sub.user().clone(), self.deliveries.clone());
+            let traced = (&*self.trace, &user);
+            let (last, count, more) = put_history(&mut buf, history, self.last_sent, traced, |e| {
                 deliveries.report(e.id, &user);
             });
-            this.last_sent = last;
-            this.conn.sent_from_history(count);
-            this.more = more.then(|| read_batch(this.broker.clone(), user, last));
+            self.last_sent = last;
+            self.conn.sent_from_history(count);
+            self.more = more.then(|| read_batch(self.broker.clone(), user, last));
             if !buf.is_empty() {
-                return Poll::Ready(Some(Ok(buf.freeze())));
+                return Poll::Ready(Some(Some(buf.freeze())));
             }
         }
+        Poll::Ready(None)
+    }
+
+    /// Polls the subscriber's queue, skipping ids already sent; `None` when the queue closed.
+    fn poll_live(&mut self, cx: &mut Context<'_>) -> Poll<Option<Live>> {
         loop {
             match self.sub.rx.poll_recv(cx) {
                 Poll::Ready(Some(Push::Event(e))) => {
@@ -269,16 +296,38 @@ impl Stream for SseBody {
                         self.deliveries.report(e.id, self.sub.user());
                     }
                     self.conn.sent_live(e.id);
-                    return Poll::Ready(Some(Ok(e.frame.clone())));
+                    return Poll::Ready(Some(Live::Event(e)));
                 }
-                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Ok(self.ping.clone()))),
+                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Live::Ping)),
                 // The hub closed the queue behind this frame, so the stream ends after it.
                 Poll::Ready(Some(Push::End(reason))) => {
-                    return Poll::Ready(Some(Ok(reason.frame())));
+                    return Poll::Ready(Some(Live::End(reason)));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+impl Stream for SseBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match this.poll_replay(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(chunk)) => return Poll::Ready(chunk.map(Ok)),
+            Poll::Ready(None) => {}
+        }
+        this.poll_live(cx).map(|next| {
+            next.map(|live| {
+                Ok(match live {
+                    Live::Event(e) => e.frame.clone(),
+                    Live::Ping => this.ping.clone(),
+                    Live::End(reason) => reason.frame(),
+                })
+            })
+        })
     }
 }

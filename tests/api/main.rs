@@ -23,6 +23,8 @@ mod faults;
 mod idempotency;
 mod ingest;
 mod instances;
+#[cfg(feature = "lab-sse")]
+mod lab_sse;
 mod lifetime;
 mod limits;
 mod logs;
