@@ -10,7 +10,6 @@ use actix_web::{
     middleware::from_fn,
     web,
 };
-use tracing_actix_web::TracingLogger;
 
 use crate::{
     admin::Admin,
@@ -31,7 +30,7 @@ use crate::{
     metrics::Metrics,
     redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
     routes::{self, AppState},
-    telemetry::{self, RedactedSpan},
+    telemetry,
 };
 
 /// Why the relay could not start.
@@ -161,9 +160,8 @@ impl Application {
                     from_fn(routes::demo::guard),
                 ))
                 .wrap(from_fn(limits::bound_request))
-                .wrap(TracingLogger::<RedactedSpan>::new())
-                // Outermost: picks the request id before the request span is built.
-                .wrap(from_fn(telemetry::request_id))
+                // Outermost: the request id and span cover everything below.
+                .wrap(from_fn(telemetry::request_span))
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .configure(|cfg| crate::admin::configure(cfg, admin_on))

@@ -6,14 +6,20 @@
 //! bytes long, and refused requests (4xx) are logged at DEBUG only: at the default level, bad
 //! requests write nothing, however many come.
 
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
 use actix_web::{
     Error, HttpMessage,
-    body::MessageBody,
+    body::{BodySize, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::header::{HeaderName, HeaderValue},
     middleware::Next,
+    web::Bytes,
 };
-use tracing::Span;
+use tracing::{Instrument, Span};
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::{
     EnvFilter, field::MakeExt, fmt, fmt::format::Writer, layer::SubscriberExt,
@@ -207,20 +213,71 @@ fn is_acceptable(id: &str) -> bool {
     (1..=MAX_REQUEST_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Middleware: picks the request id before the request span is built (so the span records
-/// it) and echoes it in the response, errors included.
-pub async fn request_id(
+/// Middleware: the request's id and span. Picks the request id (the client's `X-Request-Id` if
+/// usable), runs the request inside a span that carries it ([`RedactedSpan`]), logs the request's
+/// end, and echoes the id in the response, errors included.
+///
+/// A body of known size is written inside the span too; a streamed one (an SSE stream, a waiting
+/// poll) is not: its span would live as long as the stream (about 1.4 KB per idle stream at
+/// `info`). An SSE stream keeps only its request id and writes its later lines (its close)
+/// inside [`stream_span`], a span with the same fields.
+pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+) -> Result<ServiceResponse<SpanBody<impl MessageBody>>, Error> {
     let id = RequestId::from_header(req.headers().get(&REQUEST_ID));
     let value = HeaderValue::from_str(id.as_str()).ok();
     req.extensions_mut().insert(id);
-    let mut res = next.call(req).await?;
+    let span = RedactedSpan::on_request_start(&req);
+    let outcome = next.call(req).instrument(span.clone()).await;
+    RedactedSpan::on_request_end(span.clone(), &outcome);
+    let mut res = outcome?;
     if let Some(value) = value {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    Ok(res)
+    let streamed = matches!(res.response().body().size(), BodySize::Stream);
+    let span = (!streamed).then_some(span);
+    Ok(res.map_body(|_, body| SpanBody { body, span }))
+}
+
+pin_project_lite::pin_project! {
+    /// A response body written inside its request's span (none for SSE streams).
+    pub struct SpanBody<B> {
+        #[pin]
+        body: B,
+        span: Option<Span>,
+    }
+}
+
+impl<B: MessageBody> MessageBody for SpanBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        match this.span {
+            Some(span) => span.in_scope(|| this.body.poll_next(cx)),
+            None => this.body.poll_next(cx),
+        }
+    }
+}
+
+/// The request span of an SSE stream, made again for a line the stream writes after its request
+/// has been answered: the same name and fields as the span the request ran in.
+pub fn stream_span(request_id: &str) -> Span {
+    tracing::info_span!(
+        "http",
+        method = %"GET",
+        path = %"/events",
+        request_id = %request_id,
+        status = 200u16,
+    )
 }
 
 #[cfg(test)]

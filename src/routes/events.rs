@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::header, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -29,6 +29,7 @@ use crate::{
     hub::{EndReason, Push, Subscription, Transport},
     metrics::Connection,
     sse,
+    telemetry::RequestId,
     trace::Tracer,
 };
 
@@ -84,6 +85,7 @@ pub async fn events(
     let (prelude, last_sent, replayed, more) = replay(&state, &user, cursor).await?;
     tracing::info!(user = %user, resume = cursor.is_some(), replayed, more, "sse stream opened");
     let mut conn = Connection::open(&state.metrics, Transport::Sse, &user);
+    conn.logged_as(req.extensions().get::<RequestId>());
     conn.sent_from_history(replayed);
     let body = SseBody {
         prelude: Some(prelude),
@@ -262,6 +264,7 @@ impl SseBody {
                 Poll::Ready(Ok(history)) => history,
                 Poll::Ready(Err(e)) => {
                     // The client resumes from the last id it got, on this or another instance.
+                    let _span = self.conn.span().entered();
                     tracing::warn!(error = %e, "replay interrupted by the broker; ending the stream");
                     return Poll::Ready(Some(None));
                 }

@@ -1,8 +1,21 @@
 //! `GET /poll`: long-poll for clients whose proxies buffer or cut streams.
 
-use std::time::Duration;
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{
+    HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError,
+    http::header,
+    mime,
+    web::{self, Bytes},
+};
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, cursor, query};
@@ -10,7 +23,7 @@ use crate::{
     broker::History,
     error::ApiError,
     event::{EventId, StoredEvent, UserId},
-    hub::{Push, Transport},
+    hub::{Push, Subscription, Transport},
     metrics::Connection,
 };
 
@@ -33,6 +46,12 @@ pub struct PollAnswer {
 }
 
 /// Answers at once when events exist after the cursor, else waits for one or the timeout.
+///
+/// A poll that has to wait answers its head at once and its JSON body later, from the
+/// response body ([`Waiting`]) rather than from this handler: a handler that waited would keep
+/// the whole request alive for the wait (its head alone is a 6.5 KB header map in actix-http,
+/// plus the middleware and handler futures), where the body holds only the subscription, the
+/// cursor and the timer. The answer is the same JSON either way; the waiting one is sent chunked.
 pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.limits.connect(&req)?;
     let q: PollQuery = query(&req)?;
@@ -43,22 +62,6 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .expires_at
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
-    let body = wait(&state, &user, q, token_left).await?;
-    // The user counts as online until the next poll is due; fallback events returned here
-    // reached them, so they get no email for those.
-    state.offline.presence.polled(&user);
-    for e in body.events.iter().filter(|e| e.fallback) {
-        state.offline.deliveries.report(e.id, &user);
-    }
-    Ok(answer(body))
-}
-
-async fn wait(
-    state: &AppState,
-    user: &UserId,
-    q: PollQuery,
-    token_left: Duration,
-) -> Result<PollAnswer, ApiError> {
     let cursor = cursor(q.cursor.as_deref())?;
     let timeout = q
         .timeout
@@ -66,82 +69,192 @@ async fn wait(
         .unwrap_or(state.settings.poll_timeout())
         .min(state.settings.poll_timeout())
         .min(token_left);
+    let mut response = HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type(mime::APPLICATION_JSON)
+        .take();
+    Ok(match start(&state, user, cursor, timeout).await? {
+        Start::Answer(user, body) => {
+            answered(&state, &user, &body);
+            answer(response, &body)
+        }
+        Start::Wait(waiting) => response.streaming(waiting),
+    })
+}
+
+/// How a poll goes on once history was read.
+enum Start {
+    /// History (or the lack of a cursor) answers it now.
+    Answer(UserId, PollAnswer),
+    /// Nothing yet: the body waits.
+    Wait(Waiting),
+}
+
+async fn start(
+    state: &web::Data<AppState>,
+    user: UserId,
+    cursor: Option<EventId>,
+    timeout: Duration,
+) -> Result<Start, ApiError> {
     if !state.hub.is_live() {
         return Err(ApiError::NotReady);
     }
     let Some(cursor) = cursor else {
-        let head = state.broker.head_for(user).await?;
-        return Ok(PollAnswer {
+        let head = state.broker.head_for(&user).await?;
+        let body = PollAnswer {
             events: Vec::new(),
             cursor: head,
             reset: false,
-        });
+        };
+        return Ok(Start::Answer(user, body));
     };
     let batch = state.settings.poll_batch as usize;
     // Subscribe before reading history, so nothing appended in between is missed.
-    let mut sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
-    match state.broker.read_after(user, cursor, batch).await? {
+    let sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
+    match state.broker.read_after(&user, cursor, batch).await? {
         History::Reset { head } => {
-            state.metrics.trace.reset(user, "poll", cursor, head);
-            return Ok(PollAnswer {
+            state.metrics.trace.reset(&user, "poll", cursor, head);
+            let body = PollAnswer {
                 events: Vec::new(),
                 cursor: head,
                 reset: true,
-            });
+            };
+            return Ok(Start::Answer(user, body));
         }
         History::Events(events) if !events.is_empty() => {
-            state.metrics.trace.polled(user, &events);
+            state.metrics.trace.polled(&user, &events);
             state
                 .metrics
                 .delivered_from_history(Transport::Poll, events.len());
             let last = events.last().map_or(cursor, |e| e.id);
-            return Ok(PollAnswer {
+            let body = PollAnswer {
                 events,
                 cursor: last,
                 reset: false,
-            });
+            };
+            return Ok(Start::Answer(user, body));
         }
         History::Events(_) => {}
     }
-    // Counted as waiting until it answers or the client goes away (the future is dropped).
-    let mut waiting = Connection::open(&state.metrics, Transport::Poll, user);
-    let mut events = Vec::new();
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    while events.is_empty() {
-        tokio::select! {
-            push = sub.rx.recv() => match push {
-                Some(Push::Event(e)) => events.push(e),
-                Some(Push::Ping | Push::End(_)) => {}
-                // The hub let go of us: shutting down. Answer now so the client moves on.
-                None => break,
-            },
-            () = &mut deadline => break,
-        }
-        // Take whatever else is already queued, up to the batch size.
-        while events.len() < batch {
-            match sub.rx.try_recv() {
-                Ok(Push::Event(e)) => events.push(e),
-                Ok(Push::Ping | Push::End(_)) => {}
-                Err(_) => break,
-            }
-        }
-        // A lagging tail can hand over events the client already has.
-        events.retain(|e| e.id > cursor);
-    }
-    for e in &events {
-        waiting.sent_live(e.id);
-    }
-    let last = events.last().map_or(cursor, |e| e.id);
-    Ok(PollAnswer {
-        events,
-        cursor: last,
-        reset: false,
-    })
+    // Counted as waiting until it answers or the client goes away (the body is dropped).
+    let conn = Connection::open(&state.metrics, Transport::Poll, &user);
+    Ok(Start::Wait(Waiting {
+        wait: Some(Box::pin(Wait {
+            sub,
+            cursor,
+            batch,
+            deadline: tokio::time::sleep(timeout),
+            conn,
+            state: state.clone(),
+        })),
+    }))
 }
 
-fn answer(body: PollAnswer) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
+/// What a poll's answer means beyond its bytes: the user counts as online until the next poll
+/// is due, and fallback events returned here reached them, so they get no email for those.
+fn answered(state: &AppState, user: &UserId, body: &PollAnswer) {
+    state.offline.presence.polled(user);
+    for e in body.events.iter().filter(|e| e.fallback) {
+        state.offline.deliveries.report(e.id, user);
+    }
+}
+
+fn answer(mut response: HttpResponseBuilder, body: &PollAnswer) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(json) => response.body(json),
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a poll answer");
+            ApiError::Internal.error_response()
+        }
+    }
+}
+
+/// The body of a poll that waits: nothing until an event for the user arrives (with whatever
+/// else is already queued, up to the batch), the timeout passes or the relay shuts down; then
+/// the JSON answer in one chunk, and the end.
+pub struct Waiting {
+    /// `None` once answered: the subscription and the timer go as soon as the answer is made.
+    wait: Option<Pin<Box<Wait>>>,
+}
+
+pin_project_lite::pin_project! {
+    struct Wait {
+        sub: Subscription,
+        cursor: EventId,
+        batch: usize,
+        #[pin]
+        deadline: tokio::time::Sleep,
+        // The waiting-poll gauge and the delivery counts.
+        conn: Connection,
+        state: web::Data<AppState>,
+    }
+}
+
+impl Wait {
+    /// The events to answer with, once there are any, the time is up or the queue closed.
+    fn poll_events(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Arc<StoredEvent>>> {
+        let mut this = self.project();
+        let mut events = Vec::new();
+        loop {
+            match this.sub.rx.poll_recv(cx) {
+                Poll::Ready(Some(Push::Event(e))) => events.push(e),
+                Poll::Ready(Some(Push::Ping | Push::End(_))) => {}
+                // The hub let go of us: shutting down. Answer now so the client moves on.
+                Poll::Ready(None) => return Poll::Ready(events),
+                Poll::Pending => {
+                    return match this.deadline.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(events),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+            // Take whatever else is already queued, up to the batch size.
+            while events.len() < *this.batch {
+                match this.sub.rx.try_recv() {
+                    Ok(Push::Event(e)) => events.push(e),
+                    Ok(Push::Ping | Push::End(_)) => {}
+                    Err(_) => break,
+                }
+            }
+            // A lagging tail can hand over events the client already has.
+            events.retain(|e| e.id > *this.cursor);
+            if !events.is_empty() {
+                return Poll::Ready(events);
+            }
+        }
+    }
+}
+
+impl Stream for Waiting {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(wait) = self.wait.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let Poll::Ready(events) = wait.as_mut().poll_events(cx) else {
+            return Poll::Pending;
+        };
+        let Some(mut wait) = self.wait.take() else {
+            return Poll::Ready(None);
+        };
+        let wait = wait.as_mut().project();
+        for e in &events {
+            wait.conn.sent_live(e.id);
+        }
+        let body = PollAnswer {
+            cursor: events.last().map_or(*wait.cursor, |e| e.id),
+            events,
+            reset: false,
+        };
+        answered(wait.state, wait.sub.user(), &body);
+        match serde_json::to_vec(&body) {
+            Ok(json) => Poll::Ready(Some(Ok(Bytes::from(json)))),
+            Err(e) => {
+                // The head is out: all that is left is to cut the body, which the client sees.
+                tracing::error!(error = %e, "could not encode a poll answer; cutting it");
+                Poll::Ready(None)
+            }
+        }
+    }
 }

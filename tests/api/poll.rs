@@ -16,6 +16,8 @@ on_every_path!(
     a_poll_with_nothing_to_say_answers_empty_at_its_timeout,
     consecutive_polls_never_miss_or_repeat_an_event,
     a_long_backlog_comes_in_bounded_batches,
+    a_waiting_poll_sends_its_head_at_once_and_its_answer_when_an_event_comes,
+    a_waiting_poll_whose_client_goes_away_is_let_go,
 );
 
 async fn a_poll_without_cursor_answers_at_once_with_the_current_position(backend: Backend) {
@@ -121,6 +123,50 @@ async fn a_long_backlog_comes_in_bounded_batches(backend: Backend) {
     assert_eq!(first["events"].as_array().unwrap().len(), 4);
     let next = app.poll("b", first["cursor"].as_str(), 1).await;
     assert_eq!(next["events"][0]["data"]["n"], 4);
+}
+
+async fn a_waiting_poll_sends_its_head_at_once_and_its_answer_when_an_event_comes(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let cursor = app.cursor_now("h").await;
+    let res = app
+        .http
+        .get(format!("{}/poll?cursor={cursor}&timeout=20", app.base))
+        .bearer_auth(crate::helpers::token("h"))
+        .send()
+        .await
+        .unwrap();
+    // The head is here while the poll still waits: nothing has been published for the user.
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["content-type"], "application/json");
+    wait_connections(&app.base, 1).await;
+    let id = app.publish_ok(json!({"user_id": "h", "n": 1})).await;
+    let poll: Value = res.json().await.unwrap();
+    assert_eq!(
+        poll,
+        json!({"events": [{"id": id, "event": null, "data": {"user_id": "h", "n": 1}}],
+               "cursor": id, "reset": false})
+    );
+    wait_connections(&app.base, 0).await;
+}
+
+async fn a_waiting_poll_whose_client_goes_away_is_let_go(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cursor = app.cursor_now("g").await;
+    let res = app
+        .http
+        .get(format!("{}/poll?cursor={cursor}&timeout=20", app.base))
+        .bearer_auth(crate::helpers::token("g"))
+        .send()
+        .await
+        .unwrap();
+    wait_connections(&app.base, 1).await;
+    // Dropping an unread response closes its connection: the relay must drop the waiting poll
+    // (its subscription and gauge) without waiting for its timeout.
+    drop(res);
+    wait_connections(&app.base, 0).await;
 }
 
 /// Waits until the relay reports `n` open connections in /readyz.
