@@ -8,6 +8,7 @@ use std::{cmp::Ordering, fmt, str::FromStr, sync::Arc};
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, value::RawValue};
+use utoipa::ToSchema;
 
 use crate::{idempotency::IdempotencyKey, sse};
 
@@ -168,6 +169,19 @@ impl Serialize for EventId {
         serializer.collect_str(self)
     }
 }
+
+impl utoipa::PartialSchema for EventId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[0-9]+-[0-9]+$"))
+            .description(Some("An event id, `<ms>-<seq>`: also the cursor after that event"))
+            .into()
+    }
+}
+
+impl ToSchema for EventId {}
 
 /// Why a message, user id or cursor was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -350,18 +364,23 @@ fn recipients(
 }
 
 /// An event as stored and delivered: its id, name, data, and its SSE frame rendered once.
-#[derive(Debug)]
+/// Described to API clients as the event a poll answers (`PolledEvent`).
+#[derive(Debug, ToSchema)]
+#[schema(as = PolledEvent)]
 pub struct StoredEvent {
-    /// The event's cursor.
+    /// The event's id, also the cursor after it.
     pub id: EventId,
-    /// SSE event name, if any.
+    /// The SSE event name, if the publisher gave one.
     pub event: Option<String>,
-    /// The published object, compact JSON.
+    /// The object the publisher sent (less its routing fields), compact JSON.
+    #[schema(value_type = Object)]
     pub data: Box<RawValue>,
     /// `id:`/`event:`/`data:` lines ready to write to every SSE connection; shared, not copied.
+    #[schema(ignore)]
     pub frame: Bytes,
     /// True for an event that falls back to email: its deliveries are reported (see
     /// [`crate::email::delivery`]); every other event costs delivery nothing extra.
+    #[schema(ignore)]
     pub fallback: bool,
 }
 

@@ -153,6 +153,10 @@ impl Application {
             admin,
         });
         crate::admin::figures::start(&state);
+        let description = web::Data::new(routes::describe::Description::new(
+            &state.settings,
+            admin_on,
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 // Every route in demo mode, so a proxy or a rebinding page can reach none of them.
@@ -165,6 +169,7 @@ impl Application {
                 // Outermost: picks the request id before the request span is built.
                 .wrap(from_fn(telemetry::request_id))
                 .app_data(state.clone())
+                .app_data(description.clone())
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .configure(|cfg| crate::admin::configure(cfg, admin_on))
                 .default_service(web::to(|| async {

@@ -24,7 +24,7 @@ use crate::{
     address_slots::Slot,
     broker::{Broker, BrokerError, History},
     email::delivery::Deliveries,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
     hub::{EndReason, Push, Subscription, Transport},
     metrics::Connection,
@@ -47,7 +47,24 @@ struct EventsQuery {
     keepalive: Option<String>,
 }
 
-/// Opens the stream: replay after the client's cursor from history, then live events.
+/// Opens the SSE stream of the token's user: replay after the client's cursor from history,
+/// then live events.
+#[utoipa::path(
+    get, path = "/events", tag = "subscribe",
+    params(
+        ("keepalive" = Option<String>, Query, pattern = r"^(comment|event)$", description = "`event`: keepalives as `event: keepalive` messages instead of comments"),
+        ("last_event_id" = Option<String>, Query, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id (EventSource cannot set headers on first connect)"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id; wins over the query parameter"),
+    ),
+    security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
+    responses(
+        (status = 200, description = "The event stream: `retry:`, then `id:`/`event:`/`data:` blocks and `: keepalive` comments", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Malformed cursor or query, or a header token and `?token=` that disagree (`conflicting_tokens`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`), or this address already holds --max-connections-per-address open streams (`too_many_connections_for_address`, with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
+    )
+)]
 pub async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,
