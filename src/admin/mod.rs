@@ -9,7 +9,6 @@
 //! # Layout
 //! - this module: the [`Admin`] handle, the routes, the trace endpoints.
 //! - [`figures`]: this instance's and the cluster's figures, and the user lookup.
-//! - [`errors`]: the ring of recent WARN and ERROR log lines.
 
 use std::sync::Arc;
 
@@ -22,13 +21,11 @@ use crate::{
     config::Secret,
     error::{ApiError, ErrorBody},
     event::UserId,
-    metrics::Metrics,
     redis_store::RedisStore,
     routes::{AppState, params::UserPath},
     trace,
 };
 
-pub mod errors;
 pub mod figures;
 
 /// The admin side of one relay: its key, its name among instances, and where it reads from.
@@ -62,15 +59,6 @@ impl Admin {
             None => Err(ApiError::NotFound),
         }
     }
-
-    /// Sets the outbox depth gauge from Redis (left as it was when Redis does not answer within
-    /// a second: a scrape must not hang on it).
-    pub async fn sample_outbox(&self, metrics: &Metrics) {
-        let depth = tokio::time::timeout(std::time::Duration::from_secs(1), self.outbox_depth());
-        if let Ok(Some(Ok(depth))) = depth.await {
-            metrics.email_outbox_depth.set(depth as i64);
-        }
-    }
 }
 
 crate::routes::api::api!(
@@ -83,6 +71,20 @@ crate::routes::api::api!(
     self::trace_start,
     self::trace_stop,
 );
+
+/// The admin routes' description, with the admin key's scheme.
+pub fn description() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let mut doc = AdminDoc::openapi();
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .description(Some("the --admin-key (NOTIFY_ADMIN_KEY)"))
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("admin_key", SecurityScheme::Http(scheme));
+    doc
+}
 
 /// Registers the admin routes when the admin key is set.
 pub fn configure(cfg: &mut web::ServiceConfig, enabled: bool) {
@@ -146,9 +148,13 @@ async fn page() -> HttpResponse {
         (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
         (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
-async fn overview(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
-    Ok(no_store(figures::overview(&state).await?))
+async fn overview(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.check(&req, &state.auth)?;
+    Ok(no_store(figures::overview(&state, &admin).await?))
 }
 
 /// A user: presence per instance, history head, contact, notification log, trace state.
@@ -161,10 +167,14 @@ async fn overview(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
         (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
-async fn user(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
+async fn user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.check(&req, &state.auth)?;
     let user = UserPath::parse(&req)?;
-    Ok(no_store(figures::user(&state, &user).await?))
+    Ok(no_store(figures::user(&state, &admin, &user).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,8 +198,9 @@ struct TraceQuery {
 async fn trace_start(
     req: HttpRequest,
     state: web::Data<AppState>,
+    admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
+    admin.check(&req, &state.auth)?;
     let user = UserPath::parse(&req)?;
     let q: TraceQuery = crate::routes::query(&req)?;
     let minutes = q.minutes.unwrap_or(trace::DEFAULT_MINUTES);
@@ -218,8 +229,9 @@ async fn trace_start(
 async fn trace_stop(
     req: HttpRequest,
     state: web::Data<AppState>,
+    admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
+    admin.check(&req, &state.auth)?;
     let user = UserPath::parse(&req)?;
     state.metrics.trace.stop(&user).await?;
     tracing::info!(user = %user, "delivery trace stopped");
@@ -236,8 +248,12 @@ async fn trace_stop(
         (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
         (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
-async fn trace_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
+async fn trace_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.check(&req, &state.auth)?;
     let user = UserPath::parse(&req)?;
     let tracer = &state.metrics.trace;
     let until = tracer.until_shared(&user).await?;
@@ -247,7 +263,7 @@ async fn trace_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         tracing: until.is_some(),
         until_ms: until,
         recording_here: Some(tracer.tracing(&user)),
-        instance: Some(state.admin.instance.clone()),
+        instance: Some(admin.instance.clone()),
         records: Some(records),
     }))
 }

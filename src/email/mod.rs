@@ -98,6 +98,17 @@ impl Store {
     pub fn db_queue(&self) -> Option<&RedisStore> {
         self.db.as_ref().map(|_| self.log.redis())
     }
+
+    /// Emails in the outbox not sent yet.
+    pub async fn outbox_depth(&self) -> Result<u64, crate::broker::BrokerError> {
+        let redis = self.log.redis();
+        let mut conn = redis.connection().await?;
+        redis::cmd("XLEN")
+            .arg(redis.key_of("outbox"))
+            .query_async::<u64>(&mut conn)
+            .await
+            .map_err(Into::into)
+    }
 }
 
 impl Offline {

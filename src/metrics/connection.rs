@@ -7,7 +7,7 @@ use tracing::Span;
 use super::Metrics;
 use crate::{
     event::{EventId, UserId},
-    hub::Transport,
+    transport::Transport,
 };
 
 /// One subscriber connection's accounting: counted in its gauge while it lives, its deliveries

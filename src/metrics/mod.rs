@@ -17,7 +17,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::{event::EventId, hub::Transport};
+use crate::{event::EventId, transport::Transport};
 
 mod connection;
 

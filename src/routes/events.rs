@@ -26,10 +26,11 @@ use crate::{
     email::delivery::Deliveries,
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{EndReason, Push, Subscription, Transport},
+    hub::{EndReason, Push, Subscription},
     metrics::Connection,
     sse,
     trace::Tracer,
+    transport::Transport,
 };
 
 /// Events read from history per round trip while replaying.
@@ -187,7 +188,7 @@ fn put_history(
     match history {
         History::Reset { head } => {
             trace.reset(user, "sse", last, head);
-            buf.extend_from_slice(&reset_frame(head));
+            buf.extend_from_slice(&sse::reset_frame(&head.to_string()));
             (head, 0, false)
         }
         History::Events(events) => {
@@ -209,16 +210,6 @@ type BatchRead = Pin<Box<dyn Future<Output = Result<History, BrokerError>> + Sen
 
 fn read_batch(broker: Arc<dyn Broker>, user: UserId, after: EventId) -> BatchRead {
     Box::pin(async move { broker.read_after(&user, after, REPLAY_BATCH).await })
-}
-
-/// The frame that tells a client its cursor is too old and where it stands now.
-pub fn reset_frame(head: EventId) -> Bytes {
-    let data = serde_json::json!({
-        "reason": "cursor_too_old",
-        "message": "events after your cursor are no longer in history; reload state, then continue from this id",
-        "cursor": head.to_string(),
-    });
-    sse::message_frame(&head.to_string(), Some("reset"), &data.to_string())
 }
 
 /// The response body: the prelude, the rest of the replay batch by batch, then the subscriber's

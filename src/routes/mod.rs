@@ -73,8 +73,6 @@ pub struct AppState {
     pub offline: crate::email::Offline,
     /// Counters, gauges and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// The admin page's figures and key.
-    pub admin: Arc<crate::admin::Admin>,
 }
 
 impl AppState {

@@ -46,7 +46,10 @@ struct LogQuery {
         (status = 503, description = "The broker is unreachable (`broker_unavailable`), or the notifications database (`notifications_db_unavailable`)", body = ErrorBody),
     )
 )]
-pub async fn notifications(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn notifications(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
     let q: LogQuery = query(&req)?;
     let store = state.offline.store()?;

@@ -11,8 +11,9 @@ use crate::{
     broker::History,
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{Push, Transport},
+    hub::Push,
     metrics::Connection,
+    transport::Transport,
 };
 
 #[derive(Debug, Deserialize)]

@@ -7,8 +7,7 @@ use utoipa::ToSchema;
 use super::{AppState, read_body};
 use crate::{
     error::{ApiError, ErrorBody},
-    event::{EventError, EventId, NewEvent},
-    idempotency::IdempotencyKey,
+    event::{EventError, EventId, IdempotencyKey, NewEvent},
     trace::Source,
 };
 

@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 use crate::{
     config::Settings,
     email::address::MAX_ADDRESS_BYTES,
-    idempotency::MAX_KEY_CHARS,
-    event::{MAX_EVENT_NAME_CHARS, MAX_TOPIC_CHARS, MAX_USER_ID_CHARS, RESERVED_EVENT_NAMES},
+    event::{
+        MAX_EVENT_NAME_CHARS, MAX_KEY_CHARS, MAX_TOPIC_CHARS, MAX_USER_ID_CHARS,
+        RESERVED_EVENT_NAMES,
+    },
     routes::topics::MAX_REPLACE_USERS,
 };
 
@@ -31,12 +33,7 @@ pub fn write(doc: &mut Value, settings: &Settings) {
     // u64 parameters: no int64 format, whose maximum would be i64's.
     let any_u64 = json!({"type": "integer", "minimum": 0, "maximum": u64::MAX});
     set_param_schema(doc, "/poll", "timeout", any_u64.clone());
-    set_param_schema(
-        doc,
-        "/topics/{topic}/subscribers",
-        "limit",
-        any_u64.clone(),
-    );
+    set_param_schema(doc, "/topics/{topic}/subscribers", "limit", any_u64.clone());
     set_param_schema(doc, "/notifications", "limit", any_u64);
 }
 

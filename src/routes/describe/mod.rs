@@ -1,8 +1,8 @@
 //! The OpenAPI 3.1 description of the HTTP API, built once at start-up.
 //!
 //! The operations come from the handlers' own `#[utoipa::path]`s, through the same lists that
-//! register them ([`super::ApiDoc`], the admin routes' `AdminDoc` when they are on), plus the
-//! CORS preflights that [`crate::cors`] answers. What depends on how this relay was started is
+//! register them ([`super::ApiDoc`], and the admin routes' description when they are on, handed
+//! in by the application), plus the CORS preflights that [`crate::cors`] answers. What depends on how this relay was started is
 //! written here, from the settings and the domain's constants ([`limits`]): the message body
 //! with `--max-recipients`, user id and topic schemas, the 414/431 that
 //! `limits::bound_request` may answer on any route, and `Retry-After`.
@@ -12,9 +12,9 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 use utoipa::{
-    OpenApi,
+    OpenApi as _,
     openapi::{
-        InfoBuilder, OpenApiBuilder,
+        InfoBuilder, OpenApi, OpenApiBuilder,
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -30,9 +30,10 @@ pub struct Description {
 }
 
 impl Description {
-    /// The description of a relay started with `settings` (admin routes when `admin` is on).
-    pub fn new(settings: &Settings, admin: bool) -> Self {
-        let doc = document(settings, admin);
+    /// The description of a relay started with `settings`, with the `extra` routes it serves
+    /// (the admin routes, when they are on).
+    pub fn new(settings: &Settings, extra: Option<OpenApi>) -> Self {
+        let doc = document(settings, extra);
         Self {
             json: Bytes::from(doc.to_string()),
         }
@@ -40,7 +41,7 @@ impl Description {
 }
 
 /// The description as a JSON value.
-pub fn document(settings: &Settings, admin: bool) -> Value {
+pub fn document(settings: &Settings, extra: Option<OpenApi>) -> Value {
     let mut api = OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -54,18 +55,17 @@ pub fn document(settings: &Settings, admin: bool) -> Value {
         .build();
     api.merge(super::ApiDoc::openapi());
     api.merge(crate::cors::PreflightDoc::openapi());
-    if admin {
-        api.merge(crate::admin::AdminDoc::openapi());
+    security_schemes(&mut api);
+    if let Some(extra) = extra {
+        api.merge(extra);
     }
-    security_schemes(&mut api, admin);
     let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
     limits::write(&mut doc, settings);
     doc
 }
 
-/// The schemes: a subscriber JWT in three places, the publish key, the optional metrics key,
-/// and the admin key when its routes are on.
-fn security_schemes(api: &mut utoipa::openapi::OpenApi, admin: bool) {
+/// The schemes: a subscriber JWT in three places, the publish key, the optional metrics key.
+fn security_schemes(api: &mut OpenApi) {
     let bearer = |desc: &str| {
         SecurityScheme::Http(
             HttpBuilder::new()
@@ -89,7 +89,4 @@ fn security_schemes(api: &mut utoipa::openapi::OpenApi, admin: bool) {
     );
     components.add_security_scheme("publish_key", bearer("the --publish-key"));
     components.add_security_scheme("metrics_key", bearer("the --metrics-key, if set"));
-    if admin {
-        components.add_security_scheme("admin_key", bearer("the --admin-key (NOTIFY_ADMIN_KEY)"));
-    }
 }
