@@ -45,7 +45,8 @@ fn collect_files(path: &Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in fs::read_dir(path).expect("dir").filter_map(Result::ok) {
             collect_files(&entry.path(), out);
         }
-    } else if path.extension().is_some_and(|e| e == "rs")
+    } else if path.is_file()
+        && path.extension().is_some_and(|e| e == "rs")
         && path.file_name().is_some_and(|n| n != "tests.rs")
     {
         out.push(path.to_owned());
