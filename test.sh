@@ -69,7 +69,7 @@ fi
 # The browser tests run the relay binary, so build it first.
 cargo build --bins
 cargo test --all-targets
-# The `lab-sse` comparison build (docs/ARCHITECTURE.md, "SSE body"): its stream through
+# The `lab-sse` comparison build (docs/ARCHITECTURE.md, "The SSE body"): its stream through
 # actix-web-lab's Sse still opens, delivers, keeps alive and ends as the relay's body does.
 cargo test --features lab-sse --lib events::lab
 cargo test --features lab-sse --test api lab_sse

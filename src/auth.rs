@@ -7,10 +7,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod failures;
+
+pub use failures::AuthFailures;
+
 use crate::{
     config::{Secret, Settings},
     event::UserId,
-    limits::AuthFailures,
 };
 
 /// The cookie a browser may carry its subscriber token in.

@@ -68,3 +68,49 @@ pub async fn only_for_allowed(
     }
     Ok(res)
 }
+
+/// The preflights [`subscriber_cors`] answers, described for the API description; the routes
+/// whose paths appear here are the ones wrapped with it (see `routes::configure`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(events_preflight, poll_preflight))]
+pub struct PreflightDoc;
+
+/// CORS preflight for `/events`: granted only to the --cors-origins. Answered by the middleware;
+/// this function only carries the description.
+#[utoipa::path(
+    options, path = "/events", tag = "subscribe",
+    params(
+        ("Origin" = String, Header, description = "The page's origin"),
+        ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
+        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
+    ),
+    responses(
+        (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
+        (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = crate::error::ErrorBody),
+        (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = crate::error::ErrorBody),
+    )
+)]
+pub fn events_preflight() {}
+
+/// CORS preflight for `/poll`: granted only to the --cors-origins. Answered by the middleware;
+/// this function only carries the description.
+#[utoipa::path(
+    options, path = "/poll", tag = "subscribe",
+    params(
+        ("Origin" = String, Header, description = "The page's origin"),
+        ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
+        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
+    ),
+    responses(
+        (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
+        (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = crate::error::ErrorBody),
+        (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = crate::error::ErrorBody),
+    )
+)]
+pub fn poll_preflight() {}
+
+/// The paths whose preflights [`PreflightDoc`] describes: the routes CORS applies to.
+pub fn cors_paths() -> Vec<String> {
+    use utoipa::OpenApi;
+    PreflightDoc::openapi().paths.paths.into_keys().collect()
+}

@@ -1,13 +1,23 @@
 //! The one place where failures become HTTP statuses and JSON bodies.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{
     auth::AuthError, broker::BrokerError, email::EmailError, event::EventError, hub::HubError,
 };
 
-/// An error answered to an HTTP client as `{"error": code, "message": text}`.
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A short machine-readable code, e.g. `bad_query`, `unauthorized`, `broker_unavailable`.
+    pub error: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// An error answered to an HTTP client as an [`ErrorBody`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Authentication failed.
@@ -65,9 +75,9 @@ pub enum ApiError {
     /// A body of a type the route does not take (`/publish` takes `application/json` only).
     #[error("send the body as Content-Type: application/json")]
     UnsupportedMediaType,
-    /// A known path asked with a method it does not serve; holds the one it does.
+    /// A known path asked with a method it does not serve; holds the ones it does.
     #[error("method not allowed: use {0}")]
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// A failure that is the relay's fault; the cause goes to the log.
     #[error("internal error")]
     Internal,
@@ -182,9 +192,12 @@ impl ResponseError for ApiError {
             ));
         }
         if let Self::MethodNotAllowed(allow) = self {
-            res.insert_header((actix_web::http::header::ALLOW, *allow));
+            res.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         res.insert_header(("Cache-Control", "no-store"))
-            .json(json!({ "error": self.code(), "message": self.to_string() }))
+            .json(ErrorBody {
+                error: self.code(),
+                message: self.to_string(),
+            })
     }
 }

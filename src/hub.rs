@@ -12,7 +12,7 @@
 //! never across an await.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     hash::{BuildHasher, RandomState},
     sync::{
         Arc, Mutex, MutexGuard,
@@ -25,11 +25,15 @@ use crate::{
     broker::{LogEntry, TailSink},
     event::{StoredEvent, UserId},
     metrics::Metrics,
+    transport::Transport,
 };
 
 mod drain;
 mod expiry;
 pub mod queue;
+mod shard;
+
+use shard::{Shard, Subscriber};
 
 pub use expiry::EndReason;
 
@@ -44,15 +48,6 @@ pub enum Push {
     Ping,
     /// The relay ended this stream (SSE only): the last frame; the queue closes after it.
     End(EndReason),
-}
-
-/// Which transport a subscriber uses; keepalives go to SSE streams only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// A `GET /events` stream.
-    Sse,
-    /// A waiting `GET /poll`.
-    Poll,
 }
 
 /// Limits on subscribers.
@@ -80,20 +75,13 @@ pub enum HubError {
     ShuttingDown,
 }
 
-struct Subscriber {
-    id: u64,
-    transport: Transport,
-    tx: queue::Sender,
-}
-
-type Shard = HashMap<UserId, Vec<Subscriber>>;
-
 /// Live subscribers of this instance, by user.
 pub struct Hub {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     next_id: AtomicU64,
-    total: AtomicUsize,
+    /// Live subscribers in this instance, kept by the shards.
+    total: Arc<AtomicUsize>,
     limits: HubLimits,
     live: AtomicBool,
     closed: AtomicBool,
@@ -136,11 +124,14 @@ impl Drop for Subscription {
 impl Hub {
     /// An empty hub.
     pub fn new(limits: HubLimits, metrics: Arc<Metrics>) -> Arc<Self> {
+        let total = Arc::new(AtomicUsize::new(0));
         Arc::new(Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard::new(total.clone())))
+                .collect(),
             hasher: RandomState::new(),
             next_id: AtomicU64::new(1),
-            total: AtomicUsize::new(0),
+            total,
             limits,
             live: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -180,7 +171,7 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut shard = self.shard(&user);
-            if shard.get(&user).map_or(0, Vec::len) >= self.limits.per_user {
+            if shard.count(&user) >= self.limits.per_user {
                 return Err(HubError::UserLimit(self.limits.per_user));
             }
             if self.total.fetch_add(1, Ordering::AcqRel) >= self.limits.total {
@@ -189,8 +180,7 @@ impl Hub {
             }
             // The user's entry is made only once admitted: a refused user must leave nothing
             // behind for presence to write.
-            let subs = shard.entry(user.clone()).or_default();
-            subs.push(Subscriber { id, transport, tx });
+            shard.add(user.clone(), Subscriber { id, transport, tx });
         }
         self.mark_changed(&user);
         Ok(Subscription {
@@ -203,17 +193,7 @@ impl Hub {
     }
 
     fn remove(&self, user: &UserId, id: u64) {
-        let mut shard = self.shard(user);
-        if let Some(subs) = shard.get_mut(user) {
-            if let Some(pos) = subs.iter().position(|s| s.id == id) {
-                subs.swap_remove(pos);
-                self.total.fetch_sub(1, Ordering::AcqRel);
-            }
-            if subs.is_empty() {
-                shard.remove(user);
-            }
-        }
-        drop(shard);
+        self.shard(user).remove(user, id);
         self.mark_changed(user);
     }
 
@@ -229,14 +209,14 @@ impl Hub {
 
     /// Live subscribers of `user` in this instance.
     pub fn user_connections(&self, user: &UserId) -> usize {
-        self.shard(user).get(user).map_or(0, Vec::len)
+        self.shard(user).count(user)
     }
 
     /// How many users have a live subscriber here (counts, copies no user id).
     pub fn users_online(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).users())
             .sum()
     }
 
@@ -245,7 +225,7 @@ impl Hub {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            out.extend(shard.iter().map(|(u, subs)| (u.clone(), subs.len())));
+            out.extend(shard.counts().map(|(u, n)| (u.clone(), n)));
         }
         out
     }
@@ -256,28 +236,18 @@ impl Hub {
         self.metrics.trace.tail(entry);
         for user in &entry.recipients {
             let mut shard = self.shard(user);
-            let Some(subs) = shard.get_mut(user) else {
-                continue;
-            };
-            let count_before = subs.len();
-            subs.retain(|sub| match sub.tx.try_send(Push::Event(entry.event.clone())) {
-                Ok(()) => true,
-                Err(queue::TrySendError::Full(_)) => {
-                    self.metrics.slow_disconnects.inc();
-                    self.metrics.trace.skipped(user, entry.event.id, "queue_full");
-                    self.total.fetch_sub(1, Ordering::AcqRel);
-                    tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
-                    false
-                }
-                Err(queue::TrySendError::Closed(_)) => {
-                    self.total.fetch_sub(1, Ordering::AcqRel);
-                    false
+            let dropped_some = shard.retain_user(user, |sub| {
+                match sub.tx.try_send(Push::Event(entry.event.clone())) {
+                    Ok(()) => true,
+                    Err(queue::TrySendError::Full(_)) => {
+                        self.metrics.slow_disconnects.inc();
+                        self.metrics.trace.skipped(user, entry.event.id, "queue_full");
+                        tracing::info!(user = %user, "subscriber too slow: queue full, disconnecting");
+                        false
+                    }
+                    Err(queue::TrySendError::Closed(_)) => false,
                 }
             });
-            let dropped_some = subs.len() != count_before;
-            if subs.is_empty() {
-                shard.remove(user);
-            }
             if dropped_some {
                 // Rare path (a slow or gone subscriber was dropped): presence must hear of it.
                 drop(shard);
@@ -292,7 +262,7 @@ impl Hub {
         let shard = self.shards[index % SHARDS]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        for sub in shard.values().flatten() {
+        for sub in shard.subscribers() {
             if sub.transport == Transport::Sse {
                 let _ = sub.tx.try_send(Push::Ping);
             }
@@ -304,10 +274,7 @@ impl Hub {
     pub fn close_all(&self) {
         self.closed.store(true, Ordering::Release);
         for shard in self.shards.iter() {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            let n: usize = shard.values().map(Vec::len).sum();
-            shard.clear();
-            self.total.fetch_sub(n, Ordering::AcqRel);
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
     }
 
@@ -346,105 +313,4 @@ impl TailSink for Hub {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::EventId;
-
-    fn hub(per_user: usize, total: usize, queue_len: usize) -> Arc<Hub> {
-        Hub::new(
-            HubLimits {
-                per_user,
-                total,
-                queue_len,
-            },
-            Metrics::new(),
-        )
-    }
-
-    fn entry(seq: u64, users: &[&str]) -> LogEntry {
-        LogEntry {
-            event: Arc::new(StoredEvent::new(EventId::new(1, seq), None, "{}".into()).unwrap()),
-            recipients: users.iter().map(|u| UserId::parse(u).unwrap()).collect(),
-        }
-    }
-
-    fn user(u: &str) -> UserId {
-        UserId::parse(u).unwrap()
-    }
-
-    #[tokio::test]
-    async fn every_subscriber_of_a_recipient_gets_the_event_and_no_one_else() {
-        let hub = hub(4, 100, 8);
-        let mut a1 = hub.subscribe(user("a"), Transport::Sse).unwrap();
-        let mut a2 = hub.subscribe(user("a"), Transport::Poll).unwrap();
-        let mut b = hub.subscribe(user("b"), Transport::Sse).unwrap();
-        hub.fan_out(&entry(1, &["a"]));
-        assert!(matches!(a1.rx.try_recv(), Ok(Push::Event(e)) if e.id.seq == 1));
-        assert!(matches!(a2.rx.try_recv(), Ok(Push::Event(e)) if e.id.seq == 1));
-        assert!(b.rx.try_recv().is_err());
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_disconnects_only_that_subscriber() {
-        let hub = hub(4, 100, 2);
-        let mut slow = hub.subscribe(user("a"), Transport::Sse).unwrap();
-        let mut fast = hub.subscribe(user("a"), Transport::Sse).unwrap();
-        for seq in 1..=3 {
-            hub.fan_out(&entry(seq, &["a"]));
-            assert!(matches!(fast.rx.try_recv(), Ok(Push::Event(_))));
-        }
-        assert!(matches!(slow.rx.recv().await, Some(Push::Event(_))));
-        assert!(matches!(slow.rx.recv().await, Some(Push::Event(_))));
-        assert!(slow.rx.recv().await.is_none(), "the slow stream ends");
-        assert_eq!(hub.connections(), 1);
-        assert_eq!(hub.metrics.slow_disconnects.get(), 1);
-    }
-
-    #[tokio::test]
-    async fn limits_are_enforced_and_released_on_drop() {
-        let hub = hub(1, 2, 4);
-        let a = hub.subscribe(user("a"), Transport::Sse).unwrap();
-        assert_eq!(
-            hub.subscribe(user("a"), Transport::Sse).err(),
-            Some(HubError::UserLimit(1))
-        );
-        let _b = hub.subscribe(user("b"), Transport::Sse).unwrap();
-        assert_eq!(
-            hub.subscribe(user("c"), Transport::Sse).err(),
-            Some(HubError::TotalLimit)
-        );
-        drop(a);
-        assert!(hub.subscribe(user("c"), Transport::Sse).is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_subscriber_refused_by_the_total_limit_leaves_no_user_behind() {
-        let hub = hub(4, 1, 4);
-        let _a = hub.subscribe(user("a"), Transport::Sse).unwrap();
-        hub.take_changed();
-        for ghost in ["ghost1", "ghost2", "ghost3"] {
-            assert_eq!(
-                hub.subscribe(user(ghost), Transport::Sse).err(),
-                Some(HubError::TotalLimit)
-            );
-        }
-        // What presence writes to Redis: refused users must not appear, not even with 0.
-        assert_eq!(hub.all_connections(), vec![(user("a"), 1)]);
-        assert_eq!(hub.user_connections(&user("ghost1")), 0);
-        assert!(hub.take_changed().is_empty());
-        assert_eq!(hub.connections(), 1);
-    }
-
-    #[tokio::test]
-    async fn close_all_ends_every_queue_and_refuses_new_subscribers() {
-        let hub = hub(4, 100, 4);
-        let mut a = hub.subscribe(user("a"), Transport::Sse).unwrap();
-        hub.close_all();
-        assert!(a.rx.recv().await.is_none());
-        assert_eq!(hub.connections(), 0);
-        assert_eq!(
-            hub.subscribe(user("a"), Transport::Sse).err(),
-            Some(HubError::ShuttingDown)
-        );
-    }
-}
+mod tests;

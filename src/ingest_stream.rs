@@ -24,8 +24,7 @@ use crate::{
         BrokerError,
         redis::{IngestEntry, ItemOutcome, RedisBroker},
     },
-    event::{EventError, NewEvent, ParseLimits},
-    idempotency::IdempotencyKey,
+    event::{EventError, IdempotencyKey, NewEvent, ParseLimits},
     metrics::Metrics,
 };
 

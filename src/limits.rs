@@ -6,13 +6,7 @@
 //! window) is forgotten by [`RateLimits::run_cleanup`], once a second: the map holds only the
 //! clients of about the last second, however many addresses come and go.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    num::NonZeroU32,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use actix_web::{
     HttpRequest,
@@ -21,7 +15,7 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use governor::Quota;
 
 use crate::{
     address_slots::{AddressSlots, Slot},
@@ -29,10 +23,8 @@ use crate::{
     client_addr::{TrustedProxies, rate_key},
     config::Settings,
     error::ApiError,
-    routes::AppState,
+    rate::{Limiter, wait_secs},
 };
-
-type Limiter<K> = DefaultKeyedRateLimiter<K>;
 
 /// The rate limiters and the proxies whose word on client addresses counts.
 pub struct RateLimits {
@@ -41,6 +33,16 @@ pub struct RateLimits {
     proxies: TrustedProxies,
     /// Open `/events` streams per client address.
     streams: Arc<AddressSlots>,
+    /// The largest request heads accepted (see [`bound_request`]).
+    bounds: RequestBounds,
+}
+
+/// The largest path, query string and head a request may have, in bytes.
+#[derive(Debug, Clone, Copy)]
+struct RequestBounds {
+    path: usize,
+    query: usize,
+    head: usize,
 }
 
 impl RateLimits {
@@ -51,6 +53,11 @@ impl RateLimits {
             publishes: limiter(settings.publishes_per_sec),
             proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
             streams: AddressSlots::new(settings.max_connections_per_address as usize),
+            bounds: RequestBounds {
+                path: settings.max_path_bytes as usize,
+                query: settings.max_query_bytes as usize,
+                head: settings.max_header_bytes as usize,
+            },
         }
     }
 
@@ -130,114 +137,29 @@ where
     wait_secs(limiter, key).map_err(|retry_after| ApiError::RateLimited { what, retry_after })
 }
 
-/// Takes one cell for `key`; refused, the seconds until one is free.
-fn wait_secs<K>(limiter: &Limiter<K>, key: &K) -> Result<(), u64>
-where
-    K: Clone + std::hash::Hash + Eq,
-{
-    limiter.check_key(key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(limiter.clock().now());
-        // Whole seconds, rounded up: Retry-After has no fractions, and 0 would invite a retry
-        // that is refused again.
-        wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-    })
-}
-
-/// Wrong publish or metrics keys per client address. An address past its budget is blocked
-/// until a cell is free again, and while blocked even the right key is refused: otherwise a
-/// guesser would still learn, from the one 2xx, that it had hit the key.
-pub struct AuthFailures {
-    limiter: Option<Limiter<IpAddr>>,
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
-    proxies: TrustedProxies,
-}
-
-impl AuthFailures {
-    /// A budget of `--auth-failures-per-min` per address; 0 switches it off.
-    pub fn new(settings: &Settings) -> Self {
-        Self {
-            limiter: NonZeroU32::new(settings.auth_failures_per_min)
-                .map(|n| Limiter::keyed(Quota::per_minute(n))),
-            blocked: Mutex::new(HashMap::new()),
-            proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
-        }
-    }
-
-    fn key(&self, req: &HttpRequest) -> Option<IpAddr> {
-        self.proxies.client_ip(req).map(rate_key)
-    }
-
-    /// Refuses, with the seconds to wait, an address that is blocked.
-    pub fn admit(&self, req: &HttpRequest) -> Result<(), u64> {
-        let Some(ip) = self.key(req) else {
-            return Ok(());
-        };
-        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        match blocked.get(&ip) {
-            Some(until) if *until > Instant::now() => {
-                let wait = *until - Instant::now();
-                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a wrong key; past the budget, blocks the address and says for how long.
-    pub fn failed(&self, req: &HttpRequest) -> Result<(), u64> {
-        let (Some(limiter), Some(ip)) = (&self.limiter, self.key(req)) else {
-            return Ok(());
-        };
-        wait_secs(limiter, &ip).inspect_err(|secs| {
-            let until = Instant::now() + Duration::from_secs(*secs);
-            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-            blocked.insert(ip, until);
-        })
-    }
-
-    /// Forgets addresses no longer blocked and counters back to fresh.
-    pub fn forget_idle(&self) {
-        if let Some(l) = &self.limiter {
-            l.retain_recent();
-        }
-        let now = Instant::now();
-        let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        blocked.retain(|_, until| *until > now);
-    }
-
-    /// Forgets idle entries once a second, for as long as the relay runs.
-    pub async fn run_cleanup(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            self.forget_idle();
-        }
-    }
-}
-
 /// Middleware: refuses a request whose head or query string is larger than configured, with a
-/// JSON error (actix itself only refuses heads over 128 KiB, with an empty 431).
+/// JSON error (actix itself only refuses heads over 128 KiB, with an empty 431). The bounds are
+/// those of the [`RateLimits`] the app holds as data.
 pub async fn bound_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        let max_path = state.settings.max_path_bytes as usize;
-        if req.path().len() > max_path {
-            return Err(ApiError::PathTooLong(max_path).into());
+    if let Some(limits) = req.app_data::<web::Data<RateLimits>>() {
+        let max = limits.bounds;
+        if req.path().len() > max.path {
+            return Err(ApiError::PathTooLong(max.path).into());
         }
-        let max_query = state.settings.max_query_bytes as usize;
-        if req.query_string().len() > max_query {
-            return Err(ApiError::QueryTooLong(max_query).into());
+        if req.query_string().len() > max.query {
+            return Err(ApiError::QueryTooLong(max.query).into());
         }
-        let max_head = state.settings.max_header_bytes as usize;
         let head: usize = req
             .headers()
             .iter()
             // Name, ": ", value, CRLF, as on the wire.
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
-        if head > max_head {
-            return Err(ApiError::HeadersTooLarge(max_head).into());
+        if head > max.head {
+            return Err(ApiError::HeadersTooLarge(max.head).into());
         }
     }
     next.call(req).await

@@ -1,20 +1,41 @@
-use clap::{CommandFactory, Parser, error::ContextKind};
+use clap::{CommandFactory, Parser, Subcommand, error::ContextKind};
 use notify_relay::{
     config::Settings,
     startup::{Application, run_mailer},
     telemetry,
 };
 
+/// The command line: the relay with its settings, or `mailer` with the same settings.
+#[derive(Parser)]
+#[command(
+    name = "notify-relay",
+    version,
+    args_override_self = true,
+    args_conflicts_with_subcommands = true,
+    about = "Pushes per-user notifications from Redis to browsers over SSE and long-poll"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Run>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// What to run instead of the whole relay.
+#[derive(Subcommand)]
+enum Run {
+    /// Runs only the mail worker (due emails, the outbox, SMTP), with the relay's settings.
+    Mailer(Settings),
+}
+
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    // `notify-relay mailer [flags]` runs only the mail worker, with the same flags and env.
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mailer_only = args.get(1).is_some_and(|a| a == "mailer");
-    if mailer_only {
-        args.remove(1);
-    }
-    let settings = match Settings::try_parse_from(args) {
-        Ok(s) => s,
+    let (settings, mailer_only) = match Cli::try_parse() {
+        Ok(Cli {
+            command: Some(Run::Mailer(settings)),
+            ..
+        }) => (settings, true),
+        Ok(Cli { settings, .. }) => (settings, false),
         Err(e) => exit_on_bad_setting(e),
     };
     telemetry::init(settings.log_format);
@@ -57,7 +78,7 @@ fn exit_on_bad_setting(e: clap::Error) -> ! {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let env = Settings::command()
+    let env = Cli::command()
         .get_arguments()
         .find(|a| a.get_long() == Some(long.as_str()))
         .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()));

@@ -16,6 +16,34 @@ pub const KEEPALIVE: Bytes = Bytes::from_static(b": keepalive\n\n");
 /// so it does not move the cursor, and `onmessage` ignores named events.
 pub const KEEPALIVE_EVENT: Bytes = Bytes::from_static(b"event: keepalive\ndata:\n\n");
 
+/// The last frame of a stream whose token expired. The relay's own last frames have no `id:`
+/// line, so the client's cursor stays the id of the last event it got; static bytes, so ending
+/// a stream allocates nothing.
+pub const TOKEN_EXPIRED: Bytes = Bytes::from_static(
+    b"event: token-expired\ndata: {\"reason\":\"token_expired\",\"message\":\"the token that opened this stream has expired; reconnect with a fresh one\"}\n\n",
+);
+
+/// The last frame of a stream that reached `--max-stream-secs`.
+pub const MAX_LIFETIME: Bytes = Bytes::from_static(
+    b"event: reconnect\ndata: {\"reason\":\"max_stream_lifetime\",\"message\":\"this stream reached its maximum lifetime; reconnect and resume from your last id\"}\n\n",
+);
+
+/// The last frame of a stream ended because the relay shuts down.
+pub const SHUTDOWN: Bytes = Bytes::from_static(
+    b"event: reconnect\ndata: {\"reason\":\"shutdown\",\"message\":\"this relay is shutting down; reconnect and resume from your last id\"}\n\n",
+);
+
+/// The frame that tells a client its cursor is too old and where it stands now (`head`, the
+/// id to continue from).
+pub fn reset_frame(head: &str) -> Bytes {
+    let data = serde_json::json!({
+        "reason": "cursor_too_old",
+        "message": "events after your cursor are no longer in history; reload state, then continue from this id",
+        "cursor": head,
+    });
+    message_frame(head, Some("reset"), &data.to_string())
+}
+
 /// Renders one SSE message. `data` may span lines: each line becomes its own `data:` field, so
 /// any text survives the round trip through a conforming parser. `id` and `event` must not contain
 /// line breaks or NUL (callers validate them; a stray one is dropped rather than corrupting the

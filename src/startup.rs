@@ -132,6 +132,8 @@ impl Application {
         }
         let limits = Arc::new(RateLimits::new(&settings));
         tokio::spawn(limits.clone().run_cleanup());
+        // Read by `limits::bound_request`, which runs before any route.
+        let request_bounds = web::Data::from(limits.clone());
         tokio::spawn(hub.clone().run_deadlines());
         let cors_origins: Vec<String> = settings.cors_origins().map(str::to_owned).collect();
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
@@ -149,9 +151,13 @@ impl Application {
             limits,
             offline,
             metrics,
-            admin,
         });
-        crate::admin::figures::start(&state);
+        crate::admin::figures::start(&state, &admin);
+        let admin_data = web::Data::from(admin);
+        let description = web::Data::new(routes::describe::Description::new(
+            &state.settings,
+            admin_on.then(crate::admin::description),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 // Every route in demo mode, so a proxy or a rebinding page can reach none of them.
@@ -163,6 +169,9 @@ impl Application {
                 // Outermost: the request id and span cover everything below.
                 .wrap(from_fn(telemetry::request_span))
                 .app_data(state.clone())
+                .app_data(description.clone())
+                .app_data(request_bounds.clone())
+                .app_data(admin_data.clone())
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .configure(|cfg| crate::admin::configure(cfg, admin_on))
                 .default_service(web::to(|| async {
@@ -314,7 +323,11 @@ async fn make_broker(
             let store = RedisStore::new(store_settings(settings, url.clone()))?;
             store.check().await?;
             tokio::spawn(store.clone().follow_failovers());
-            let redis = RedisBroker::new(store.clone(), redis_settings(settings), metrics.clone());
+            let redis = RedisBroker::new(
+                store.clone(),
+                redis_settings(settings),
+                metrics.broker_reconnects.clone(),
+            );
             let status = Arc::new(BridgeStatus::new(metrics.clone()));
             let bridge = BridgeSettings {
                 channels: settings

@@ -7,7 +7,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -19,9 +19,9 @@ use crate::{
     broker::{BrokerError, History, TailSink},
     email::{log::Status, presence::PRESENCE_TTL},
     event::{EventId, UserId},
-    hub::Transport,
     routes::AppState,
     trace::store::now_ms,
+    transport::Transport,
 };
 
 /// How often figures are sampled.
@@ -64,44 +64,29 @@ impl Rates {
     }
 }
 
-impl Admin {
-    /// Emails in the outbox not sent yet; `None` on the memory broker.
-    pub async fn outbox_depth(&self) -> Option<Result<u64, BrokerError>> {
-        let redis = self.redis.as_ref()?;
-        let depth = async {
-            let mut conn = redis.connection().await?;
-            let mut total = 0;
-            for p in 0..redis.partitions().len() {
-                total += redis::cmd("XLEN")
-                    .arg(redis.partition_key(p, "outbox"))
-                    .query_async::<u64>(&mut conn)
-                    .await
-                    .map_err(BrokerError::from)?;
-            }
-            Ok::<u64, BrokerError>(total)
-        };
-        Some(depth.await)
-    }
+/// Emails in the outbox not sent yet; `None` on the memory broker.
+async fn outbox_depth(state: &AppState) -> Option<Result<u64, BrokerError>> {
+    Some(state.offline.store.as_ref()?.outbox_depth().await)
 }
 
 /// Samples this instance's figures every [`EVERY`] until the relay stops; on Redis, shares them.
-pub async fn run_sampler(state: web::Data<AppState>) {
+pub async fn run_sampler(state: web::Data<AppState>, admin: Arc<Admin>) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     while state.hub.open() {
         tick.tick().await;
-        state.admin.rates.push(state.metrics.totals());
-        let Some(redis) = &state.admin.redis else {
+        admin.rates.push(state.metrics.totals());
+        let Some(redis) = &admin.redis else {
             continue;
         };
-        let figures = this_instance(&state).await;
+        let figures = this_instance(&state, &admin).await;
         let key = redis.key_of("admin:figures");
         let written = async {
             let mut conn = redis.connection().await?;
             redis::pipe()
                 .cmd("HSET")
                 .arg(&key)
-                .arg(&state.admin.instance)
+                .arg(&admin.instance)
                 .arg(figures.to_string())
                 .ignore()
                 .cmd("PEXPIRE")
@@ -119,9 +104,9 @@ pub async fn run_sampler(state: web::Data<AppState>) {
 }
 
 /// This instance's figures now.
-async fn this_instance(state: &AppState) -> Value {
+async fn this_instance(state: &AppState, admin: &Admin) -> Value {
     let m = &state.metrics;
-    let (events_in, events_out) = state.admin.rates.per_sec();
+    let (events_in, events_out) = admin.rates.per_sec();
     let lease_holder = state
         .bridge
         .as_ref()
@@ -134,7 +119,7 @@ async fn this_instance(state: &AppState) -> Value {
         Err(_) => None,
     };
     json!({
-        "instance": state.admin.instance,
+        "instance": admin.instance,
         "at_ms": now_ms(),
         "connections": {
             "sse": m.open(Transport::Sse).get(),
@@ -157,9 +142,9 @@ fn round(x: f64) -> f64 {
 }
 
 /// `GET /admin/overview`: this instance, the cluster, failed emails and recent errors.
-pub async fn overview(state: &AppState) -> Result<Value, BrokerError> {
-    let here = this_instance(state).await;
-    let mut instances: Vec<Value> = match &state.admin.redis {
+pub async fn overview(state: &AppState, admin: &Admin) -> Result<Value, BrokerError> {
+    let here = this_instance(state, admin).await;
+    let mut instances: Vec<Value> = match &admin.redis {
         None => vec![here.clone()],
         Some(redis) => {
             let mut conn = redis.connection().await?;
@@ -196,7 +181,7 @@ pub async fn overview(state: &AppState) -> Result<Value, BrokerError> {
         .iter()
         .find(|i| i["lease_holder"] == true)
         .map(|i| i["instance"].clone());
-    let outbox = match state.admin.outbox_depth().await {
+    let outbox = match outbox_depth(state).await {
         Some(Ok(depth)) => json!(depth),
         _ => Value::Null,
     };
@@ -229,15 +214,15 @@ pub async fn overview(state: &AppState) -> Result<Value, BrokerError> {
         "cluster": cluster,
         "instances": instances,
         "failed_emails": failed,
-        "recent_errors": super::errors::recent(),
+        "recent_errors": crate::telemetry::recent::recent(),
     }))
 }
 
 /// `GET /admin/users/{user}`: presence per instance, history head, contact, log and trace.
-pub async fn user(state: &AppState, user: &UserId) -> Result<Value, BrokerError> {
+pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
     let presence = state.offline.presence.status(user).await?;
-    let per_instance = match &state.admin.redis {
-        None => json!({ state.admin.instance.clone(): state.hub.user_connections(user) }),
+    let per_instance = match &admin.redis {
+        None => json!({ admin.instance.clone(): state.hub.user_connections(user) }),
         Some(redis) => {
             let mut conn = redis.connection().await?;
             let cutoff = now_ms().saturating_sub(PRESENCE_TTL.as_millis() as u64);
@@ -307,8 +292,8 @@ pub async fn user(state: &AppState, user: &UserId) -> Result<Value, BrokerError>
 }
 
 /// Starts the sampler when the admin routes are on.
-pub fn start(state: &web::Data<AppState>) {
-    if state.admin.enabled() {
-        tokio::spawn(run_sampler(state.clone()));
+pub fn start(state: &web::Data<AppState>, admin: &Arc<Admin>) {
+    if admin.enabled() {
+        tokio::spawn(run_sampler(state.clone(), admin.clone()));
     }
 }

@@ -9,20 +9,23 @@
 //! # Layout
 //! - this module: the [`Admin`] handle, the routes, the trace endpoints.
 //! - [`figures`]: this instance's and the cluster's figures, and the user lookup.
-//! - [`errors`]: the ring of recent WARN and ERROR log lines.
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::{
-    auth::Authenticator, config::Secret, error::ApiError, event::UserId, metrics::Metrics,
-    redis_store::RedisStore, routes::AppState, trace,
+    auth::Authenticator,
+    config::Secret,
+    error::{ApiError, ErrorBody},
+    event::UserId,
+    redis_store::RedisStore,
+    routes::{AppState, params::UserPath},
+    trace,
 };
 
-pub mod errors;
 pub mod figures;
 
 /// The admin side of one relay: its key, its name among instances, and where it reads from.
@@ -56,15 +59,31 @@ impl Admin {
             None => Err(ApiError::NotFound),
         }
     }
+}
 
-    /// Sets the outbox depth gauge from Redis (left as it was when Redis does not answer within
-    /// a second: a scrape must not hang on it).
-    pub async fn sample_outbox(&self, metrics: &Metrics) {
-        let depth = tokio::time::timeout(std::time::Duration::from_secs(1), self.outbox_depth());
-        if let Ok(Some(Ok(depth))) = depth.await {
-            metrics.email_outbox_depth.set(depth as i64);
-        }
-    }
+crate::routes::api::api!(
+    /// The admin routes: registered and described only when the admin key is set.
+    AdminDoc, handlers:
+    self::page,
+    self::overview,
+    self::user,
+    self::trace_get,
+    self::trace_start,
+    self::trace_stop,
+);
+
+/// The admin routes' description, with the admin key's scheme.
+pub fn description() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let mut doc = AdminDoc::openapi();
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .description(Some("the --admin-key (NOTIFY_ADMIN_KEY)"))
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("admin_key", SecurityScheme::Http(scheme));
+    doc
 }
 
 /// Registers the admin routes when the admin key is set.
@@ -72,36 +91,43 @@ pub fn configure(cfg: &mut web::ServiceConfig, enabled: bool) {
     if !enabled {
         return;
     }
-    cfg.service(resource("/admin", "GET").route(web::get().to(page)))
-        .service(resource("/admin/overview", "GET").route(web::get().to(overview)))
-        .service(resource("/admin/users/{user}", "GET").route(web::get().to(user)))
-        .service(
-            resource("/admin/trace/{user}", "GET, POST, DELETE")
-                .route(web::get().to(trace_get))
-                .route(web::post().to(trace_start))
-                .route(web::delete().to(trace_stop)),
-        );
+    for resource in crate::routes::api::resources(&AdminDoc::openapi(), &handlers()) {
+        cfg.service(resource.build());
+    }
 }
 
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
-    }))
-}
-
-fn no_store(body: serde_json::Value) -> HttpResponse {
+fn no_store<T: Serialize>(body: T) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
 }
 
-fn path_user(req: &HttpRequest) -> Result<UserId, ApiError> {
-    Ok(UserId::parse(
-        req.match_info().get("user").unwrap_or_default(),
-    )?)
+/// A user's delivery trace: whether it is on, and (when read) its records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraceState {
+    /// The user.
+    pub user: String,
+    /// A trace is on (on every instance).
+    pub tracing: bool,
+    /// When it ends, ms since the epoch.
+    pub until_ms: Option<u64>,
+    /// This instance has heard of the trace and records (on a read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_here: Option<bool>,
+    /// This instance's name (on a read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Newest first (on a read): `appended`, `fanned_out`, `delivered`, `replayed`, `polled`,
+    /// `skipped`, `reset`, `emailed`, `email_retry`, `email_failed`, each with `kind`, `at_ms`,
+    /// `instance` and usually the event `id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub records: Option<Vec<serde_json::Value>>,
 }
 
-/// The page: a static shell that asks for the key; every figure comes from the JSON routes.
+/// The page: a static shell that asks for the admin key; all data comes from the JSON routes.
+#[utoipa::path(get, path = "/admin", tag = "admin",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -114,15 +140,41 @@ async fn page() -> HttpResponse {
         .body(include_str!("../../static/admin.html"))
 }
 
-async fn overview(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
-    Ok(no_store(figures::overview(&state).await?))
+/// Live figures of this instance and the cluster, failed emails, recent errors.
+#[utoipa::path(get, path = "/admin/overview", tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The figures: `instance`, `cluster`, `instances`, `failed_emails`, `recent_errors`", body = Object),
+        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
+    ))]
+async fn overview(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.check(&req, &state.auth)?;
+    Ok(no_store(figures::overview(&state, &admin).await?))
 }
 
-async fn user(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
-    let user = path_user(&req)?;
-    Ok(no_store(figures::user(&state, &user).await?))
+/// A user: presence per instance, history head, contact, notification log, trace state.
+#[utoipa::path(get, path = "/admin/users/{user}", tag = "admin",
+    params(UserPath),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The user", body = Object),
+        (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
+    ))]
+async fn user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.check(&req, &state.auth)?;
+    let user = UserPath::parse(&req)?;
+    Ok(no_store(figures::user(&state, &admin, &user).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,13 +182,26 @@ struct TraceQuery {
     minutes: Option<u64>,
 }
 
-/// `POST /admin/trace/{user}?minutes=N`: traces the user on every instance for N minutes.
+/// Turns the user's delivery trace on, on every instance, for `minutes`.
+#[utoipa::path(post, path = "/admin/trace/{user}", tag = "admin",
+    params(
+        UserPath,
+        ("minutes" = Option<u64>, Query, minimum = 1, description = "How long the trace lasts in minutes (default 10; the most is written from `trace::MAX_MINUTES`)"),
+    ),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The trace", body = TraceState),
+        (status = 400, description = "Malformed user id or minutes out of range (`bad_event`, `bad_query`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
+    ))]
 async fn trace_start(
     req: HttpRequest,
     state: web::Data<AppState>,
+    admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
-    let user = path_user(&req)?;
+    admin.check(&req, &state.auth)?;
+    let user = UserPath::parse(&req)?;
     let q: TraceQuery = crate::routes::query(&req)?;
     let minutes = q.minutes.unwrap_or(trace::DEFAULT_MINUTES);
     if !(1..=trace::MAX_MINUTES).contains(&minutes) {
@@ -148,38 +213,71 @@ async fn trace_start(
     let until = trace::store::now_ms() + minutes * 60_000;
     state.metrics.trace.start(&user, until).await?;
     tracing::info!(user = %user, minutes, "delivery trace started");
-    Ok(no_store(
-        json!({ "user": user.as_str(), "tracing": true, "until_ms": until }),
-    ))
+    Ok(no_store(TraceState::switched(&user, Some(until))))
 }
 
-/// `DELETE /admin/trace/{user}`: stops the trace; its records stay readable until they expire.
+/// Turns the user's delivery trace off; its records stay readable until they expire.
+#[utoipa::path(delete, path = "/admin/trace/{user}", tag = "admin",
+    params(UserPath),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The trace", body = TraceState),
+        (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
+    ))]
 async fn trace_stop(
     req: HttpRequest,
     state: web::Data<AppState>,
+    admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
-    let user = path_user(&req)?;
+    admin.check(&req, &state.auth)?;
+    let user = UserPath::parse(&req)?;
     state.metrics.trace.stop(&user).await?;
     tracing::info!(user = %user, "delivery trace stopped");
-    Ok(no_store(
-        json!({ "user": user.as_str(), "tracing": false, "until_ms": null }),
-    ))
+    Ok(no_store(TraceState::switched(&user, None)))
 }
 
-/// `GET /admin/trace/{user}`: the records of every instance, newest first.
-async fn trace_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.admin.check(&req, &state.auth)?;
-    let user = path_user(&req)?;
+/// The user's delivery trace, merged across instances, newest first.
+#[utoipa::path(get, path = "/admin/trace/{user}", tag = "admin",
+    params(UserPath),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The trace", body = TraceState),
+        (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
+    ))]
+async fn trace_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: web::Data<Admin>,
+) -> Result<HttpResponse, ApiError> {
+    admin.check(&req, &state.auth)?;
+    let user = UserPath::parse(&req)?;
     let tracer = &state.metrics.trace;
     let until = tracer.until_shared(&user).await?;
     let records = tracer.records(&user).await?;
-    Ok(no_store(json!({
-        "user": user.as_str(),
-        "tracing": until.is_some(),
-        "until_ms": until,
-        "recording_here": tracer.tracing(&user),
-        "instance": state.admin.instance,
-        "records": records,
-    })))
+    Ok(no_store(TraceState {
+        user: user.as_str().to_owned(),
+        tracing: until.is_some(),
+        until_ms: until,
+        recording_here: Some(tracer.tracing(&user)),
+        instance: Some(admin.instance.clone()),
+        records: Some(records),
+    }))
+}
+
+impl TraceState {
+    /// The answer to turning a trace on (until `until`) or off.
+    fn switched(user: &UserId, until: Option<u64>) -> Self {
+        Self {
+            user: user.as_str().to_owned(),
+            tracing: until.is_some(),
+            until_ms: until,
+            recording_here: None,
+            instance: None,
+            records: None,
+        }
+    }
 }

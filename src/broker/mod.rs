@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
+use crate::{
+    event::{EventId, NewEvent, StoredEvent, Topic, UserId},
+    redis_store::StoreError,
+};
 
 pub mod cache;
 pub mod memory;
@@ -35,6 +38,25 @@ pub enum BrokerError {
     /// The store answered with something this relay did not write.
     #[error("broker returned unexpected data: {0}")]
     Corrupt(String),
+}
+
+/// A store failure as the broker reports it: not replicated (the write may exist) or unavailable.
+impl From<StoreError> for BrokerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotReplicated { .. } | StoreError::PrimaryChanged => {
+                BrokerError::NotReplicated(e.to_string())
+            }
+            e => BrokerError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A Redis failure, sorted by the store first.
+impl From<::redis::RedisError> for BrokerError {
+    fn from(e: ::redis::RedisError) -> Self {
+        StoreError::from(e).into()
+    }
 }
 
 /// The answer to "what did this user get after this cursor?".

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::Appended;
-use crate::idempotency::IdempotencyKey;
+use crate::event::IdempotencyKey;
 
 /// Most keys remembered at once; past it the oldest are forgotten before their TTL.
 pub const MAX_RECORDS: usize = 100_000;

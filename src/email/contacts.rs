@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::EmailError;
 use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
 
-/// A user's contact, validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A user's contact, validated (the address trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Contact {
     /// Where email goes.
     pub email: String,
@@ -19,11 +20,17 @@ pub struct Contact {
     pub email_fallback: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// The `PUT /users/{user}/contact` body (the description's `maxLength` of `email` is written
+/// from [`super::address::MAX_ADDRESS_BYTES`]).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ContactBody {
+pub struct ContactBody {
+    /// An email address (surrounding spaces are trimmed).
+    #[schema(format = Email)]
     email: String,
+    /// Whether events the user missed may be emailed (default true).
     #[serde(default = "yes")]
+    #[schema(default = true)]
     email_fallback: bool,
 }
 

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::now_ms;
 use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
@@ -45,7 +46,8 @@ impl Status {
 }
 
 /// One log record, as `GET /notifications` lists it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+#[schema(as = Notification)]
 pub struct Record {
     /// The notification id (the outbox entry id).
     pub id: String,
@@ -54,7 +56,8 @@ pub struct Record {
     /// Always `email` for now.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Where it stands.
+    /// Where it stands: `queued`, `sent` or `failed`.
+    #[schema(pattern = r"^(queued|sent|failed)$")]
     pub status: String,
     /// SMTP attempts made.
     pub attempts: u64,
@@ -73,12 +76,14 @@ pub struct Record {
 }
 
 /// One page of the log, as `GET /notifications` answers it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+#[schema(as = Notifications)]
 pub struct Page {
     /// The records, newest first.
     pub notifications: Vec<Record>,
-    /// True when the search stopped at [`SCAN_MAX`] records before finding `limit`: older
-    /// matches may exist.
+    /// True when a search by `status` in Redis stopped after the newest [`SCAN_MAX`] records
+    /// (or `limit`, if more) before finding `limit` matches: older matches may exist. Always
+    /// false when the log is read from `--notifications-db`.
     pub partial: bool,
 }
 

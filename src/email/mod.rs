@@ -98,6 +98,21 @@ impl Store {
     pub fn db_queue(&self) -> Option<&RedisStore> {
         self.db.as_ref().map(|_| self.log.redis())
     }
+
+    /// Emails in the outbox not sent yet, over every partition's outbox.
+    pub async fn outbox_depth(&self) -> Result<u64, crate::broker::BrokerError> {
+        let redis = self.log.redis();
+        let mut conn = redis.connection().await?;
+        let mut total = 0;
+        for p in 0..redis.partitions().len() {
+            total += redis::cmd("XLEN")
+                .arg(redis.partition_key(p, "outbox"))
+                .query_async::<u64>(&mut conn)
+                .await
+                .map_err(crate::broker::BrokerError::from)?;
+        }
+        Ok(total)
+    }
 }
 
 impl Offline {

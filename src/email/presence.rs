@@ -19,6 +19,7 @@ use std::{
 
 use redis::Script;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::now_ms;
 use crate::{broker::BrokerError, event::UserId, hub::Hub, redis_store::RedisStore};
@@ -31,7 +32,8 @@ pub const REWRITE_EVERY: Duration = Duration::from_secs(30);
 pub const PRESENCE_TTL: Duration = Duration::from_secs(5);
 
 /// The answer to `GET /presence/{user}`.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
+#[schema(as = Presence)]
 pub struct Status {
     /// True when the user has a live connection on some instance.
     pub online: bool,

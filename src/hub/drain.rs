@@ -12,8 +12,8 @@ use std::{
     time::Duration,
 };
 
-use super::{EndReason, Hub, Transport};
-use crate::event::UserId;
+use super::{EndReason, Hub};
+use crate::{event::UserId, transport::Transport};
 
 /// How often the drain ends the streams whose turn has come.
 const DRAIN_TICK: Duration = Duration::from_millis(10);
@@ -54,12 +54,12 @@ impl Hub {
         let mut streams = Vec::new();
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            shard.retain(|user, subs| {
-                let before = subs.len();
-                subs.retain(|s| s.transport == Transport::Sse);
-                self.total.fetch_sub(before - subs.len(), Ordering::AcqRel);
-                streams.extend(subs.iter().map(|s| (user.clone(), s.id)));
-                !subs.is_empty()
+            shard.retain(|user, s| {
+                let stream = s.transport == Transport::Sse;
+                if stream {
+                    streams.push((user.clone(), s.id));
+                }
+                stream
             });
         }
         streams

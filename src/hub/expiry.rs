@@ -21,8 +21,8 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{Hub, HubError, Push, Subscription, Transport};
-use crate::event::UserId;
+use super::{Hub, HubError, Push, Subscription};
+use crate::{event::UserId, sse, transport::Transport};
 
 /// Why the relay ended a stream; the stream's last frame says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,15 +40,9 @@ impl EndReason {
     /// the last event it got. Static bytes: ending a stream allocates nothing.
     pub fn frame(self) -> Bytes {
         match self {
-            Self::TokenExpired => Bytes::from_static(
-                b"event: token-expired\ndata: {\"reason\":\"token_expired\",\"message\":\"the token that opened this stream has expired; reconnect with a fresh one\"}\n\n",
-            ),
-            Self::MaxLifetime => Bytes::from_static(
-                b"event: reconnect\ndata: {\"reason\":\"max_stream_lifetime\",\"message\":\"this stream reached its maximum lifetime; reconnect and resume from your last id\"}\n\n",
-            ),
-            Self::Shutdown => Bytes::from_static(
-                b"event: reconnect\ndata: {\"reason\":\"shutdown\",\"message\":\"this relay is shutting down; reconnect and resume from your last id\"}\n\n",
-            ),
+            Self::TokenExpired => sse::TOKEN_EXPIRED,
+            Self::MaxLifetime => sse::MAX_LIFETIME,
+            Self::Shutdown => sse::SHUTDOWN,
         }
     }
 }
@@ -138,18 +132,9 @@ impl Hub {
     /// Ends one subscriber: its last frame goes behind what it has queued, then its queue closes.
     /// A subscriber whose queue is full just closes; its client resumes all the same.
     pub(super) fn end(&self, user: &UserId, id: u64, reason: EndReason) {
-        let mut shard = self.shard(user);
-        let Some(subs) = shard.get_mut(user) else {
-            return;
-        };
-        if let Some(pos) = subs.iter().position(|s| s.id == id) {
-            let sub = subs.swap_remove(pos);
+        if let Some(sub) = self.shard(user).remove(user, id) {
             let _ = sub.tx.try_send(Push::End(reason));
             tracing::debug!(user = %user, ?reason, "stream ended at its deadline");
-            self.total.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        if subs.is_empty() {
-            shard.remove(user);
         }
     }
 

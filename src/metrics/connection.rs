@@ -7,8 +7,8 @@ use tracing::{Level, Span};
 use super::Metrics;
 use crate::{
     event::{EventId, UserId},
-    hub::Transport,
     telemetry::{self, RequestId},
+    transport::Transport,
 };
 
 /// One subscriber connection's accounting: counted in its gauge while it lives, its deliveries

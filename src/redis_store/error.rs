@@ -2,8 +2,6 @@
 
 use redis::{ErrorKind, RedisError};
 
-use crate::broker::BrokerError;
-
 /// An error from the Redis store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,21 +73,4 @@ fn is_tls_failure(message: &str) -> bool {
         "certificate required",
     ];
     SIGNS.iter().any(|s| message.contains(s))
-}
-
-impl From<StoreError> for BrokerError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotReplicated { .. } | StoreError::PrimaryChanged => {
-                BrokerError::NotReplicated(e.to_string())
-            }
-            e => BrokerError::Unavailable(e.to_string()),
-        }
-    }
-}
-
-impl From<RedisError> for BrokerError {
-    fn from(e: RedisError) -> Self {
-        StoreError::from(e).into()
-    }
 }

@@ -24,13 +24,14 @@ use crate::{
     address_slots::Slot,
     broker::{Broker, BrokerError, History},
     email::delivery::Deliveries,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{EndReason, Push, Subscription, Transport},
+    hub::{EndReason, Push, Subscription},
     metrics::Connection,
     sse,
     telemetry::RequestId,
     trace::Tracer,
+    transport::Transport,
 };
 
 #[cfg(feature = "lab-sse")]
@@ -51,7 +52,24 @@ struct EventsQuery {
     keepalive: Option<String>,
 }
 
-/// Opens the stream: replay after the client's cursor from history, then live events.
+/// Opens the SSE stream of the token's user: replay after the client's cursor from history,
+/// then live events.
+#[utoipa::path(
+    get, path = "/events", tag = "subscribe",
+    params(
+        ("keepalive" = Option<String>, Query, pattern = r"^(comment|event)$", description = "`event`: keepalives as `event: keepalive` messages instead of comments"),
+        ("last_event_id" = Option<String>, Query, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id (EventSource cannot set headers on first connect)"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "Resume after this id; wins over the query parameter"),
+    ),
+    security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
+    responses(
+        (status = 200, description = "The event stream: `retry:`, then `id:`/`event:`/`data:` blocks and `: keepalive` comments", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Malformed cursor or query, or a header token and `?token=` that disagree (`conflicting_tokens`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`), or this address already holds --max-connections-per-address open streams (`too_many_connections_for_address`, with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
+    )
+)]
 pub async fn events(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -185,7 +203,7 @@ fn put_history(
     match history {
         History::Reset { head } => {
             trace.reset(user, "sse", last, head);
-            buf.extend_from_slice(&reset_frame(head));
+            buf.extend_from_slice(&sse::reset_frame(&head.to_string()));
             (head, 0, false)
         }
         History::Events(events) => {
@@ -207,16 +225,6 @@ type BatchRead = Pin<Box<dyn Future<Output = Result<History, BrokerError>> + Sen
 
 fn read_batch(broker: Arc<dyn Broker>, user: UserId, after: EventId) -> BatchRead {
     Box::pin(async move { broker.read_after(&user, after, REPLAY_BATCH).await })
-}
-
-/// The frame that tells a client its cursor is too old and where it stands now.
-pub fn reset_frame(head: EventId) -> Bytes {
-    let data = serde_json::json!({
-        "reason": "cursor_too_old",
-        "message": "events after your cursor are no longer in history; reload state, then continue from this id",
-        "cursor": head.to_string(),
-    });
-    sse::message_frame(&head.to_string(), Some("reset"), &data.to_string())
 }
 
 /// The response body: the prelude, the rest of the replay batch by batch, then the subscriber's

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse, middleware::from_fn, web};
+use actix_web::{HttpRequest, middleware::from_fn, web};
 use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
 
 use crate::{
     auth::Authenticator,
@@ -17,18 +18,42 @@ use crate::{
     metrics::Metrics,
 };
 
+pub mod api;
 pub mod contacts;
 pub mod demo;
+pub mod describe;
 pub mod events;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod params;
 mod path;
 pub mod poll;
 pub mod presence;
 pub mod publish;
 pub mod topics;
+
+api::api!(
+    /// The HTTP API: every handler once, registered and described from this list.
+    ApiDoc, handlers:
+    events::events,
+    poll::poll,
+    publish::publish,
+    topics::topic_list,
+    topics::topic_replace,
+    topics::topic_add,
+    topics::topic_remove,
+    presence::presence,
+    contacts::contact_put,
+    contacts::contact_get,
+    contacts::contact_delete,
+    notifications::notifications,
+    ops::healthz,
+    ops::readyz,
+    metrics::metrics,
+    openapi::openapi,
+);
 
 /// What every handler shares.
 pub struct AppState {
@@ -48,8 +73,6 @@ pub struct AppState {
     pub offline: crate::email::Offline,
     /// Counters, gauges and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// The admin page's figures and key.
-    pub admin: Arc<crate::admin::Admin>,
 }
 
 impl AppState {
@@ -62,59 +85,32 @@ impl AppState {
     }
 }
 
-/// Registers every route; `/events` and `/poll` answer cross-origin requests from `cors_origins`.
-/// A known path asked with another method gets a JSON 405 with `Allow`.
+/// Registers every route of [`ApiDoc`], and the demo page and client script; `/events` and
+/// `/poll` (the paths [`crate::cors::PreflightDoc`] describes) answer cross-origin requests from
+/// `cors_origins`. A known path asked with another method gets a JSON 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig, demo: bool, cors_origins: &[String]) {
-    let cors = || crate::cors::subscriber_cors(cors_origins.iter().map(String::as_str));
-    cfg.service(
-        resource("/events", "GET")
-            .wrap(cors())
-            .wrap(from_fn(crate::cors::only_for_allowed))
-            .route(web::get().to(events::events)),
-    )
-    .service(
-        resource("/poll", "GET")
-            .wrap(cors())
-            .wrap(from_fn(crate::cors::only_for_allowed))
-            .route(web::get().to(poll::poll)),
-    )
-    .service(resource("/publish", "POST").route(web::post().to(publish::publish)))
-    .service(
-        resource("/topics/{topic}/subscribers", "GET, PUT")
-            .route(web::get().to(topics::list))
-            .route(web::put().to(topics::replace)),
-    )
-    .service(
-        resource("/topics/{topic}/subscribers/{user}", "PUT, DELETE")
-            .route(web::put().to(topics::add))
-            .route(web::delete().to(topics::remove)),
-    )
-    .service(resource("/presence/{user}", "GET").route(web::get().to(presence::presence)))
-    .service(
-        resource("/users/{user}/contact", "GET, PUT, DELETE")
-            .route(web::put().to(contacts::put))
-            .route(web::get().to(contacts::get))
-            .route(web::delete().to(contacts::delete)),
-    )
-    .service(resource("/notifications", "GET").route(web::get().to(notifications::list)))
-    .service(resource("/healthz", "GET").route(web::get().to(ops::healthz)))
-    .service(resource("/readyz", "GET").route(web::get().to(ops::readyz)))
-    .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
-    .service(resource("/openapi.json", "GET").route(web::get().to(openapi::openapi_json)))
-    .service(resource("/", "GET").route(web::get().to(ops::index)))
-    .service(resource("/notify-client.js", "GET").route(web::get().to(ops::client_js)))
-    // The path a page that copied the client out of `static/` expects.
-    .service(resource("/static/notify-client.js", "GET").route(web::get().to(ops::client_js)));
-    if demo {
-        cfg.service(resource("/demo/token", "GET").route(web::get().to(demo::token)));
+    let cors_paths = crate::cors::cors_paths();
+    for resource in api::resources(&ApiDoc::openapi(), &handlers()) {
+        if cors_paths.contains(&resource.path) {
+            let cors = crate::cors::subscriber_cors(cors_origins.iter().map(String::as_str));
+            cfg.service(
+                resource
+                    .build()
+                    .wrap(cors)
+                    .wrap(from_fn(crate::cors::only_for_allowed)),
+            );
+        } else {
+            cfg.service(resource.build());
+        }
     }
-}
-
-/// A resource whose other methods get a JSON 405 naming the `allow`ed ones.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
-    }))
+    // Pages, not API: the demo page, and the client at the path a page that copied it out of
+    // `static/` expects too.
+    cfg.service(api::get_only("/").route(web::get().to(ops::index)))
+        .service(api::get_only("/notify-client.js").route(web::get().to(ops::client_js)))
+        .service(api::get_only("/static/notify-client.js").route(web::get().to(ops::client_js)));
+    if demo {
+        cfg.service(api::get_only("/demo/token").route(web::get().to(demo::token)));
+    }
 }
 
 /// Parses the query string into `T`, answering 400 with the reason.

@@ -11,7 +11,7 @@ use crate::{
         EmailError,
         log::{Page, Status},
     },
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     event::UserId,
 };
 
@@ -27,8 +27,29 @@ struct LogQuery {
     limit: Option<usize>,
 }
 
-/// Lists log records, optionally of one user and in one status.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The notification log, newest first, optionally of one user and in one status: from the
+/// SQL table when `--notifications-db` is set, else from Redis.
+#[utoipa::path(
+    get, path = "/notifications", tag = "offline",
+    params(
+        ("user" = Option<String>, Query, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$", description = "Only this user's records"),
+        ("status" = Option<String>, Query, pattern = r"^(queued|sent|failed)$", description = "Only records in this status"),
+        ("limit" = Option<u64>, Query, description = "Most records, clamped to 1..=1000 (default 50)"),
+    ),
+    security(("publish_key" = [])),
+    responses(
+        (status = 200, description = "Records", body = Page),
+        (status = 400, description = "Malformed query (`bad_query`) or user id (`bad_event`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
+        (status = 403, description = "HTTP publishing is off", body = ErrorBody),
+        (status = 501, description = "The relay runs on the memory broker (`email_needs_redis`)", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable (`broker_unavailable`), or the notifications database (`notifications_db_unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn notifications(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
     let q: LogQuery = query(&req)?;
     let store = state.offline.store()?;

@@ -3,30 +3,58 @@
 use std::sync::atomic::Ordering;
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// Readiness details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    pub broker: &'static str,
+    /// `live` or `starting`.
+    pub tail: &'static str,
+    /// Open connections.
+    pub connections: u64,
+    /// `off`, `holder` or `standby`.
+    pub bridge: &'static str,
+}
+
 /// Liveness: the process answers.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "operate",
+    responses((status = 200, description = "The process answers", body = Health)))]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
 }
 
 /// Readiness: the broker answers and the log tail is positioned.
+#[utoipa::path(get, path = "/readyz", tag = "operate",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready", body = Readiness),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let broker = state.broker.ping().await;
+    let broker = state.broker.ping().await.is_ok();
     let tail = state.hub.is_live();
-    let body = json!({
-        "broker": if broker.is_ok() { "ok" } else { "unavailable" },
-        "tail": if tail { "live" } else { "starting" },
-        "connections": state.hub.connections(),
-        "bridge": match &state.bridge {
+    let body = Readiness {
+        broker: if broker { "ok" } else { "unavailable" },
+        tail: if tail { "live" } else { "starting" },
+        connections: state.hub.connections() as u64,
+        bridge: match &state.bridge {
             None => "off",
             Some(b) if b.holder.load(Ordering::Acquire) => "holder",
             Some(_) => "standby",
         },
-    });
-    if broker.is_ok() && tail {
+    };
+    if broker && tail {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -17,14 +17,16 @@ use actix_web::{
 };
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{AppState, cursor, query};
 use crate::{
     broker::History,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{Push, Subscription, Transport},
+    hub::{Push, Subscription},
     metrics::Connection,
+    transport::Transport,
 };
 
 #[derive(Debug, Deserialize)]
@@ -35,23 +37,39 @@ struct PollQuery {
 }
 
 /// A poll answer: events after the cursor, the cursor to send next, and whether it was reset.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PollAnswer {
     /// Events after the cursor, oldest first.
+    #[schema(value_type = Vec<StoredEvent>)]
     pub events: Vec<std::sync::Arc<StoredEvent>>,
-    /// The cursor for the next poll.
+    /// The cursor to poll from next.
     pub cursor: EventId,
-    /// True when the old cursor was too old: the client may have missed events.
+    /// True when the cursor was older than history: events may have been missed.
     pub reset: bool,
 }
 
-/// Answers at once when events exist after the cursor, else waits for one or the timeout.
+/// Long-poll: events after the cursor at once, else waits up to `timeout` seconds for one.
 ///
 /// A poll that has to wait answers its head at once and its JSON body later, from the
 /// response body ([`Waiting`]) rather than from this handler: a handler that waited would keep
 /// the whole request alive for the wait (its head alone is a 6.5 KB header map in actix-http,
 /// plus the middleware and handler futures), where the body holds only the subscription, the
 /// cursor and the timer. The answer is the same JSON either way; the waiting one is sent chunked.
+#[utoipa::path(
+    get, path = "/poll", tag = "subscribe",
+    params(
+        ("cursor" = Option<String>, Query, pattern = r"^([0-9]{1,19}-[0-9]{1,19})?$", description = "The cursor of the last answer; absent or empty: answer at once with the current cursor"),
+        ("timeout" = Option<u64>, Query, description = "Seconds to wait, capped by --poll-timeout-secs"),
+    ),
+    security(("subscriber_bearer" = []), ("subscriber_cookie" = []), ("subscriber_query" = [])),
+    responses(
+        (status = 200, description = "Events, the next cursor, and whether the cursor was reset", body = PollAnswer),
+        (status = 400, description = "Malformed cursor or query, or a header token and `?token=` that disagree (`conflicting_tokens`)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired token", body = ErrorBody),
+        (status = 429, description = "Too many connections for this user (`too_many_connections_for_user`), or new connections from this address over --connects-per-sec (`rate_limited`, with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
+    )
+)]
 pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.limits.connect(&req)?;
     let q: PollQuery = query(&req)?;

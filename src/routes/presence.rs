@@ -2,16 +2,31 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::AppState;
-use crate::{error::ApiError, event::UserId};
+use super::{AppState, params::UserPath};
+use crate::{
+    email::presence::Status,
+    error::{ApiError, ErrorBody},
+};
 
-/// Answers `{"online": bool, "connections": n}`.
+/// Whether a user has a live connection on any instance: `{"online": bool, "connections": n}`.
+#[utoipa::path(
+    get, path = "/presence/{user}", tag = "offline",
+    params(UserPath),
+    security(("publish_key" = [])),
+    responses(
+        (status = 200, description = "Presence", body = Status),
+        (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong publish key", body = ErrorBody),
+        (status = 403, description = "HTTP publishing is off", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
 pub async fn presence(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
-    let user = UserId::parse(&super::path::param(&req, "user"))?;
+    let user = UserPath::parse(&req)?;
     let status = state.offline.presence.status(&user).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::{
     broker::{Appended, LogEntry},
     event::{EventId, NewEvent, StoredEvent, UserId},
-    hub::Transport,
+    transport::Transport,
 };
 
 pub mod store;

@@ -114,7 +114,7 @@ fn broker_on(redis: &RedisServer) -> Arc<RedisBroker> {
             idempotency_ttl: Duration::from_secs(60),
             max_topic_recipients: 100_000,
         },
-        Metrics::new(),
+        Metrics::new().broker_reconnects.clone(),
     )
 }
 

@@ -7,6 +7,7 @@ mod admin_helpers;
 mod admin_page;
 mod admin_trace;
 mod admin_trace_email;
+mod architecture;
 mod cache;
 mod caps;
 mod contacts;

@@ -36,7 +36,6 @@ use super::{
 };
 use crate::{
     event::{EventId, NewEvent, Topic, UserId},
-    metrics::Metrics,
     redis_store::{RedisStore, StoreConnection},
 };
 
@@ -75,8 +74,8 @@ pub struct RedisBroker {
     read: Script,
     lease: Script,
     topic_replace: Script,
-    /// Where the tail's reconnects are counted.
-    metrics: Arc<Metrics>,
+    /// Where the tail's reconnects are counted (the metrics' counter, shared).
+    reconnects: prometheus::IntCounter,
     append_more: Script,
 }
 
@@ -90,7 +89,7 @@ impl RedisBroker {
     pub fn new(
         store: Arc<RedisStore>,
         settings: RedisSettings,
-        metrics: Arc<Metrics>,
+        reconnects: prometheus::IntCounter,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -104,7 +103,7 @@ impl RedisBroker {
             append_more: history_script(include_str!("append_more.lua")),
             lease: Script::new(include_str!("lease.lua")),
             topic_replace: Script::new(include_str!("topic_replace.lua")),
-            metrics,
+            reconnects,
         })
     }
 

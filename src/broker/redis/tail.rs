@@ -91,7 +91,7 @@ impl RedisBroker {
                     .blocking_connection(Duration::from_millis(TAIL_BLOCK_MS + 5_000))
                     .await?;
                 if connected_before {
-                    self.metrics.broker_reconnects.inc();
+                    self.reconnects.inc();
                 }
                 connected_before = true;
                 let from = match last {

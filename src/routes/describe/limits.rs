@@ -1,77 +1,55 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of the HTTP API, generated with `utoipa`.
-//!
-//! [`spec`], [`topics`] and [`offline`] describe the operations ([`admin`] those of the admin
-//! routes, when they are on); this module serves the document,
-//! with the parts utoipa's derive cannot say written here as JSON Schema: the message and contact
-//! bodies, the limits the relay was started with, the `Retry-After` header, and the 414/431 that
-//! `limits::bound_request` may answer on any route.
-//! `tests/api/openapi.rs` checks that the document names exactly the routes the relay serves,
-//! and schemathesis (`tests/schemathesis.sh`) checks the real answers against it.
+//! The parts of the description that depend on how the relay was started or on the domain's
+//! constants, which utoipa's attributes cannot name: written into the generated document.
 
-use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
-use utoipa::OpenApi;
 
-use super::AppState;
-use crate::config::Settings;
+use crate::{
+    config::Settings,
+    email::address::MAX_ADDRESS_BYTES,
+    event::{
+        MAX_EVENT_NAME_CHARS, MAX_KEY_CHARS, MAX_TOPIC_CHARS, MAX_USER_ID_CHARS,
+        RESERVED_EVENT_NAMES,
+    },
+    routes::topics::MAX_REPLACE_USERS,
+};
 
-mod admin;
-mod offline;
-mod spec;
-mod topics;
-
-pub use spec::ApiDoc;
-
-/// Serves the description of this relay, with its limits.
-pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(document(&state.settings))
-}
-
-/// The description as served: utoipa's, with the schemas its derive cannot express.
-pub fn document(settings: &Settings) -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
-    let max = settings.max_recipients;
-    doc["components"]["schemas"]["Publication"] = publication_schema(max);
-    doc["components"]["schemas"]["Subscribers"] = json!({
-        "type": "object",
-        "required": ["subscribers"],
-        "properties": {"subscribers": {"type": "array", "items": user_id(), "maxItems": topics::MAX_REPLACE_USERS}},
-    });
-    doc["components"]["schemas"]["ContactBody"] = json!({
-        "type": "object",
-        "required": ["email"],
-        "properties": {
-            "email": {"description": "An email address of at most 254 bytes (surrounding spaces are trimmed)", "type": "string", "format": "email", "maxLength": 254},
-            "email_fallback": {"description": "Whether events the user missed may be emailed (default true)", "type": "boolean"},
-        },
-        "additionalProperties": false,
-    });
-    if settings.admin_key.is_some() {
-        admin::describe(&mut doc);
+/// Writes the limits of `settings` and the domain into `doc`.
+pub fn write(doc: &mut Value, settings: &Settings) {
+    if let Some(minutes) = param(doc, "/admin/trace/{user}", "post", "minutes") {
+        minutes["schema"]["maximum"] = json!(crate::trace::MAX_MINUTES);
     }
-    not_nullable(&mut doc);
-    bounded_requests(&mut doc);
-    retry_after(&mut doc);
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["Publication"] = publication_schema(settings.max_recipients);
+    schemas["ReplaceBody"]["properties"]["subscribers"] = json!({
+        "description": "The new subscriber set; an empty list clears it",
+        "type": "array", "items": user_id(), "maxItems": MAX_REPLACE_USERS,
+    });
+    schemas["ContactBody"]["properties"]["email"]["maxLength"] = json!(MAX_ADDRESS_BYTES);
+    doc["paths"]["/publish"]["post"]["requestBody"]["content"]["application/json"]["schema"] =
+        json!({"$ref": "#/components/schemas/Publication"});
+    not_nullable(doc);
+    bounded_requests(doc);
+    retry_after(doc);
     // u64 parameters: no int64 format, whose maximum would be i64's.
     let any_u64 = json!({"type": "integer", "minimum": 0, "maximum": u64::MAX});
-    set_param_schema(&mut doc, "/poll", "timeout", any_u64.clone());
-    set_param_schema(
-        &mut doc,
-        "/topics/{topic}/subscribers",
-        "limit",
-        any_u64.clone(),
-    );
-    set_param_schema(&mut doc, "/notifications", "limit", any_u64);
-    doc
+    set_param_schema(doc, "/poll", "timeout", any_u64.clone());
+    set_param_schema(doc, "/topics/{topic}/subscribers", "limit", any_u64.clone());
+    set_param_schema(doc, "/notifications", "limit", any_u64);
+}
+
+/// Parameter `name` of `method path`, if described.
+fn param<'a>(doc: &'a mut Value, path: &str, method: &str, name: &str) -> Option<&'a mut Value> {
+    let pointer = format!("/paths/{}/{method}/parameters", path.replace('/', "~1"));
+    doc.pointer_mut(&pointer)?
+        .as_array_mut()?
+        .iter_mut()
+        .find(|p| p["name"] == name)
 }
 
 /// Replaces the schema of parameter `name` of `GET path`.
 fn set_param_schema(doc: &mut Value, path: &str, name: &str, schema: Value) {
-    let pointer = format!("/paths/{}/get/parameters", path.replace('/', "~1"));
-    if let Some(params) = doc.pointer_mut(&pointer).and_then(Value::as_array_mut) {
-        for p in params.iter_mut().filter(|p| p["name"] == name) {
-            p["schema"] = schema.clone();
-        }
+    if let Some(p) = param(doc, path, "get", name) {
+        p["schema"] = schema;
     }
 }
 
@@ -156,10 +134,16 @@ fn not_nullable(doc: &mut Value) {
 /// Text without control characters (Unicode Cc), as user ids and event names must be.
 const NO_CONTROLS: &str = r"^[^\u0000-\u001f\u007f-\u009f]+$";
 
-/// A user id: a string of 1 to 128 characters without control characters, or an integer.
+/// A topic name: 1 to [`MAX_TOPIC_CHARS`] of `A-Z a-z 0-9 : _ . - /` (see `Topic::parse`).
+fn topic_pattern() -> String {
+    format!(r"^[A-Za-z0-9:_./-]{{1,{MAX_TOPIC_CHARS}}}$")
+}
+
+/// A user id: a string of 1 to [`MAX_USER_ID_CHARS`] characters without control characters,
+/// or an integer.
 fn user_id() -> Value {
     json!({"oneOf": [
-        {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_CONTROLS},
+        {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_CHARS, "pattern": NO_CONTROLS},
         {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX},
     ]})
 }
@@ -169,7 +153,7 @@ fn user_id() -> Value {
 fn publication_schema(max_recipients: u64) -> Value {
     let users = |min: u64| json!({"type": "array", "minItems": min, "maxItems": max_recipients, "items": user_id()});
     let nullable = |schema: Value| json!({"anyOf": [schema, {"type": "null"}]});
-    let topic = json!({"type": "string", "pattern": topics::TOPIC_PATTERN});
+    let topic = json!({"type": "string", "pattern": topic_pattern()});
     json!({
         "description": "A message for one user (`user_id`), several (`user_ids`) and/or a topic's subscribers (`topic`), less `exclude`; the object is delivered as `data` without `user_ids`, `exclude` and `fallback`.",
         "type": "object",
@@ -180,12 +164,12 @@ fn publication_schema(max_recipients: u64) -> Value {
             "exclude": nullable(users(0)),
             "event": nullable(json!({
                 "description": "The SSE event name; absent or null: the event fires `onmessage`. The relay's own control names are refused (`reserved_event`).",
-                "type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROLS,
-                "not": {"enum": crate::event::RESERVED_EVENT_NAMES},
+                "type": "string", "minLength": 1, "maxLength": MAX_EVENT_NAME_CHARS, "pattern": NO_CONTROLS,
+                "not": {"enum": RESERVED_EVENT_NAMES},
             })),
             "idempotency_key": nullable(json!({
                 "description": "The publisher's name for this event: a second publish with it stores nothing and gets the first one's answer; not delivered in `data`",
-                "type": "string", "pattern": "^[A-Za-z0-9_.:/+=-]{1,128}$",
+                "type": "string", "pattern": format!("^[A-Za-z0-9_.:/+=-]{{1,{MAX_KEY_CHARS}}}$"),
             })),
         },
         "anyOf": [
@@ -194,4 +178,23 @@ fn publication_schema(max_recipients: u64) -> Value {
             {"required": ["topic"], "properties": {"topic": topic}},
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Topic;
+
+    #[test]
+    fn the_described_topic_pattern_says_what_topic_parse_accepts() {
+        let pattern = topic_pattern();
+        assert_eq!(pattern, r"^[A-Za-z0-9:_./-]{1,128}$");
+        let longest = "a".repeat(MAX_TOPIC_CHARS);
+        assert!(Topic::parse(&longest).is_ok());
+        assert!(Topic::parse(&format!("{longest}a")).is_err());
+        for c in ":_./-".chars() {
+            assert!(Topic::parse(&format!("a{c}b")).is_ok(), "{c}");
+        }
+        assert!(Topic::parse("a b").is_err());
+    }
 }

@@ -9,9 +9,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use notify_relay::{
     broker::LogEntry,
     event::{EventId, NewEvent, ParseLimits, StoredEvent, UserId},
-    hub::{Hub, HubLimits, Push, Transport},
+    hub::{Hub, HubLimits, Push},
     metrics::{Connection, Metrics},
     sse,
+    transport::Transport,
 };
 
 const DATA: &str = r#"{"user_id":42,"img_url":"/uploads/abc.jpg"}"#;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::event::EventError;
+use super::EventError;
 
 /// Longest idempotency key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 128;

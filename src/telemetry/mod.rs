@@ -28,12 +28,14 @@ use tracing_subscriber::{
 
 use crate::config::LogFormat;
 
+pub mod recent;
+
 /// Installs the global log subscriber; `RUST_LOG` filters (default `info`).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_target(false);
     // Recent warnings and errors are also kept for the admin page.
-    let recent = crate::admin::errors::RecentErrors;
+    let recent = recent::RecentErrors;
     let result = match format {
         LogFormat::Text => builder
             .fmt_fields(fmt::format::debug_fn(write_field).delimited(" "))
