@@ -44,7 +44,7 @@ impl<S: Subscriber> Layer<S> for RecentErrors {
         let mut line = Line::default();
         event.record(&mut line);
         let record = json!({
-            "at_ms": crate::trace::store::now_ms(),
+            "at_ms": now_ms(),
             "level": level.as_str(),
             "message": line.message,
             "fields": line.fields.trim_start(),
@@ -77,4 +77,11 @@ impl tracing::field::Visit for Line {
             let _ = write!(self.fields, " {}={value}", field.name());
         }
     }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock before it).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
