@@ -9,13 +9,7 @@
 //! Pub/sub is at-most-once: a message published while no bridge is subscribed (Redis restarting,
 //! the lease changing hands) reaches nobody, and the publisher's `PUBLISH` reports 0 receivers.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{FutureExt, StreamExt, stream::FuturesOrdered};
 
@@ -26,26 +20,8 @@ use crate::{
     broker::redis::RedisBroker,
     event::ParseLimits,
     ingest_stream::{self, StreamSettings},
-    metrics::Metrics,
+    lease::Leadership,
 };
-
-/// What the bridge is doing, for readiness and metrics.
-pub struct BridgeStatus {
-    /// True while this instance holds the lease and is subscribed.
-    pub holder: AtomicBool,
-    /// Where accepted, malformed and failed messages are counted.
-    pub metrics: Arc<Metrics>,
-}
-
-impl BridgeStatus {
-    /// A bridge that does not hold the lease yet.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self {
-            holder: AtomicBool::new(false),
-            metrics,
-        }
-    }
-}
 
 /// How the bridge runs.
 #[derive(Debug, Clone)]
@@ -66,7 +42,7 @@ pub struct BridgeSettings {
 pub async fn run_bridge(
     redis: Arc<RedisBroker>,
     settings: BridgeSettings,
-    status: Arc<BridgeStatus>,
+    status: Arc<Leadership>,
 ) {
     let token = format!("{:032x}", rand::random::<u128>());
     let renew_every = settings.lease / 3;
@@ -90,7 +66,7 @@ pub async fn run_bridge(
                     Ok(()) => backoff.reset(),
                     Err(e) => tracing::warn!(error = %e, "bridge interrupted"),
                 }
-                status.holder.store(false, Ordering::Release);
+                status.set_held(false);
             }
             Ok(false) => {
                 backoff.reset();
@@ -108,7 +84,7 @@ pub async fn run_bridge(
 async fn bridge_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
-    status: &BridgeStatus,
+    status: &Leadership,
     token: &str,
     renew_every: Duration,
     seq: &mut u64,
@@ -132,7 +108,7 @@ async fn bridge_while_holding(
 async fn pubsub_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
-    status: &BridgeStatus,
+    status: &Leadership,
     token: &str,
     renew_every: Duration,
     seq: &mut u64,
@@ -141,7 +117,7 @@ async fn pubsub_while_holding(
     for channel in &settings.channels {
         pubsub.subscribe(channel).await.map_err(|e| e.to_string())?;
     }
-    status.holder.store(true, Ordering::Release);
+    status.set_held(true);
     tracing::info!(channels = ?settings.channels, "bridging pub/sub channels");
     let mut messages = pubsub.on_message();
     let mut renew = tokio::time::interval(renew_every);

@@ -25,6 +25,7 @@ pub mod event;
 pub mod hub;
 pub mod ingest;
 pub mod ingest_stream;
+pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod rate;

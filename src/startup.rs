@@ -24,8 +24,9 @@ use crate::{
     email::{self, EmailError},
     error::ApiError,
     hub::{Hub, HubLimits},
-    ingest::{self, BridgeSettings, BridgeStatus},
+    ingest::{self, BridgeSettings},
     ingest_stream::StreamSettings,
+    lease::Leadership,
     limits::{self, RateLimits},
     metrics::Metrics,
     redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
@@ -146,7 +147,7 @@ impl Application {
             auth,
             broker,
             hub: hub.clone(),
-            bridge,
+            lease: bridge,
             settings,
             limits,
             offline,
@@ -233,8 +234,8 @@ impl Application {
 
 type BrokerParts = (
     Arc<dyn Broker>,
-    Option<Arc<BridgeStatus>>,
-    Option<(Arc<RedisStore>, Arc<BridgeStatus>)>,
+    Option<Arc<Leadership>>,
+    Option<(Arc<RedisStore>, Arc<Leadership>)>,
 );
 
 fn store_settings(settings: &Settings, url: String) -> StoreSettings {
@@ -328,7 +329,7 @@ async fn make_broker(
                 redis_settings(settings),
                 metrics.broker_reconnects.clone(),
             );
-            let status = Arc::new(BridgeStatus::new(metrics.clone()));
+            let status = Arc::new(Leadership::new(metrics.clone()));
             let bridge = BridgeSettings {
                 channels: settings
                     .channels

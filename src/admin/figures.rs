@@ -107,10 +107,7 @@ pub async fn run_sampler(state: web::Data<AppState>, admin: Arc<Admin>) {
 async fn this_instance(state: &AppState, admin: &Admin) -> Value {
     let m = &state.metrics;
     let (events_in, events_out) = admin.rates.per_sec();
-    let lease_holder = state
-        .bridge
-        .as_ref()
-        .is_some_and(|b| b.holder.load(std::sync::atomic::Ordering::Acquire));
+    let lease_holder = state.lease.as_ref().is_some_and(|b| b.held());
     // How far the tail is behind the newest id in the log (0 when it has caught up).
     let last = m.trace.last_tail_ms();
     let tail_lag_ms = match state.broker.head().await {

@@ -27,7 +27,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{config::Settings, hub::Hub, ingest::BridgeStatus, redis_store::RedisStore};
+use crate::{config::Settings, hub::Hub, lease::Leadership, redis_store::RedisStore};
 
 pub mod address;
 pub mod contacts;
@@ -134,7 +134,7 @@ pub(crate) fn now_ms() -> u64 {
 pub fn start(
     settings: &Settings,
     hub: &Arc<Hub>,
-    redis: Option<(Arc<RedisStore>, Arc<BridgeStatus>)>,
+    redis: Option<(Arc<RedisStore>, Arc<Leadership>)>,
     metrics: &crate::metrics::Metrics,
 ) -> Result<Offline, EmailError> {
     let instance = format!("{:016x}", rand::random::<u64>());

@@ -6,15 +6,12 @@
 //! once, so a holder that dies mid-way leaves either the old state or the new one, and the next
 //! holder carries on from there: nothing is moved twice and nothing is lost.
 
-use std::{
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use redis::Script;
 
 use super::EmailStats;
-use crate::{broker::BrokerError, ingest::BridgeStatus, redis_store::RedisStore};
+use crate::{broker::BrokerError, lease::Leadership, redis_store::RedisStore};
 
 /// How often due entries and digests are looked at.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -40,7 +37,7 @@ pub struct OutboxSettings {
 pub async fn run_mover(
     redis: Arc<RedisStore>,
     settings: OutboxSettings,
-    bridge: Arc<BridgeStatus>,
+    bridge: Arc<Leadership>,
     stats: Arc<EmailStats>,
 ) {
     let mover = Mover {
@@ -53,7 +50,7 @@ pub async fn run_mover(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        if !bridge.holder.load(Ordering::Acquire) {
+        if !bridge.held() {
             continue;
         }
         if let Err(e) = mover.step(&stats).await {

@@ -13,7 +13,8 @@ use std::{future::Future, time::Duration};
 use futures_util::{StreamExt, stream::FuturesOrdered};
 use redis::Msg;
 
-use super::{BridgeSettings, BridgeStatus, Outcome};
+use super::{BridgeSettings, Outcome};
+use crate::lease::Leadership;
 use crate::{
     backoff::Backoff,
     broker::{
@@ -63,7 +64,7 @@ pub(super) async fn send(
 pub(super) async fn settle<F: Future<Output = Sent>>(
     redis: &RedisBroker,
     token: &str,
-    status: &BridgeStatus,
+    status: &Leadership,
     first: Sent,
     inflight: &mut FuturesOrdered<F>,
 ) -> Outcome {
@@ -113,7 +114,7 @@ pub(super) async fn settle<F: Future<Output = Sent>>(
 pub(super) async fn settle_all<F: Future<Output = Sent>>(
     redis: &RedisBroker,
     token: &str,
-    status: &BridgeStatus,
+    status: &Leadership,
     inflight: &mut FuturesOrdered<F>,
 ) {
     while let Some(sent) = inflight.next().await {
@@ -128,7 +129,7 @@ fn lease_lost() -> Outcome {
     Outcome::LeaseLost
 }
 
-fn lost(n: usize, error: &str, status: &BridgeStatus) {
+fn lost(n: usize, error: &str, status: &Leadership) {
     for _ in 0..n {
         status.metrics.reject("pubsub", "broker_unavailable");
     }
@@ -141,12 +142,7 @@ fn lost(n: usize, error: &str, status: &BridgeStatus) {
 
 /// Counts a batch's stored and refused messages; `events` and `channels` start where
 /// `progress` does.
-fn count(
-    events: &[NewEvent],
-    channels: &[String],
-    progress: &BatchProgress,
-    status: &BridgeStatus,
-) {
+fn count(events: &[NewEvent], channels: &[String], progress: &BatchProgress, status: &Leadership) {
     for ((outcome, event), channel) in progress.done.iter().zip(events).zip(channels) {
         match outcome {
             ItemOutcome::Stored(appended) => {
@@ -178,7 +174,7 @@ fn count(
 pub(super) fn parse_batch(
     batch: &[Msg],
     settings: &BridgeSettings,
-    status: &BridgeStatus,
+    status: &Leadership,
 ) -> (Vec<NewEvent>, Vec<String>) {
     let mut events = Vec::with_capacity(batch.len());
     let mut channels = Vec::with_capacity(batch.len());
@@ -217,7 +213,7 @@ async fn redo(
     token: &str,
     (events, channels): (&[NewEvent], &[String]),
     first_seq: u64,
-    status: &BridgeStatus,
+    status: &Leadership,
 ) -> Outcome {
     let mut done = 0;
     // The messages arrived over this same Redis, so a failure here is a blip: retry briefly.

@@ -30,10 +30,7 @@ pub async fn metrics(
         tokio::time::timeout(PING_TIMEOUT, state.broker.ping()).await,
         Ok(Ok(()))
     );
-    let holder = state
-        .bridge
-        .as_ref()
-        .is_some_and(|b| b.holder.load(std::sync::atomic::Ordering::Acquire));
+    let holder = state.lease.as_ref().is_some_and(|b| b.held());
     state.metrics.sample(broker_up, state.hub.is_live(), holder);
     if let Some(redis) = state.offline.store.as_ref().and_then(|s| s.db_queue()) {
         // Unknown (Redis down) keeps the last value rather than claiming an empty backlog.

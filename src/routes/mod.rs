@@ -13,7 +13,7 @@ use crate::{
     error::ApiError,
     event::{EventError, EventId, ParseLimits},
     hub::Hub,
-    ingest::BridgeStatus,
+    lease::Leadership,
     limits::RateLimits,
     metrics::Metrics,
 };
@@ -65,8 +65,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The settings the relay started with.
     pub settings: Settings,
-    /// The pub/sub bridge, when running on Redis.
-    pub bridge: Option<Arc<BridgeStatus>>,
+    /// Whether this instance holds the leader lease (runs the bridge), when running on Redis.
+    pub lease: Option<Arc<Leadership>>,
     /// Connection and publish rate limits.
     pub limits: Arc<RateLimits>,
     /// Presence, delivery reports, contacts and the notification log.

@@ -1,7 +1,5 @@
 //! Operator endpoints (health, readiness) and the static demo page and client.
 
-use std::sync::atomic::Ordering;
-
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -48,9 +46,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         broker: if broker { "ok" } else { "unavailable" },
         tail: if tail { "live" } else { "starting" },
         connections: state.hub.connections() as u64,
-        bridge: match &state.bridge {
+        bridge: match &state.lease {
             None => "off",
-            Some(b) if b.holder.load(Ordering::Acquire) => "holder",
+            Some(b) if b.held() => "holder",
             Some(_) => "standby",
         },
     };

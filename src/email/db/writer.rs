@@ -7,11 +7,7 @@
 //! between the commit and the delete writes the same copies again, which changes nothing (see
 //! [`super::upsert`]).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use redis::streams::StreamRangeReply;
 
@@ -20,7 +16,7 @@ use crate::{
     backoff::Backoff,
     broker::BrokerError,
     email::{log, outbox::TICK},
-    ingest::BridgeStatus,
+    lease::Leadership,
     metrics::NotificationsDbMetrics,
     redis_store::RedisStore,
 };
@@ -49,13 +45,13 @@ enum RoundError {
 pub async fn run(
     redis: Arc<RedisStore>,
     db: Arc<NotificationsDb>,
-    bridge: Arc<BridgeStatus>,
+    bridge: Arc<Leadership>,
     metrics: NotificationsDbMetrics,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut failing = false;
     loop {
-        if !bridge.holder.load(Ordering::Acquire) {
+        if !bridge.held() {
             tokio::time::sleep(TICK).await;
             continue;
         }
