@@ -34,16 +34,6 @@ LOAD_BIN="$ROOT/load/target/release/notify-load"
 cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
 export RUST_LOG=warn
 
-# Total CPU seconds (user + system) of the given pids so far.
-cpu_secs() {
-    local t=0 pid f
-    for pid in "$@"; do
-        f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-        t=$(( t + $(echo "$f" | awk '{print $12 + $13}') ))
-    done
-    awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
-}
-
 # start_node <port> [redis-server flags...]: one more redis-server; its pid joins REDIS_PIDS.
 start_node() {
     local port="$1"; shift

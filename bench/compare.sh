@@ -69,16 +69,6 @@ cp "$RELAY_BIN" "$OUT/notify-relay"; RELAY_BIN="$OUT/notify-relay"
 } | tee "$OUT/meta.txt"
 export RUST_LOG="${RUST_LOG:-warn}"   # the relay's per-request logs off, like nginx access_log off
 
-# Sum of utime+stime (seconds) over the given pids.
-cpu_secs() {
-    local t=0 pid f
-    for pid in "$@"; do
-        f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-        t=$(( t + $(echo "$f" | awk '{print $12 + $13}') ))
-    done
-    awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
-}
-
 # start_target <target>: starts its servers; sets PORT, SERVER_PIDS, REDIS_PORT.
 start_target() {
     PORT=$(free_port 18100); REDIS_PORT=""

@@ -148,6 +148,16 @@ start_nchan() {
     NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 }
 
+# Total CPU seconds (user + system) of the given pids so far.
+cpu_secs() {
+    local t=0 pid f
+    for pid in "$@"; do
+        f=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        t=$(( t + $(echo "$f" | awk '{print $12 + $13}') ))
+    done
+    awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
 # Machine-wide busy percent over one second, from /proc/stat.
 busy_pct() {
     local a b
