@@ -123,7 +123,12 @@ impl SmtpServer {
 
     /// Waits until at least `n` messages were accepted; returns them all.
     pub async fn wait_mails(&self, n: usize) -> Vec<Mail> {
-        let deadline = Instant::now() + WAIT;
+        self.wait_mails_within(n, WAIT).await
+    }
+
+    /// [`Self::wait_mails`] with a longer limit, for mail that first needs Redis to recover.
+    pub async fn wait_mails_within(&self, n: usize, limit: std::time::Duration) -> Vec<Mail> {
+        let deadline = Instant::now() + limit;
         loop {
             let mails = self.mails();
             if mails.len() >= n {
