@@ -75,39 +75,39 @@ pub async fn only_for_allowed(
 #[openapi(paths(events_preflight, poll_preflight))]
 pub struct PreflightDoc;
 
-/// CORS preflight for `/events`: granted only to the --cors-origins. Answered by the middleware;
-/// this function only carries the description.
-#[utoipa::path(
-    options, path = "/events", tag = "subscribe",
-    params(
-        ("Origin" = String, Header, description = "The page's origin"),
-        ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
-        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
-    ),
-    responses(
-        (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
-        (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = crate::error::ErrorBody),
-        (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = crate::error::ErrorBody),
-    )
-)]
-pub fn events_preflight() {}
+/// Describes the preflight of one CORS-wrapped path: the middleware answers it, the function
+/// only carries the description.
+macro_rules! preflight {
+    ($name:ident, $path:tt, $summary:tt) => {
+        #[doc = $summary]
+        #[doc = "this function only carries the description."]
+        #[utoipa::path(
+            options, path = $path, tag = "subscribe",
+            params(
+                ("Origin" = String, Header, description = "The page's origin"),
+                ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
+                ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
+            ),
+            responses(
+                (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
+                (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = crate::error::ErrorBody),
+                (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = crate::error::ErrorBody),
+            )
+        )]
+        pub fn $name() {}
+    };
+}
 
-/// CORS preflight for `/poll`: granted only to the --cors-origins. Answered by the middleware;
-/// this function only carries the description.
-#[utoipa::path(
-    options, path = "/poll", tag = "subscribe",
-    params(
-        ("Origin" = String, Header, description = "The page's origin"),
-        ("Access-Control-Request-Method" = String, Header, pattern = r"^[A-Za-z]{1,16}$", description = "The method the page will use (`GET`); without a valid one the request is no preflight"),
-        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Headers the page will send"),
-    ),
-    responses(
-        (status = 200, description = "Allowed: the `Access-Control-Allow-*` headers say what"),
-        (status = 403, description = "Refused: origin, method or header not allowed, or no Origin (`cors_refused`)", body = crate::error::ErrorBody),
-        (status = 405, description = "Not a preflight (no valid `Access-Control-Request-Method`): OPTIONS is not served otherwise (`method_not_allowed`)", body = crate::error::ErrorBody),
-    )
-)]
-pub fn poll_preflight() {}
+preflight!(
+    events_preflight,
+    "/events",
+    "CORS preflight for `/events`: granted only to the --cors-origins. Answered by the middleware;"
+);
+preflight!(
+    poll_preflight,
+    "/poll",
+    "CORS preflight for `/poll`: granted only to the --cors-origins. Answered by the middleware;"
+);
 
 /// The paths whose preflights [`PreflightDoc`] describes: the routes CORS applies to.
 pub fn cors_paths() -> Vec<String> {

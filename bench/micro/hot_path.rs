@@ -10,7 +10,7 @@ use notify_relay::{
     broker::LogEntry,
     event::{EventId, NewEvent, ParseLimits, StoredEvent, UserId},
     hub::{Hub, HubLimits, Push},
-    metrics::{Connection, Metrics},
+    metrics::{ConnectionAccount, Metrics},
     sse,
     transport::Transport,
 };
@@ -130,7 +130,7 @@ fn trace_off(c: &mut Criterion) {
 fn delivery_metrics(c: &mut Criterion) {
     let metrics = Metrics::new();
     let user = UserId::parse("42").expect("user");
-    let mut conn = Connection::open(&metrics, Transport::Sse, &user);
+    let mut conn = ConnectionAccount::open(&metrics, Transport::Sse, &user);
     let id = EventId::new(1_795_649_633_135, 0);
     c.bench_function("count and time one delivered event", |b| {
         b.iter(|| conn.sent_live(black_box(id)))

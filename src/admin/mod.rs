@@ -83,7 +83,41 @@ pub fn description() -> utoipa::openapi::OpenApi {
     doc.components
         .get_or_insert_with(Default::default)
         .add_security_scheme("admin_key", SecurityScheme::Http(scheme));
+    shared_refusals(&mut doc);
     doc
+}
+
+/// Every route that takes the admin key ([`Admin::check`], first) and reads the broker may
+/// refuse the same two ways; they are described once here, on each operation with the key's
+/// security requirement.
+fn shared_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let refusal = |description: &str| {
+        let body = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", body)
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.delete];
+        for op in operations.into_iter().flatten() {
+            if op.security.is_none() {
+                continue;
+            }
+            let answers = &mut op.responses.responses;
+            answers.insert(
+                "401".into(),
+                refusal("Missing or wrong admin key (`bad_admin_key`)").into(),
+            );
+            answers.insert(
+                "503".into(),
+                refusal("The broker is unreachable (`broker_unavailable`)").into(),
+            );
+        }
+    }
 }
 
 /// Registers the admin routes when the admin key is set.
@@ -145,8 +179,6 @@ async fn page() -> HttpResponse {
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "The figures: `instance`, `cluster`, `instances`, `failed_emails`, `recent_errors`", body = Object),
-        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
-        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
 async fn overview(
     req: HttpRequest,
@@ -164,8 +196,6 @@ async fn overview(
     responses(
         (status = 200, description = "The user", body = Object),
         (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
-        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
 async fn user(
     req: HttpRequest,
@@ -192,8 +222,6 @@ struct TraceQuery {
     responses(
         (status = 200, description = "The trace", body = TraceState),
         (status = 400, description = "Malformed user id or minutes out of range (`bad_event`, `bad_query`)", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
-        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
 async fn trace_start(
     req: HttpRequest,
@@ -223,8 +251,6 @@ async fn trace_start(
     responses(
         (status = 200, description = "The trace", body = TraceState),
         (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
-        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
 async fn trace_stop(
     req: HttpRequest,
@@ -245,8 +271,6 @@ async fn trace_stop(
     responses(
         (status = 200, description = "The trace", body = TraceState),
         (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
-        (status = 401, description = "Missing or wrong admin key (`bad_admin_key`)", body = ErrorBody),
-        (status = 503, description = "The broker is unreachable (`broker_unavailable`)", body = ErrorBody),
     ))]
 async fn trace_get(
     req: HttpRequest,

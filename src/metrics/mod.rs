@@ -19,9 +19,11 @@ use prometheus::{
 
 use crate::{event::EventId, transport::Transport};
 
-mod connection;
+mod account;
+mod groups;
 
-pub use connection::Connection;
+pub use account::ConnectionAccount;
+pub use groups::{EmailCounters, NotificationsDbMetrics, StreamIngestMetrics};
 
 /// Latency buckets in seconds: a local fan-out takes well under a millisecond; a stalled
 /// client or a clock skew between Redis and the relay shows up in the top buckets.
@@ -66,45 +68,6 @@ pub struct Metrics {
     pub trace: Arc<crate::trace::Tracer>,
     /// Stream ingest: events appended from the ingest stream, and where its group stands.
     pub stream: StreamIngestMetrics,
-}
-
-/// Instruments of the notification log's SQL sink; clones share the values.
-#[derive(Clone)]
-pub struct NotificationsDbMetrics {
-    /// Record copies waiting in Redis for the database, sampled at scrape time.
-    pub backlog: IntGauge,
-    /// Record copies written to the database.
-    pub written: IntCounter,
-    /// Failed write rounds (database down, slow or refusing).
-    pub errors: IntCounter,
-    /// Records the database refused for their data, skipped.
-    pub rejected: IntCounter,
-}
-
-/// Instruments of stream ingest (`NOTIFY_INGEST_STREAM`).
-#[derive(Clone)]
-pub struct StreamIngestMetrics {
-    /// Events appended from stream entries (a repeat found already stored counts too).
-    pub ingested: IntCounter,
-    /// Entries in the stream not yet read by the relays' group.
-    pub lag: IntGauge,
-    /// Entries read but not yet acknowledged (being appended, or left by a dead instance).
-    pub pending: IntGauge,
-}
-
-/// Counters of the mail path, in the relay's registry; clones share the value.
-#[derive(Clone)]
-pub struct EmailCounters {
-    /// Emails the SMTP server accepted.
-    pub sent: IntCounter,
-    /// Emails given up on (permanent failure, or out of attempts); each is in the log.
-    pub failed: IntCounter,
-    /// Transient SMTP failures that were retried.
-    pub retried: IntCounter,
-    /// Due entries moved into a digest (a recipient did not see the event in time).
-    pub queued: IntCounter,
-    /// Delivery reports dropped because their queue was full (at worst an extra email).
-    pub reports_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -182,46 +145,8 @@ impl Metrics {
                 "notify_bridge_lease_holder",
                 "1 when this instance holds the pub/sub bridge lease (redis broker).",
             ),
-            email: EmailCounters {
-                sent: counter(
-                    "notify_emails_sent_total",
-                    "Emails the SMTP server accepted.",
-                ),
-                failed: counter(
-                    "notify_emails_failed_total",
-                    "Emails given up on (permanent failure or out of attempts); each is in the notification log.",
-                ),
-                retried: counter(
-                    "notify_emails_retried_total",
-                    "Transient SMTP failures (connection errors, 4xx) that were retried.",
-                ),
-                queued: counter(
-                    "notify_emails_queued_total",
-                    "Fallback events a recipient did not see in time, moved towards an email.",
-                ),
-                reports_dropped: counter(
-                    "notify_email_delivery_reports_dropped_total",
-                    "Delivery reports dropped because their queue was full (at worst an extra email).",
-                ),
-            },
-            notifications_db: NotificationsDbMetrics {
-                backlog: gauge(
-                    "notify_notifications_db_backlog",
-                    "Notification log changes waiting in Redis to be written to --notifications-db (sampled at scrape time).",
-                ),
-                written: counter(
-                    "notify_notifications_db_written_total",
-                    "Notification log changes written to --notifications-db.",
-                ),
-                errors: counter(
-                    "notify_notifications_db_errors_total",
-                    "Rounds of writes to --notifications-db that failed and will be retried.",
-                ),
-                rejected: counter(
-                    "notify_notifications_db_rejected_total",
-                    "Notification log records --notifications-db refused for their data (a column or constraint of the table); skipped, each with an error in the log.",
-                ),
-            },
+            email: EmailCounters::new(),
+            notifications_db: NotificationsDbMetrics::new(),
             email_outbox_depth: gauge(
                 "notify_email_outbox_depth",
                 "Emails in the outbox not sent yet (redis broker), sampled at scrape time.",
@@ -231,22 +156,12 @@ impl Metrics {
                 "The most subscriber connections this instance accepts (--max-connections).",
             ),
             trace: Arc::default(),
-            stream: StreamIngestMetrics {
-                ingested: ingested.with_label_values(&["stream"]),
-                lag: gauge(
-                    "notify_ingest_stream_lag",
-                    "Entries of the ingest stream not yet read by the relays' consumer group (sampled by the stream's reader).",
-                ),
-                pending: gauge(
-                    "notify_ingest_stream_pending",
-                    "Ingest stream entries read but not yet acknowledged (sampled by the stream's reader).",
-                ),
-            },
+            stream: StreamIngestMetrics::new(ingested.with_label_values(&["stream"])),
             connections,
             rejected,
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(this.connections.clone()),
             Box::new(ingested),
             Box::new(this.rejected.clone()),
@@ -258,24 +173,18 @@ impl Metrics {
             Box::new(this.broker_up.clone()),
             Box::new(this.tail_live.clone()),
             Box::new(this.bridge_holder.clone()),
-            Box::new(this.email.sent.clone()),
-            Box::new(this.email.failed.clone()),
-            Box::new(this.email.retried.clone()),
-            Box::new(this.email.queued.clone()),
-            Box::new(this.email.reports_dropped.clone()),
-            Box::new(this.notifications_db.backlog.clone()),
-            Box::new(this.notifications_db.written.clone()),
-            Box::new(this.notifications_db.errors.clone()),
-            Box::new(this.notifications_db.rejected.clone()),
             Box::new(this.email_outbox_depth.clone()),
             Box::new(this.connections_limit.clone()),
         ];
         for c in collectors {
             this.registry.register(c).expect(STATIC);
         }
-        for g in [&this.stream.lag, &this.stream.pending] {
-            this.registry.register(Box::new(g.clone())).expect(STATIC);
-        }
+        groups::register(
+            &this.registry,
+            &this.email,
+            &this.notifications_db,
+            &this.stream,
+        );
         Arc::new(this)
     }
 

@@ -10,7 +10,7 @@ fn every_instrument_registers_and_renders_in_the_text_format() {
     let m = Metrics::new();
     m.reject("http", "bad_event");
     m.delivered_live(Transport::Sse, EventId::new(now_ms(), 0));
-    let _open = Connection::open(&m, Transport::Poll, &user());
+    let _open = ConnectionAccount::open(&m, Transport::Poll, &user());
     let text = m.render().expect("renders");
     assert!(
         text.contains(r#"notify_connections{transport="poll"} 1"#),
@@ -33,7 +33,7 @@ fn every_instrument_registers_and_renders_in_the_text_format() {
 #[test]
 fn a_closed_connection_leaves_the_gauge() {
     let m = Metrics::new();
-    let mut conn = Connection::open(&m, Transport::Sse, &user());
+    let mut conn = ConnectionAccount::open(&m, Transport::Sse, &user());
     conn.sent_from_history(2);
     assert_eq!(m.open(Transport::Sse).get(), 1);
     drop(conn);

@@ -27,7 +27,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
     hub::{EndReason, Push, Subscription},
-    metrics::Connection,
+    metrics::ConnectionAccount,
     sse,
     telemetry::RequestId,
     trace::Tracer,
@@ -102,7 +102,7 @@ pub async fn events(
     let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
     let (prelude, last_sent, replayed, more) = replay(&state, &user, cursor).await?;
     tracing::info!(user = %user, resume = cursor.is_some(), replayed, more, "sse stream opened");
-    let mut conn = Connection::open(&state.metrics, Transport::Sse, &user);
+    let mut conn = ConnectionAccount::open(&state.metrics, Transport::Sse, &user);
     conn.logged_as(req.extensions().get::<RequestId>());
     conn.sent_from_history(replayed);
     let body = SseBody {
@@ -238,7 +238,7 @@ struct SseBody {
     sub: Subscription,
     last_sent: EventId,
     /// Gauge, delivery counts and latency, and the closing log line when the stream is dropped.
-    conn: Connection,
+    conn: ConnectionAccount,
     /// What a keepalive looks like on this stream (a shared static, not a copy).
     ping: Bytes,
     /// Where deliveries of email-fallback events are reported (nothing else is).

@@ -25,7 +25,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
     hub::{Push, Subscription},
-    metrics::Connection,
+    metrics::ConnectionAccount,
     transport::Transport,
 };
 
@@ -155,7 +155,7 @@ async fn start(
         History::Events(_) => {}
     }
     // Counted as waiting until it answers or the client goes away (the body is dropped).
-    let conn = Connection::open(&state.metrics, Transport::Poll, &user);
+    let conn = ConnectionAccount::open(&state.metrics, Transport::Poll, &user);
     Ok(Start::Wait(Waiting {
         wait: Some(Box::pin(Wait {
             sub,
@@ -203,7 +203,7 @@ pin_project_lite::pin_project! {
         #[pin]
         deadline: tokio::time::Sleep,
         // The waiting-poll gauge and the delivery counts.
-        conn: Connection,
+        conn: ConnectionAccount,
         state: web::Data<AppState>,
     }
 }

@@ -13,7 +13,7 @@ use crate::{
 
 /// One subscriber connection's accounting: counted in its gauge while it lives, its deliveries
 /// counted and timed, and (for SSE) a closing log line with what it got.
-pub struct Connection {
+pub struct ConnectionAccount {
     metrics: Arc<Metrics>,
     transport: Transport,
     user: UserId,
@@ -27,7 +27,7 @@ pub struct Connection {
     request_id: Option<Box<str>>,
 }
 
-impl Connection {
+impl ConnectionAccount {
     /// Counts a connection of `transport` for `user` as open until dropped.
     pub fn open(metrics: &Arc<Metrics>, transport: Transport, user: &UserId) -> Self {
         metrics.open(transport).inc();
@@ -73,7 +73,7 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
+impl Drop for ConnectionAccount {
     fn drop(&mut self) {
         self.metrics.open(self.transport).dec();
         if self.transport == Transport::Sse {
