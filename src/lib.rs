@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod rate;
 pub mod redis_store;
 pub mod routes;
+pub mod secret;
 pub mod sse;
 pub mod startup;
 pub mod telemetry;
