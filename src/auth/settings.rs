@@ -6,7 +6,7 @@ use std::{num::NonZeroU32, time::Duration};
 use crate::secret::Secret;
 
 /// The `--jwt-*` settings, the publish and metrics keys, and the wrong-key budget.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// HS256 secret of subscriber tokens; unset: demo mode, with a secret made up per process.
     pub jwt_secret: Option<Secret>,
