@@ -3,7 +3,7 @@
 //!
 //! Longer than the usual ~300 lines on purpose: clap reads the flags from one struct, and tests
 //! and embedders build a [`Settings`] and set its fields by name, so it stays flat; the typed
-//! groups the parts of the relay take are made from it once, in [`super::groups`].
+//! groups the parts of the relay take are made from it once, by [`Settings::split`].
 
 use std::net::SocketAddr;
 

@@ -23,8 +23,9 @@ use crate::{
     routes::{PollSettings, SseSettings},
 };
 
-/// The settings, split into one group per part of the relay.
-#[derive(Debug, Clone)]
+/// The settings, split into one group per part of the relay. Not `Debug`: the Redis URL and
+/// password in [`BrokerSettings::store`] are plain strings there.
+#[derive(Clone)]
 pub struct Config {
     /// The HTTP server.
     pub server: ServerSettings,
@@ -67,8 +68,9 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
 }
 
-/// The broker: the in-memory one, or Redis with its bridge and cache.
-#[derive(Debug, Clone)]
+/// The broker: the in-memory one, or Redis with its bridge and cache. Not `Debug`, as
+/// [`Config`].
+#[derive(Clone)]
 pub struct BrokerSettings {
     /// Redis, when the relay runs on it; `None`: the in-memory broker.
     pub store: Option<StoreSettings>,

@@ -5,11 +5,11 @@
 //! but `startup` (and `main`) reads it.
 //!
 //! # Layout
-//! - [`flags`]: [`Settings`], the flat clap struct (every flag, variable, default and range).
-//! - [`check`]: [`SettingsError`] and [`Settings::validate`]; [`secrets`]: the secrets' checks
+//! - `flags`: [`Settings`], the flat clap struct (every flag, variable, default and range).
+//! - `check`: [`SettingsError`] and [`Settings::validate`]; `secrets`: the secrets' checks
 //!   and [`Settings::warnings`].
-//! - [`read`]: what the flags say once combined (the Redis to use, the ingest stream).
-//! - [`groups`]: [`Settings::split`] into [`Config`].
+//! - `read`: what the flags say once combined (the Redis to use, the ingest stream).
+//! - `groups`: [`Settings::split`] into [`Config`].
 
 mod check;
 mod flags;
