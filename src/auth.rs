@@ -8,13 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod failures;
+mod settings;
 
 pub use failures::AuthFailures;
+pub use settings::AuthSettings;
 
-use crate::{
-    config::{Secret, Settings},
-    event::UserId,
-};
+use crate::{event::UserId, secret::Secret};
 
 /// The cookie a browser may carry its subscriber token in.
 pub const TOKEN_COOKIE: &str = "notify_token";
@@ -86,7 +85,7 @@ pub struct Authenticator {
     validation: Validation,
     publish_key: Option<Secret>,
     metrics_key: Option<Secret>,
-    max_lifetime: Option<u64>,
+    max_lifetime: Option<Duration>,
     failures: std::sync::Arc<AuthFailures>,
     demo: bool,
 }
@@ -94,7 +93,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// Builds the authenticator. Without a JWT secret (demo mode) a random one is made up, so
     /// only tokens this process minted are accepted.
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &AuthSettings) -> Self {
         let demo = settings.jwt_secret.is_none();
         let secret: Vec<u8> = match &settings.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
@@ -105,11 +104,11 @@ impl Authenticator {
         validation.leeway = 0;
         validation.validate_nbf = true;
         let mut required = vec!["exp"];
-        if let Some(iss) = &settings.jwt_issuer {
+        if let Some(iss) = &settings.issuer {
             validation.set_issuer(&[iss]);
             required.push("iss");
         }
-        if let Some(aud) = &settings.jwt_audience {
+        if let Some(aud) = &settings.audience {
             validation.set_audience(&[aud]);
             required.push("aud");
         }
@@ -120,8 +119,11 @@ impl Authenticator {
             validation,
             publish_key: settings.publish_key.clone(),
             metrics_key: settings.metrics_key.clone(),
-            max_lifetime: settings.jwt_max_lifetime_secs,
-            failures: std::sync::Arc::new(AuthFailures::new(settings)),
+            max_lifetime: settings.max_lifetime,
+            failures: std::sync::Arc::new(AuthFailures::new(
+                settings.failures_per_min,
+                settings.trusted_proxies.clone(),
+            )),
             demo,
         }
     }
@@ -204,7 +206,7 @@ impl Authenticator {
         if data.claims.exp <= now {
             return Err(AuthError::Expired);
         }
-        if let Some(max) = self.max_lifetime
+        if let Some(max) = self.max_lifetime.map(|m| m.as_secs())
             && data.claims.exp - now > max
         {
             return Err(AuthError::Invalid(format!(

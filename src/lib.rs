@@ -9,7 +9,8 @@
 //! - [`email`]: presence, and email for events a user did not see live.
 //! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
 //! - [`trace`]: the per-user delivery trace; [`admin`]: the operators' page and routes.
-//! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
+//! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`], split
+//!   once by [`config`] into the typed group each part takes.
 
 pub mod address_slots;
 pub mod admin;
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod rate;
 pub mod redis_store;
 pub mod routes;
+pub mod secret;
 pub mod sse;
 pub mod startup;
 pub mod telemetry;

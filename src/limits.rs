@@ -21,7 +21,6 @@ use crate::{
     address_slots::{AddressSlots, Slot},
     auth::Publisher,
     client_addr::{TrustedProxies, rate_key},
-    config::Settings,
     error::ApiError,
     rate::{Limiter, wait_secs},
 };
@@ -39,25 +38,39 @@ pub struct RateLimits {
 
 /// The largest path, query string and head a request may have, in bytes.
 #[derive(Debug, Clone, Copy)]
-struct RequestBounds {
-    path: usize,
-    query: usize,
-    head: usize,
+pub struct RequestBounds {
+    /// Longest path (`--max-path-bytes`).
+    pub path: usize,
+    /// Longest query string (`--max-query-bytes`).
+    pub query: usize,
+    /// Largest head, all header names and values (`--max-header-bytes`).
+    pub head: usize,
+}
+
+/// What the limits are started with.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// New `/events` and `/poll` requests per client address per second; `None`: no limit.
+    pub connects_per_sec: Option<NonZeroU32>,
+    /// Publishes per publisher per second; `None`: no limit.
+    pub publishes_per_sec: Option<NonZeroU32>,
+    /// Proxies whose forwarding headers name the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Open `/events` streams per client address; 0: no limit.
+    pub streams_per_address: usize,
+    /// The largest request heads accepted.
+    pub bounds: RequestBounds,
 }
 
 impl RateLimits {
-    /// Limiters as configured; a rate of 0 switches that limit off.
-    pub fn new(settings: &Settings) -> Self {
+    /// Limiters as configured; a rate of `None` switches that limit off.
+    pub fn new(settings: &LimitSettings) -> Self {
         Self {
-            connects: limiter(settings.connects_per_sec),
-            publishes: limiter(settings.publishes_per_sec),
+            connects: settings.connects_per_sec.map(limiter),
+            publishes: settings.publishes_per_sec.map(limiter),
             proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
-            streams: AddressSlots::new(settings.max_connections_per_address as usize),
-            bounds: RequestBounds {
-                path: settings.max_path_bytes as usize,
-                query: settings.max_query_bytes as usize,
-                head: settings.max_header_bytes as usize,
-            },
+            streams: AddressSlots::new(settings.streams_per_address),
+            bounds: settings.bounds,
         }
     }
 
@@ -126,8 +139,8 @@ impl RateLimits {
 }
 
 /// A limiter allowing `per_sec` a second with a burst of as many; none for 0.
-fn limiter<K: Clone + std::hash::Hash + Eq>(per_sec: u32) -> Option<Limiter<K>> {
-    NonZeroU32::new(per_sec).map(|n| Limiter::keyed(Quota::per_second(n)))
+fn limiter<K: Clone + std::hash::Hash + Eq>(per_sec: NonZeroU32) -> Limiter<K> {
+    Limiter::keyed(Quota::per_second(per_sec))
 }
 
 fn check<K>(limiter: &Limiter<K>, key: &K, what: &'static str) -> Result<(), ApiError>
@@ -171,9 +184,9 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn limits(connects_per_sec: u32) -> RateLimits {
-        let mut s = Settings::defaults();
+        let mut s = crate::config::Settings::defaults();
         s.connects_per_sec = connects_per_sec;
-        RateLimits::new(&s)
+        RateLimits::new(&s.split().limits)
     }
 
     fn from(ip: IpAddr) -> HttpRequest {

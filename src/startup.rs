@@ -1,4 +1,5 @@
-//! Builds the running relay from [`Settings`]: broker, hub, bridge, HTTP server.
+//! Builds the running relay from [`Settings`], split once into [`Config`]'s groups: broker,
+//! hub, bridge, HTTP server.
 //!
 //! Tests call [`Application::build`] with port 0 and talk to the real server.
 
@@ -14,22 +15,16 @@ use actix_web::{
 use crate::{
     admin::Admin,
     auth::Authenticator,
-    broker::{
-        Broker, BrokerError,
-        cache::CachedBroker,
-        memory::MemoryBroker,
-        redis::{RedisBroker, RedisSettings},
-    },
-    config::{Settings, SettingsError},
+    broker::{Broker, BrokerError, cache::CachedBroker, memory::MemoryBroker, redis::RedisBroker},
+    config::{BrokerSettings, Config, Settings, SettingsError},
     email::{self, EmailError},
     error::ApiError,
-    hub::{Hub, HubLimits},
-    ingest::{self, BridgeSettings},
-    ingest_stream::StreamSettings,
+    hub::Hub,
+    ingest,
     lease::Leadership,
     limits::{self, RateLimits},
     metrics::Metrics,
-    redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
+    redis_store::{RedisStore, StoreError},
     routes::{self, AppState},
     telemetry,
 };
@@ -95,60 +90,55 @@ impl Application {
         for warning in settings.warnings() {
             tracing::warn!("INSECURE SETTING: {warning}");
         }
-        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
-            addr: settings.listen,
+        let config: Config = settings.split();
+        let server = config.server;
+        let listener = TcpListener::bind(server.listen).map_err(|source| StartupError::Bind {
+            addr: server.listen,
             source,
         })?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Bind {
-                addr: settings.listen,
+                addr: server.listen,
                 source,
             })?
             .port();
-        let limits = HubLimits {
-            per_user: settings.max_connections_per_user as usize,
-            total: settings.max_connections as usize,
-            queue_len: settings.queue_len as usize,
-        };
         let metrics = Metrics::new();
-        let hub = Hub::new(limits, metrics.clone());
-        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics).await?;
+        let hub = Hub::new(config.hub, metrics.clone());
+        let (broker, bridge, redis) = make_broker(config.broker, &hub, &metrics).await?;
         let shared_redis = redis.as_ref().map(|(r, _)| r.clone());
-        let offline = email::start(&settings, &hub, redis, &metrics)?;
+        let offline = email::start(&config.email, &hub, redis, &metrics)?;
         let instance = offline.presence.instance();
         metrics.trace.attach(instance, shared_redis.clone());
-        metrics
-            .connections_limit
-            .set(settings.max_connections as i64);
-        let admin = Admin::new(settings.admin_key.clone(), instance, shared_redis);
+        metrics.connections_limit.set(config.hub.total as i64);
+        let admin = Admin::new(config.admin, instance, shared_redis);
         let admin_on = admin.enabled();
-        tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
-        let demo = settings.demo_mode();
+        tokio::spawn(hub.clone().run_keepalive(config.sse.keepalive));
+        let demo = server.demo;
         if demo {
             tracing::warn!(
-                listen = %settings.listen,
+                listen = %server.listen,
                 "DEMO MODE: no --jwt-secret / NOTIFY_JWT_SECRET is set, so /demo/token hands out a token for any user id. For local demos only; the relay listens on loopback only."
             );
         }
-        let limits = Arc::new(RateLimits::new(&settings));
+        let limits = Arc::new(RateLimits::new(&config.limits));
         tokio::spawn(limits.clone().run_cleanup());
         // Read by `limits::bound_request`, which runs before any route.
         let request_bounds = web::Data::from(limits.clone());
         tokio::spawn(hub.clone().run_deadlines());
-        let cors_origins: Vec<String> = settings.cors_origins().map(str::to_owned).collect();
-        let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
-        let write_timeout = Duration::from_secs(settings.write_timeout_secs);
-        let http_keepalive = settings.http_keepalive_secs;
-        let auth = Authenticator::new(&settings);
+        let cors_origins = server.cors_origins;
+        let write_timeout = server.write_timeout;
+        let drain = server.drain;
+        let auth = Authenticator::new(&config.auth);
         tokio::spawn(auth.failures().run_cleanup());
-        let drain = Duration::from_secs(settings.drain_secs);
         let state = web::Data::new(AppState {
             auth,
             broker,
             hub: hub.clone(),
             lease: bridge,
-            settings,
+            sse: config.sse,
+            poll: config.poll,
+            parse: config.parse,
             limits,
             offline,
             metrics,
@@ -156,7 +146,7 @@ impl Application {
         crate::admin::figures::start(&state, &admin);
         let admin_data = web::Data::from(admin);
         let description = web::Data::new(routes::describe::Description::new(
-            &state.settings,
+            &config.parse,
             admin_on.then(crate::admin::description),
         ));
         let server = HttpServer::new(move || {
@@ -180,8 +170,8 @@ impl Application {
                 }))
         })
         .on_connect(move |conn, _| tune_socket(conn, write_timeout))
-        .workers(workers)
-        .keep_alive(Duration::from_secs(http_keepalive))
+        .workers(server.workers)
+        .keep_alive(server.http_keepalive)
         // Notice a peer that closed its side at once, so its stream and queue are freed.
         .h1_allow_half_closed(false)
         // Streams end over the drain; what is still open 5 s after it is closed.
@@ -238,57 +228,25 @@ type BrokerParts = (
     Option<(Arc<RedisStore>, Arc<Leadership>)>,
 );
 
-fn store_settings(settings: &Settings, url: String) -> StoreSettings {
-    StoreSettings {
-        url,
-        prefix: settings.redis_prefix.clone(),
-        credentials: Credentials {
-            username: settings.redis_username.clone(),
-            password: settings
-                .redis_password
-                .as_ref()
-                .map(|p| p.expose().to_owned()),
-            ca_file: settings.redis_ca_file.clone(),
-            client_cert: settings.redis_client_cert.clone(),
-            client_key: settings.redis_client_key.clone(),
-        },
-        wait: WaitFor {
-            replicas: settings.redis_wait_replicas,
-            timeout: Duration::from_millis(settings.redis_wait_ms),
-        },
-        sentinels: settings.redis_sentinels.clone(),
-        master_name: settings.redis_master_name.clone(),
-        cluster: settings.redis_cluster.clone(),
-        partitions: settings.redis_partitions,
-    }
-}
-
-fn redis_settings(settings: &Settings) -> RedisSettings {
-    RedisSettings {
-        history_len: settings.history_len as usize,
-        history_ttl: Duration::from_secs(settings.history_ttl_secs),
-        log_len: settings.log_len as usize,
-        append_batch: settings.append_batch as usize,
-        email_grace: Duration::from_secs(settings.email_grace_secs),
-        idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
-        max_topic_recipients: settings.max_topic_recipients as usize,
-    }
-}
-
 /// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT. A mail being
 /// sent when the signal comes is left pending and reclaimed by a worker later.
 pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
-    let url = settings
-        .redis_target()
-        .ok_or(StartupError::MailerNeedsRedis)?;
+    let config = settings.split();
+    let store = config.broker.store.ok_or(StartupError::MailerNeedsRedis)?;
     let metrics = Metrics::new();
-    let redis = RedisStore::new(store_settings(&settings, url))?;
+    let redis = RedisStore::new(store)?;
     redis.check().await?;
     tokio::spawn(redis.clone().follow_failovers());
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
     metrics.trace.attach(&instance, Some(redis.clone()));
-    let mailer = email::mailer(&settings, &redis, &stats, &instance, &metrics.trace)?;
+    let mailer = email::mailer(
+        &config.email.worker,
+        &redis,
+        &stats,
+        &instance,
+        &metrics.trace,
+    )?;
     tokio::select! {
         () = mailer.run() => {}
         () = wait_for_signal() => tracing::info!("signal received: mail worker stopping"),
@@ -297,57 +255,35 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
 }
 
 async fn make_broker(
-    settings: &Settings,
+    settings: BrokerSettings,
     hub: &Arc<Hub>,
     metrics: &Arc<Metrics>,
 ) -> Result<BrokerParts, StartupError> {
-    let ttl = Duration::from_secs(settings.history_ttl_secs);
-    let limits = crate::event::ParseLimits {
-        max_bytes: settings.max_payload_bytes as usize,
-        max_recipients: settings.max_recipients as usize,
-    };
-    let (broker, bridge, email): BrokerParts = match &settings.redis_target() {
+    let history = settings.history;
+    let (broker, bridge, email): BrokerParts = match settings.store {
         None => {
             tracing::info!("using the in-memory broker (one process; history is lost on restart)");
             (
                 MemoryBroker::with_limits(
-                    settings.history_len as usize,
-                    ttl,
-                    Duration::from_secs(settings.idempotency_ttl_secs),
-                    settings.max_topic_recipients as usize,
+                    history.history_len,
+                    history.history_ttl,
+                    history.idempotency_ttl,
+                    history.max_topic_recipients,
                 ),
                 None,
                 None,
             )
         }
-        Some(url) => {
-            let store = RedisStore::new(store_settings(settings, url.clone()))?;
+        Some(store) => {
+            let store = RedisStore::new(store)?;
             store.check().await?;
             tokio::spawn(store.clone().follow_failovers());
-            let redis = RedisBroker::new(
-                store.clone(),
-                redis_settings(settings),
-                metrics.broker_reconnects.clone(),
-            );
+            let (history_len, ttl) = (history.history_len, history.history_ttl);
+            let redis = RedisBroker::new(store.clone(), history, metrics.broker_reconnects.clone());
             let status = Arc::new(Leadership::new(metrics.clone()));
-            let bridge = BridgeSettings {
-                channels: settings
-                    .channels
-                    .iter()
-                    .map(|c| c.trim().to_owned())
-                    .collect(),
-                limits,
-                lease: Duration::from_millis(settings.bridge_lease_ms),
-                fallback_channels: settings.email_fallback_channels.clone(),
-                stream: settings.ingest_stream().map(|stream| StreamSettings {
-                    stream: stream.to_owned(),
-                    group: settings.ingest_group.clone(),
-                    claim: Duration::from_secs(settings.ingest_claim_secs),
-                    limits,
-                }),
-            };
+            let bridge = settings.bridge;
+            tracing::info!(channels = ?bridge.channels, "using the redis broker");
             tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
-            tracing::info!(channels = ?settings.channels, "using the redis broker");
             // The cache's "seen continuously" is one line of ids; a partitioned log has one per
             // partition, so on a cluster every read goes to Redis (see docs/CLUSTER.md).
             let cache_bytes = match store.is_cluster() {
@@ -356,12 +292,7 @@ async fn make_broker(
             };
             let broker: Arc<dyn Broker> = match cache_bytes {
                 0 => redis.clone(),
-                budget => CachedBroker::new(
-                    redis.clone(),
-                    usize::try_from(budget).unwrap_or(usize::MAX),
-                    settings.history_len as usize,
-                    ttl,
-                ),
+                budget => CachedBroker::new(redis.clone(), budget, history_len, ttl),
             };
             (broker, Some(status.clone()), Some((store, status)))
         }
@@ -386,10 +317,6 @@ fn tune_socket(conn: &dyn std::any::Any, timeout: Duration) {
     if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
         tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
     }
-}
-
-fn num_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 async fn wait_for_signal() {

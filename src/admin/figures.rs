@@ -121,7 +121,7 @@ async fn this_instance(state: &AppState, admin: &Admin) -> Value {
         "connections": {
             "sse": m.open(Transport::Sse).get(),
             "poll": m.open(Transport::Poll).get(),
-            "limit": state.settings.max_connections,
+            "limit": admin.connections_limit,
         },
         "users_online": state.hub.users_online(),
         "events_in_per_sec": round(events_in),
@@ -245,7 +245,7 @@ pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Valu
     };
     let history = match state
         .broker
-        .read_after(user, EventId::ZERO, state.settings.history_len as usize)
+        .read_after(user, EventId::ZERO, admin.history_len)
         .await?
     {
         History::Events(events) => {

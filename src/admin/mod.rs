@@ -18,29 +18,48 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::{
     auth::Authenticator,
-    config::Secret,
     error::{ApiError, ErrorBody},
     event::UserId,
     redis_store::RedisStore,
     routes::{AppState, params::UserPath},
+    secret::Secret,
     trace,
 };
 
 pub mod figures;
 
+/// What the admin side is started with.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// The admin key (`--admin-key`); unset: no admin routes.
+    pub key: Option<Secret>,
+    /// Most open connections of this instance, shown beside the open ones.
+    pub connections_limit: usize,
+    /// Events kept per user, all read for a user lookup.
+    pub history_len: usize,
+}
+
 /// The admin side of one relay: its key, its name among instances, and where it reads from.
 pub struct Admin {
     key: Option<Secret>,
+    connections_limit: usize,
+    history_len: usize,
     instance: String,
     redis: Option<Arc<RedisStore>>,
     rates: figures::Rates,
 }
 
 impl Admin {
-    /// The admin side; `key` unset means no admin routes.
-    pub fn new(key: Option<Secret>, instance: &str, redis: Option<Arc<RedisStore>>) -> Arc<Self> {
+    /// The admin side; no key means no admin routes.
+    pub fn new(
+        settings: AdminSettings,
+        instance: &str,
+        redis: Option<Arc<RedisStore>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            key,
+            key: settings.key,
+            connections_limit: settings.connections_limit,
+            history_len: settings.history_len,
             instance: instance.to_owned(),
             redis,
             rates: figures::Rates::default(),

@@ -13,7 +13,6 @@ use governor::Quota;
 
 use crate::{
     client_addr::{TrustedProxies, rate_key},
-    config::Settings,
     rate::{Limiter, wait_secs},
 };
 
@@ -27,13 +26,13 @@ pub struct AuthFailures {
 }
 
 impl AuthFailures {
-    /// A budget of `--auth-failures-per-min` per address; 0 switches it off.
-    pub fn new(settings: &Settings) -> Self {
+    /// A budget of `per_min` wrong keys per address (`None`: no limit), the address read
+    /// through `proxies`.
+    pub fn new(per_min: Option<NonZeroU32>, proxies: Vec<ipnet::IpNet>) -> Self {
         Self {
-            limiter: NonZeroU32::new(settings.auth_failures_per_min)
-                .map(|n| Limiter::keyed(Quota::per_minute(n))),
+            limiter: per_min.map(|n| Limiter::keyed(Quota::per_minute(n))),
             blocked: Mutex::new(HashMap::new()),
-            proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
+            proxies: TrustedProxies::new(proxies),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Unit tests of token and key checks.
 
 use super::*;
+use crate::config::Settings;
 
 fn auth() -> Authenticator {
     auth_with(|_| {})
@@ -10,7 +11,7 @@ fn auth_with(tweak: impl FnOnce(&mut Settings)) -> Authenticator {
     let mut s = Settings::defaults();
     s.jwt_secret = Some("s3cret".parse().unwrap());
     tweak(&mut s);
-    Authenticator::new(&s)
+    Authenticator::new(&s.split().auth)
 }
 
 fn token(claims: Value, secret: &str, alg: Algorithm) -> String {

@@ -58,7 +58,7 @@ impl MemoryBroker {
         Self::with_limits(
             history_len,
             ttl,
-            Duration::from_secs(crate::config::DEFAULT_IDEMPOTENCY_TTL_SECS),
+            Duration::from_secs(super::DEFAULT_IDEMPOTENCY_TTL_SECS),
             usize::MAX,
         )
     }

@@ -19,6 +19,10 @@ pub mod memory;
 mod once;
 pub mod redis;
 
+/// How long an idempotency key is remembered unless told otherwise (`--idempotency-ttl-secs`'s
+/// default): a day.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECS: u64 = 86_400;
+
 /// What went wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {

@@ -25,9 +25,9 @@
 //! - [`log`]: the notification log and [`EmailStats`].
 //! - [`db`]: the notification log in the app's SQL database (`--notifications-db`).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use crate::{config::Settings, hub::Hub, lease::Leadership, redis_store::RedisStore};
+use crate::{hub::Hub, lease::Leadership, redis_store::RedisStore};
 
 pub mod address;
 pub mod contacts;
@@ -37,8 +37,11 @@ pub mod log;
 pub mod mailer;
 pub mod outbox;
 pub mod presence;
+mod settings;
 pub mod smtp;
 pub mod templates;
+
+pub use settings::{EmailSettings, NotificationsDbSettings, WorkerSettings};
 
 /// Counters of the mail path: the relay's `/metrics` instruments (`notify_emails_*`).
 pub type EmailStats = crate::metrics::EmailCounters;
@@ -132,7 +135,7 @@ pub(crate) fn now_ms() -> u64 {
 /// Starts presence, delivery reports, and (on Redis) the outbox mover and, with `--mailer`,
 /// the mail worker. Returns what the routes need.
 pub fn start(
-    settings: &Settings,
+    settings: &EmailSettings,
     hub: &Arc<Hub>,
     redis: Option<(Arc<RedisStore>, Arc<Leadership>)>,
     metrics: &crate::metrics::Metrics,
@@ -143,7 +146,7 @@ pub fn start(
         instance.clone(),
         hub.clone(),
         redis.as_ref().map(|(r, _)| r.clone()),
-        settings.poll_timeout(),
+        settings.poll_window,
     );
     tokio::spawn(presence.clone().run());
     let deliveries =
@@ -152,10 +155,10 @@ pub fn start(
         tracing::warn!(
             "email fallback is off: it needs the redis broker (--redis-url); presence is local to this process"
         );
-        if settings.mailer {
+        if settings.run_mailer {
             tracing::warn!("--mailer ignored: the mail worker needs the redis broker");
         }
-        if settings.notifications_db.is_some() {
+        if settings.db.is_some() {
             tracing::warn!(
                 "--notifications-db ignored: the notification log needs the redis broker"
             );
@@ -167,16 +170,9 @@ pub fn start(
             stats,
         });
     };
-    let outbox = outbox::OutboxSettings {
-        digest: Duration::from_secs(settings.email_digest_secs),
-        outbox_len: settings.notification_log_max,
-        log_retention: Duration::from_secs(settings.notification_log_secs),
-        log_max: settings.notification_log_max,
-        sql: settings.notifications_db.is_some(),
-    };
-    let db = match &settings.notifications_db {
-        Some(url) => {
-            let db = db::NotificationsDb::connect_lazy(url.expose(), &settings.notifications_table)
+    let db = match &settings.db {
+        Some(sql) => {
+            let db = db::NotificationsDb::connect_lazy(sql.url.expose(), &sql.table)
                 .map(Arc::new)
                 .map_err(EmailError::DbSettings)?;
             tokio::spawn(db::writer::run(
@@ -191,12 +187,12 @@ pub fn start(
     };
     tokio::spawn(outbox::run_mover(
         redis.clone(),
-        outbox,
+        settings.outbox.clone(),
         bridge,
         stats.clone(),
     ));
-    if settings.mailer {
-        let mailer = mailer(settings, &redis, &stats, &instance, &metrics.trace)?;
+    if settings.run_mailer {
+        let mailer = mailer(&settings.worker, &redis, &stats, &instance, &metrics.trace)?;
         tokio::spawn(mailer.run());
     }
     Ok(Offline {
@@ -204,7 +200,7 @@ pub fn start(
         deliveries,
         store: Some(Store {
             contacts: contacts::Contacts::new(redis.clone()),
-            log: log::NotificationLog::new(redis, settings.notifications_db.is_some()),
+            log: log::NotificationLog::new(redis, settings.db.is_some()),
             db,
         }),
         stats,
@@ -213,37 +209,35 @@ pub fn start(
 
 /// Builds a mail worker from the settings (templates loaded, SMTP settings checked).
 pub fn mailer(
-    settings: &Settings,
+    settings: &WorkerSettings,
     redis: &Arc<RedisStore>,
     stats: &Arc<EmailStats>,
     instance: &str,
     trace: &Arc<crate::trace::Tracer>,
 ) -> Result<mailer::Mailer, EmailError> {
-    if settings.email_link_base.is_none() {
+    if settings.link_base.is_none() {
         tracing::warn!("--email-link-base is not set: emails carry no links to images");
     }
-    let busy = Duration::from_millis(settings.email_retry_max_ms)
-        + Duration::from_secs(settings.smtp_timeout_secs);
-    if Duration::from_secs(settings.email_reclaim_secs) <= busy {
+    if settings.reclaim_idle <= settings.retry_max + settings.smtp.timeout {
         tracing::warn!(
             "--email-reclaim-secs is not longer than --email-retry-max-ms plus --smtp-timeout-secs: another worker may take over an email still being retried, and send it twice"
         );
     }
     Ok(mailer::Mailer {
         redis: redis.clone(),
-        smtp: smtp::Smtp::from_settings(settings)?,
+        smtp: smtp::Smtp::from_settings(&settings.smtp)?,
         templates: templates::Templates::load(
-            settings.email_templates.as_deref(),
-            settings.email_link_base.clone(),
+            settings.templates.as_deref(),
+            settings.link_base.clone(),
         )?,
-        log: log::NotificationLog::new(redis.clone(), settings.notifications_db.is_some()),
+        log: log::NotificationLog::new(redis.clone(), settings.sql_log),
         stats: stats.clone(),
         settings: mailer::MailerSettings {
             consumer: format!("{instance}-{}", std::process::id()),
-            max_attempts: settings.email_max_attempts,
-            retry: Duration::from_millis(settings.email_retry_ms),
-            retry_max: Duration::from_millis(settings.email_retry_max_ms),
-            reclaim_idle: Duration::from_secs(settings.email_reclaim_secs),
+            max_attempts: settings.max_attempts,
+            retry: settings.retry,
+            retry_max: settings.retry_max,
+            reclaim_idle: settings.reclaim_idle,
         },
         trace: trace.clone(),
     })

@@ -9,7 +9,39 @@ use lettre::{
 };
 
 use super::{EmailError, templates::Rendered};
-use crate::config::{Settings, SmtpTls};
+use crate::secret::Secret;
+
+/// How the SMTP connection is secured (`--smtp-tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmtpTls {
+    /// Plain text (a local relay only).
+    None,
+    /// Plain connection upgraded with STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+/// Where and how mail is sent: the `--smtp-*` settings and the sender.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// The server as a URL; takes precedence over host, port, TLS, user and password.
+    pub url: Option<Secret>,
+    /// The server's host.
+    pub host: String,
+    /// The server's port; unset, the usual one for `tls`.
+    pub port: Option<u16>,
+    /// How the connection is secured.
+    pub tls: SmtpTls,
+    /// The user to log in as (with `password`).
+    pub user: Option<String>,
+    /// The password of `user`.
+    pub password: Option<Secret>,
+    /// Longest one SMTP conversation may take.
+    pub timeout: Duration,
+    /// The sender, as given (checked when the client is built).
+    pub from: String,
+}
 
 /// What became of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +62,9 @@ pub struct Smtp {
 
 impl Smtp {
     /// Builds the client; fails on settings that cannot work (bad URL, bad sender).
-    pub fn from_settings(s: &Settings) -> Result<Self, EmailError> {
+    pub fn from_settings(s: &SmtpSettings) -> Result<Self, EmailError> {
         let bad = |e: lettre::transport::smtp::Error| EmailError::Smtp(e.to_string());
-        let mut builder = match &s.smtp_url {
+        let mut builder = match &s.url {
             Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                 .map_err(|_| {
                     EmailError::Smtp(
@@ -41,8 +73,8 @@ impl Smtp {
                     )
                 })?,
             None => {
-                let host = s.smtp_host.as_str();
-                let (builder, port) = match s.smtp_tls {
+                let host = s.host.as_str();
+                let (builder, port) = match s.tls {
                     SmtpTls::None => (
                         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
                         25,
@@ -56,18 +88,16 @@ impl Smtp {
                         465,
                     ),
                 };
-                builder.port(s.smtp_port.unwrap_or(port))
+                builder.port(s.port.unwrap_or(port))
             }
         };
-        if let (Some(user), Some(password)) = (&s.smtp_user, &s.smtp_password) {
+        if let (Some(user), Some(password)) = (&s.user, &s.password) {
             builder =
                 builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
-        let transport = builder
-            .timeout(Some(Duration::from_secs(s.smtp_timeout_secs)))
-            .build();
+        let transport = builder.timeout(Some(s.timeout)).build();
         let from = s
-            .email_from
+            .from
             .parse()
             .map_err(|e| {
                 EmailError::Smtp(format!(

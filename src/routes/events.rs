@@ -98,7 +98,7 @@ pub async fn events(
     // Held by the body for as long as the stream is open.
     let slot = state.limits.open_stream(&req)?;
     // Subscribe before reading history, so nothing appended in between is missed.
-    let deadline = stream_deadline(session.expires_at, state.settings.max_stream_secs);
+    let deadline = stream_deadline(session.expires_at, state.sse.max_stream);
     let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
     let (prelude, last_sent, replayed, more) = replay(&state, &user, cursor).await?;
     tracing::info!(user = %user, resume = cursor.is_some(), replayed, more, "sse stream opened");
@@ -119,7 +119,7 @@ pub async fn events(
     };
     #[cfg(feature = "lab-sse")]
     if lab::enabled() {
-        return Ok(lab::respond(body, state.settings.keepalive()));
+        return Ok(lab::respond(body, state.sse.keepalive));
     }
     Ok(respond(body))
 }
@@ -138,18 +138,21 @@ fn respond(body: SseBody) -> HttpResponse {
 /// When the stream must end, and why: when its token expires, or earlier at the maximum
 /// lifetime, shortened by up to 10% at random so streams opened together do not all reconnect
 /// together.
-fn stream_deadline(token_expires: SystemTime, max_stream_secs: u64) -> (Instant, EndReason) {
+fn stream_deadline(
+    token_expires: SystemTime,
+    max_stream: Option<Duration>,
+) -> (Instant, EndReason) {
     let now = Instant::now();
     let token_left = token_expires
         .duration_since(SystemTime::now())
         .unwrap_or_default()
         .min(LONGEST_DEADLINE);
     let token = (now + token_left, EndReason::TokenExpired);
-    if max_stream_secs == 0 {
+    let Some(max_stream) = max_stream else {
         return token;
-    }
+    };
     let jitter = 1.0 - rand::random::<f64>() * 0.1;
-    let lifetime = Duration::from_secs(max_stream_secs).mul_f64(jitter);
+    let lifetime = max_stream.mul_f64(jitter);
     if lifetime < token_left {
         (now + lifetime, EndReason::MaxLifetime)
     } else {
@@ -165,7 +168,7 @@ async fn replay(
     user: &UserId,
     cursor: Option<EventId>,
 ) -> Result<(Bytes, EventId, usize, bool), ApiError> {
-    let retry = state.settings.retry_ms;
+    let retry = state.sse.retry_ms;
     let Some(cursor) = cursor else {
         let head = state.broker.head_for(user).await?;
         return Ok((

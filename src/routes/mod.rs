@@ -1,6 +1,6 @@
 //! HTTP routes: thin handlers that authenticate, parse, and talk to the hub and broker.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use actix_web::{HttpRequest, middleware::from_fn, web};
 use serde::de::DeserializeOwned;
@@ -9,7 +9,6 @@ use utoipa::OpenApi;
 use crate::{
     auth::Authenticator,
     broker::Broker,
-    config::Settings,
     error::ApiError,
     event::{EventError, EventId, ParseLimits},
     hub::Hub,
@@ -63,8 +62,12 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Token and key checks.
     pub auth: Authenticator,
-    /// The settings the relay started with.
-    pub settings: Settings,
+    /// How SSE streams are kept.
+    pub sse: SseSettings,
+    /// How long polls wait and how much they answer.
+    pub poll: PollSettings,
+    /// Limits for parsing a publisher's message.
+    pub parse: ParseLimits,
     /// Whether this instance holds the leader lease (runs the bridge), when running on Redis.
     pub lease: Option<Arc<Leadership>>,
     /// Connection and publish rate limits.
@@ -75,14 +78,24 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-impl AppState {
-    /// Limits for parsing a publisher's message.
-    pub fn parse_limits(&self) -> ParseLimits {
-        ParseLimits {
-            max_bytes: self.settings.max_payload_bytes as usize,
-            max_recipients: self.settings.max_recipients as usize,
-        }
-    }
+/// How SSE streams are kept: keepalives, the reconnect delay, the longest stream.
+#[derive(Debug, Clone, Copy)]
+pub struct SseSettings {
+    /// Time between keepalives on an idle stream.
+    pub keepalive: Duration,
+    /// The reconnect delay suggested to browsers, in ms: the unit of the `retry:` field.
+    pub retry_ms: u64,
+    /// Longest a stream stays open (less up to 10% at random); `None`: no limit.
+    pub max_stream: Option<Duration>,
+}
+
+/// How long polls wait and how much they answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PollSettings {
+    /// Longest a poll is held; a client's `timeout` is capped by it.
+    pub timeout: Duration,
+    /// Most events in one answer.
+    pub batch: usize,
 }
 
 /// Registers every route of [`ApiDoc`], and the demo page and client script; `/events` and

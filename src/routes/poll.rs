@@ -84,8 +84,8 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let timeout = q
         .timeout
         .map(Duration::from_secs)
-        .unwrap_or(state.settings.poll_timeout())
-        .min(state.settings.poll_timeout())
+        .unwrap_or(state.poll.timeout)
+        .min(state.poll.timeout)
         .min(token_left);
     let mut response = HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -126,7 +126,7 @@ async fn start(
         };
         return Ok(Start::Answer(user, body));
     };
-    let batch = state.settings.poll_batch as usize;
+    let batch = state.poll.batch;
     // Subscribe before reading history, so nothing appended in between is missed.
     let sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
     match state.broker.read_after(&user, cursor, batch).await? {

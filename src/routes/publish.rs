@@ -59,7 +59,7 @@ async fn store(
     let publisher = state.auth.publisher(req)?;
     state.limits.publish(publisher)?;
     require_json(req)?;
-    let limits = state.parse_limits();
+    let limits = state.parse;
     let body = read_body(req, &mut payload, limits.max_bytes).await?;
     let event = with_header_key(req, NewEvent::parse(&body, limits)?)?;
     let appended = state.broker.append(&event).await?;

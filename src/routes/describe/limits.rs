@@ -4,22 +4,21 @@
 use serde_json::{Value, json};
 
 use crate::{
-    config::Settings,
     email::address::MAX_ADDRESS_BYTES,
     event::{
-        MAX_EVENT_NAME_CHARS, MAX_KEY_CHARS, MAX_TOPIC_CHARS, MAX_USER_ID_CHARS,
+        MAX_EVENT_NAME_CHARS, MAX_KEY_CHARS, MAX_TOPIC_CHARS, MAX_USER_ID_CHARS, ParseLimits,
         RESERVED_EVENT_NAMES,
     },
     routes::topics::MAX_REPLACE_USERS,
 };
 
-/// Writes the limits of `settings` and the domain into `doc`.
-pub fn write(doc: &mut Value, settings: &Settings) {
+/// Writes the limits of `parse` and the domain into `doc`.
+pub fn write(doc: &mut Value, parse: &ParseLimits) {
     if let Some(minutes) = param(doc, "/admin/trace/{user}", "post", "minutes") {
         minutes["schema"]["maximum"] = json!(crate::trace::MAX_MINUTES);
     }
     let schemas = &mut doc["components"]["schemas"];
-    schemas["Publication"] = publication_schema(settings.max_recipients);
+    schemas["Publication"] = publication_schema(parse.max_recipients);
     schemas["ReplaceBody"]["properties"]["subscribers"] = json!({
         "description": "The new subscriber set; an empty list clears it",
         "type": "array", "items": user_id(), "maxItems": MAX_REPLACE_USERS,
@@ -150,7 +149,7 @@ fn user_id() -> Value {
 
 /// A message names its recipients with `user_id`, `user_ids` or `topic` (at least one); other
 /// fields are delivered as they are.
-fn publication_schema(max_recipients: u64) -> Value {
+fn publication_schema(max_recipients: usize) -> Value {
     let users = |min: u64| json!({"type": "array", "minItems": min, "maxItems": max_recipients, "items": user_id()});
     let nullable = |schema: Value| json!({"anyOf": [schema, {"type": "null"}]});
     let topic = json!({"type": "string", "pattern": topic_pattern()});

@@ -3,7 +3,7 @@
 //! The operations come from the handlers' own `#[utoipa::path]`s, through the same lists that
 //! register them ([`super::ApiDoc`], and the admin routes' description when they are on, handed
 //! in by the application), plus the CORS preflights that [`crate::cors`] answers. What depends on how this relay was started is
-//! written here, from the settings and the domain's constants ([`limits`]): the message body
+//! written here, from the parse limits and the domain's constants ([`limits`]): the message body
 //! with `--max-recipients`, user id and topic schemas, the 414/431 that
 //! `limits::bound_request` may answer on any route, and `Retry-After`.
 //! `tests/api/openapi.rs` checks that the document names exactly the routes the relay serves,
@@ -19,7 +19,7 @@ use utoipa::{
     },
 };
 
-use crate::config::Settings;
+use crate::event::ParseLimits;
 
 mod limits;
 
@@ -30,10 +30,10 @@ pub struct Description {
 }
 
 impl Description {
-    /// The description of a relay started with `settings`, with the `extra` routes it serves
-    /// (the admin routes, when they are on).
-    pub fn new(settings: &Settings, extra: Option<OpenApi>) -> Self {
-        let doc = document(settings, extra);
+    /// The description of a relay that parses messages with `parse`, with the `extra` routes
+    /// it serves (the admin routes, when they are on).
+    pub fn new(parse: &ParseLimits, extra: Option<OpenApi>) -> Self {
+        let doc = document(parse, extra);
         Self {
             json: Bytes::from(doc.to_string()),
         }
@@ -41,7 +41,7 @@ impl Description {
 }
 
 /// The description as a JSON value.
-pub fn document(settings: &Settings, extra: Option<OpenApi>) -> Value {
+pub fn document(parse: &ParseLimits, extra: Option<OpenApi>) -> Value {
     let mut api = OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -60,7 +60,7 @@ pub fn document(settings: &Settings, extra: Option<OpenApi>) -> Value {
         api.merge(extra);
     }
     let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
-    limits::write(&mut doc, settings);
+    limits::write(&mut doc, parse);
     doc
 }
 
