@@ -10,6 +10,7 @@
 //! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
 //! - [`trace`]: the per-user delivery trace; [`admin`]: the operators' page and routes.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`].
+//! - [`tasks`]: the one owner of the background tasks, joined on shutdown.
 
 pub mod address_slots;
 pub mod admin;
@@ -33,6 +34,7 @@ pub mod redis_store;
 pub mod routes;
 pub mod sse;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
 pub mod trace;
 pub mod transport;

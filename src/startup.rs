@@ -1,6 +1,8 @@
 //! Builds the running relay from [`Settings`]: broker, hub, bridge, HTTP server.
 //!
-//! Tests call [`Application::build`] with port 0 and talk to the real server.
+//! Every background loop is spawned into one [`Tasks`], created here; stopping ends the server
+//! and the streams first, then cancels and joins the tasks. Tests call [`Application::build`]
+//! with port 0 and talk to the real server.
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -31,6 +33,7 @@ use crate::{
     metrics::Metrics,
     redis_store::{Credentials, RedisStore, StoreError, StoreSettings, WaitFor},
     routes::{self, AppState},
+    tasks::{self, Tasks},
     telemetry,
 };
 
@@ -76,15 +79,26 @@ pub struct Stopper {
     server: ServerHandle,
     /// How long ending the streams is spread over.
     drain: Duration,
+    /// The background tasks, joined once the server has stopped.
+    tasks: Tasks,
 }
 
 impl Stopper {
     /// Stops accepting (the listener closes, so a proxy tries another instance), answers
-    /// waiting polls, ends the streams spread over `--drain-secs`, and lets the server finish.
+    /// waiting polls, ends the streams spread over `--drain-secs`, lets the server finish,
+    /// and then stops and joins every background task (at most [`tasks::JOIN_WAIT`]).
     pub async fn stop(&self) {
         let stopped = self.server.stop(true);
         self.hub.drain(self.drain).await;
         stopped.await;
+        // Only now: the tasks that write what connections reported (deliveries, trace records)
+        // see every report before they flush and return.
+        self.tasks.shutdown(tasks::JOIN_WAIT).await;
+    }
+
+    /// How many background tasks are still running (none once [`Self::stop`] returned).
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.running()
     }
 }
 
@@ -113,17 +127,21 @@ impl Application {
         };
         let metrics = Metrics::new();
         let hub = Hub::new(limits, metrics.clone());
-        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics).await?;
+        let tasks = Tasks::new();
+        let (broker, bridge, redis) = make_broker(&settings, &hub, &metrics, &tasks).await?;
         let shared_redis = redis.as_ref().map(|(r, _)| r.clone());
-        let offline = email::start(&settings, &hub, redis, &metrics)?;
+        let offline = email::start(&settings, &hub, redis, &metrics, &tasks)?;
         let instance = offline.presence.instance();
-        metrics.trace.attach(instance, shared_redis.clone());
+        metrics.trace.attach(instance, shared_redis.clone(), &tasks);
         metrics
             .connections_limit
             .set(settings.max_connections as i64);
         let admin = Admin::new(settings.admin_key.clone(), instance, shared_redis);
         let admin_on = admin.enabled();
-        tokio::spawn(hub.clone().run_keepalive(settings.keepalive()));
+        tasks.spawn(
+            "hub-keepalive",
+            hub.clone().run_keepalive(settings.keepalive()),
+        );
         let demo = settings.demo_mode();
         if demo {
             tracing::warn!(
@@ -132,16 +150,16 @@ impl Application {
             );
         }
         let limits = Arc::new(RateLimits::new(&settings));
-        tokio::spawn(limits.clone().run_cleanup());
+        tasks.spawn("rate-limit-cleanup", limits.clone().run_cleanup());
         // Read by `limits::bound_request`, which runs before any route.
         let request_bounds = web::Data::from(limits.clone());
-        tokio::spawn(hub.clone().run_deadlines());
+        tasks.spawn("hub-deadlines", hub.clone().run_deadlines());
         let cors_origins: Vec<String> = settings.cors_origins().map(str::to_owned).collect();
         let workers = settings.workers.map_or_else(num_workers, |w| w as usize);
         let write_timeout = Duration::from_secs(settings.write_timeout_secs);
         let http_keepalive = settings.http_keepalive_secs;
         let auth = Authenticator::new(&settings);
-        tokio::spawn(auth.failures().run_cleanup());
+        tasks.spawn("auth-failure-cleanup", auth.failures().run_cleanup());
         let drain = Duration::from_secs(settings.drain_secs);
         let state = web::Data::new(AppState {
             auth,
@@ -153,7 +171,7 @@ impl Application {
             offline,
             metrics,
         });
-        crate::admin::figures::start(&state, &admin);
+        crate::admin::figures::start(&state, &admin, &tasks);
         let admin_data = web::Data::from(admin);
         let description = web::Data::new(routes::describe::Description::new(
             &state.settings,
@@ -197,6 +215,7 @@ impl Application {
             hub,
             server: server.handle(),
             drain,
+            tasks,
         };
         Ok(Self {
             port,
@@ -220,15 +239,20 @@ impl Application {
         self.server.await
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops gracefully.
+    /// Serves until SIGTERM or SIGINT, then stops gracefully; returns once the server and
+    /// every background task have ended.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         let stopper = self.stopper();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("signal received: draining streams and polls, then stopping");
-            stopper.stop().await;
-        });
-        self.run().await
+        let server = self.server;
+        tokio::pin!(server);
+        tokio::select! {
+            served = &mut server => return served,
+            () = wait_for_signal() => {}
+        }
+        tracing::info!("signal received: draining streams and polls, then stopping");
+        // The server must go on being polled for the stop to complete.
+        let (served, ()) = tokio::join!(server, stopper.stop());
+        served
     }
 }
 
@@ -275,8 +299,9 @@ fn redis_settings(settings: &Settings) -> RedisSettings {
     }
 }
 
-/// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT. A mail being
-/// sent when the signal comes is left pending and reclaimed by a worker later.
+/// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT, then stops its
+/// tasks as the relay does: a mail being sent when the signal comes is finished, one waiting
+/// to be retried is left pending and reclaimed by a worker later.
 pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     let url = settings
         .redis_target()
@@ -284,15 +309,18 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     let metrics = Metrics::new();
     let redis = RedisStore::new(store_settings(&settings, url))?;
     redis.check().await?;
-    tokio::spawn(redis.clone().follow_failovers());
+    let tasks = Tasks::new();
+    if redis.has_sentinels() {
+        tasks.spawn("failover-follower", redis.clone().follow_failovers());
+    }
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
-    metrics.trace.attach(&instance, Some(redis.clone()));
+    metrics.trace.attach(&instance, Some(redis.clone()), &tasks);
     let mailer = email::mailer(&settings, &redis, &stats, &instance, &metrics.trace)?;
-    tokio::select! {
-        () = mailer.run() => {}
-        () = wait_for_signal() => tracing::info!("signal received: mail worker stopping"),
-    }
+    tasks.spawn_graceful("mailer", |shutdown| mailer.run(shutdown));
+    wait_for_signal().await;
+    tracing::info!("signal received: mail worker stopping");
+    tasks.shutdown(tasks::JOIN_WAIT).await;
     Ok(())
 }
 
@@ -300,6 +328,7 @@ async fn make_broker(
     settings: &Settings,
     hub: &Arc<Hub>,
     metrics: &Arc<Metrics>,
+    tasks: &Tasks,
 ) -> Result<BrokerParts, StartupError> {
     let ttl = Duration::from_secs(settings.history_ttl_secs);
     let limits = crate::event::ParseLimits {
@@ -323,7 +352,9 @@ async fn make_broker(
         Some(url) => {
             let store = RedisStore::new(store_settings(settings, url.clone()))?;
             store.check().await?;
-            tokio::spawn(store.clone().follow_failovers());
+            if store.has_sentinels() {
+                tasks.spawn("failover-follower", store.clone().follow_failovers());
+            }
             let redis = RedisBroker::new(
                 store.clone(),
                 redis_settings(settings),
@@ -346,7 +377,10 @@ async fn make_broker(
                     limits,
                 }),
             };
-            tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
+            let (bridge_broker, bridge_status) = (redis.clone(), status.clone());
+            tasks.spawn_graceful("bridge", |shutdown| {
+                ingest::run_bridge(bridge_broker, bridge, bridge_status, shutdown)
+            });
             tracing::info!(channels = ?settings.channels, "using the redis broker");
             // The cache's "seen continuously" is one line of ids; a partitioned log has one per
             // partition, so on a cluster every read goes to Redis (see docs/CLUSTER.md).
@@ -366,7 +400,7 @@ async fn make_broker(
             (broker, Some(status.clone()), Some((store, status)))
         }
     };
-    broker.clone().start_tail(hub.clone());
+    broker.clone().start_tail(hub.clone(), tasks);
     Ok((broker, bridge, email))
 }
 
