@@ -86,14 +86,15 @@ pub struct Stopper {
 impl Stopper {
     /// Stops accepting (the listener closes, so a proxy tries another instance), answers
     /// waiting polls, ends the streams spread over `--drain-secs`, lets the server finish,
-    /// and then stops and joins every background task (at most [`tasks::JOIN_WAIT`]).
-    pub async fn stop(&self) {
+    /// and then stops and joins every background task (at most [`tasks::JOIN_WAIT`]); says how
+    /// that went.
+    pub async fn stop(&self) -> tasks::Joined {
         let stopped = self.server.stop(true);
         self.hub.drain(self.drain).await;
         stopped.await;
         // Only now: the tasks that write what connections reported (deliveries, trace records)
         // see every report before they flush and return.
-        self.tasks.shutdown(tasks::JOIN_WAIT).await;
+        self.tasks.shutdown(tasks::JOIN_WAIT).await
     }
 
     /// How many background tasks are still running (none once [`Self::stop`] returned).
@@ -247,11 +248,11 @@ impl Application {
         tokio::pin!(server);
         tokio::select! {
             served = &mut server => return served,
-            () = wait_for_signal() => {}
+            () = on_signal() => {}
         }
         tracing::info!("signal received: draining streams and polls, then stopping");
         // The server must go on being polled for the stop to complete.
-        let (served, ()) = tokio::join!(server, stopper.stop());
+        let (served, _) = tokio::join!(server, stopper.stop());
         served
     }
 }
@@ -309,6 +310,8 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     let metrics = Metrics::new();
     let redis = RedisStore::new(store_settings(&settings, url))?;
     redis.check().await?;
+    // Listening before any task starts: a signal from now on stops them in order.
+    let signal = on_signal();
     let tasks = Tasks::new();
     if redis.has_sentinels() {
         tasks.spawn("failover-follower", redis.clone().follow_failovers());
@@ -318,7 +321,7 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     metrics.trace.attach(&instance, Some(redis.clone()), &tasks);
     let mailer = email::mailer(&settings, &redis, &stats, &instance, &metrics.trace)?;
     tasks.spawn_graceful("mailer", |shutdown| mailer.run(shutdown));
-    wait_for_signal().await;
+    signal.await;
     tracing::info!("signal received: mail worker stopping");
     tasks.shutdown(tasks::JOIN_WAIT).await;
     Ok(())
@@ -426,24 +429,20 @@ fn num_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT. SIGTERM is listened for from the call on (not from the
+/// first poll), so one that comes while the caller is still starting is not missed.
+fn on_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
