@@ -15,10 +15,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{
-    Value,
-    streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
-};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +26,8 @@ use super::{
     templates::Templates,
 };
 use crate::{backoff::Backoff, broker::BrokerError, redis_store::RedisStore};
+
+mod settle;
 
 /// The consumer group every worker joins.
 const GROUP: &str = "mailers";
@@ -289,64 +288,5 @@ impl Mailer {
                 }
             }
         }
-    }
-
-    /// Records a permanent failure, then acknowledges: the log keeps the reason.
-    async fn give_up(&self, p: usize, id: &str, reason: &str) -> Result<(), BrokerError> {
-        self.log
-            .update(p, id, Status::Failed, "error_message", reason)
-            .await?;
-        self.stats.failed.inc();
-        tracing::warn!(%id, %reason, "email failed permanently");
-        self.ack(p, id).await
-    }
-
-    /// Resets the entry's idle time, so no other worker reclaims it while this one retries;
-    /// false when it is no longer this worker's (another reclaimed it, or it was settled).
-    async fn touch(&self, p: usize, id: &str) -> Result<bool, BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        let pending: Value = redis::cmd("XPENDING")
-            .arg(self.outbox(p))
-            .arg(GROUP)
-            .arg(id)
-            .arg(id)
-            .arg(1)
-            .arg(&self.settings.consumer)
-            .query_async(&mut conn)
-            .await
-            .map_err(BrokerError::from)?;
-        if !matches!(&pending, Value::Array(entries) if !entries.is_empty()) {
-            return Ok(false);
-        }
-        redis::cmd("XCLAIM")
-            .arg(self.outbox(p))
-            .arg(GROUP)
-            .arg(&self.settings.consumer)
-            .arg(0)
-            .arg(id)
-            .arg("JUSTID")
-            .query_async::<Value>(&mut conn)
-            .await
-            .map(|_| true)
-            .map_err(BrokerError::from)
-    }
-
-    async fn ack(&self, p: usize, id: &str) -> Result<(), BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(self.outbox(p))
-            .arg(GROUP)
-            .arg(id)
-            .ignore()
-            // Settled entries leave the stream, so it only holds mail still to send.
-            .cmd("XDEL")
-            .arg(self.outbox(p))
-            .arg(id)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(BrokerError::from)
     }
 }
