@@ -226,3 +226,40 @@ async fn stopping_in_process_leaves_no_task_running() {
     assert!(joined.aborted.is_empty(), "{joined:?}");
     assert_eq!(app.stopper.running_tasks(), 0);
 }
+
+/// The `.rs` files under `dir`, recursively.
+fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("dir").filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_code_outside_the_task_owner_spawns_a_task_of_its_own() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut spawning = Vec::new();
+    for file in files {
+        // The owner itself, and unit-test files, which may spawn what they await.
+        if file.ends_with("tasks.rs") || file.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("source");
+        let code = text
+            .find("#[cfg(test)]\nmod tests {")
+            .map_or(text.as_str(), |at| &text[..at]);
+        if code.contains("tokio::spawn") || code.contains("task::spawn") {
+            spawning.push(file.display().to_string());
+        }
+    }
+    assert!(
+        spawning.is_empty(),
+        "spawn through tasks::Tasks instead: {spawning:?}"
+    );
+}
