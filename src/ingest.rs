@@ -8,10 +8,15 @@
 //!
 //! Pub/sub is at-most-once: a message published while no bridge is subscribed (Redis restarting,
 //! the lease changing hands) reaches nobody, and the publisher's `PUBLISH` reports 0 receivers.
+//!
+//! When the relay stops (the shutdown token), the bridge appends what it has already received,
+//! stream ingest finishes its round (what it read is acknowledged once stored), and both
+//! return; the lease is left to expire, as when the process dies.
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{FutureExt, StreamExt, stream::FuturesOrdered};
+use tokio_util::sync::CancellationToken;
 
 mod batch;
 
@@ -38,31 +43,34 @@ pub struct BridgeSettings {
     pub stream: Option<StreamSettings>,
 }
 
-/// Competes for the lease and, while holding it, bridges messages; runs until the process ends.
+/// Competes for the lease and, while holding it, bridges messages; runs until `shutdown`.
 pub async fn run_bridge(
     redis: Arc<RedisBroker>,
     settings: BridgeSettings,
     status: Arc<Leadership>,
+    shutdown: CancellationToken,
 ) {
     let token = format!("{:032x}", rand::random::<u128>());
     let renew_every = settings.lease / 3;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     // Numbers every message this token appends (see `RedisBroker::append_batch_fenced`).
     let mut seq = 0;
-    loop {
+    let pause = async |delay: Duration| {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => {}
+        }
+    };
+    while !shutdown.is_cancelled() {
         match redis.hold_lease(&token, settings.lease).await {
             Ok(true) => {
                 tracing::info!("holding the bridge lease: subscribing to pub/sub");
-                match bridge_while_holding(
-                    &redis,
-                    &settings,
-                    &status,
-                    &token,
+                let holding = Holding {
+                    token: &token,
                     renew_every,
-                    &mut seq,
-                )
-                .await
-                {
+                    shutdown: &shutdown,
+                };
+                match bridge_while_holding(&redis, &settings, &status, &holding, &mut seq).await {
                     Ok(()) => backoff.reset(),
                     Err(e) => tracing::warn!(error = %e, "bridge interrupted"),
                 }
@@ -70,34 +78,56 @@ pub async fn run_bridge(
             }
             Ok(false) => {
                 backoff.reset();
-                tokio::time::sleep(renew_every).await;
+                pause(renew_every).await;
                 continue;
             }
             Err(e) => tracing::warn!(error = %e, "cannot reach redis for the bridge lease"),
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        pause(backoff.next_delay()).await;
     }
 }
 
-/// Bridges pub/sub, and reads the ingest stream if configured, until the lease is lost or a
-/// connection drops; both stop together.
+/// What the holder of the lease carries through its rounds.
+struct Holding<'a> {
+    /// This instance's lease token.
+    token: &'a str,
+    /// How often the lease is renewed.
+    renew_every: Duration,
+    /// Cancelled when the relay stops.
+    shutdown: &'a CancellationToken,
+}
+
+/// Bridges pub/sub, and reads the ingest stream if configured, until the lease is lost, a
+/// connection drops, or the relay stops; both stop together (on shutdown, each finishes first).
 async fn bridge_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
     status: &Leadership,
-    token: &str,
-    renew_every: Duration,
+    holding: &Holding<'_>,
     seq: &mut u64,
 ) -> Result<(), String> {
-    let pubsub = pubsub_while_holding(redis, settings, status, token, renew_every, seq);
+    let pubsub = pubsub_while_holding(redis, settings, status, holding, seq);
     let Some(stream) = &settings.stream else {
         return pubsub.await;
     };
-    let stream = ingest_stream::consume_while_holding(redis, stream, token, &status.metrics);
-    tokio::select! {
-        r = pubsub => r,
-        r = stream => r.map_err(|e| format!("ingest stream: {e}")),
+    let stream = ingest_stream::consume_while_holding(
+        redis,
+        stream,
+        holding.token,
+        &status.metrics,
+        holding.shutdown,
+    );
+    let stream = async { stream.await.map_err(|e| format!("ingest stream: {e}")) };
+    tokio::pin!(pubsub, stream);
+    let (first, other) = tokio::select! {
+        r = &mut pubsub => (r, futures_util::future::Either::Left(stream)),
+        r = &mut stream => (r, futures_util::future::Either::Right(pubsub)),
+    };
+    if holding.shutdown.is_cancelled() {
+        // Let the other side settle what it holds rather than drop it mid-append.
+        let _ = other.await;
     }
+    first
 }
 
 /// Subscribes and appends until the lease is lost or the connection drops.
@@ -109,10 +139,14 @@ async fn pubsub_while_holding(
     redis: &RedisBroker,
     settings: &BridgeSettings,
     status: &Leadership,
-    token: &str,
-    renew_every: Duration,
+    holding: &Holding<'_>,
     seq: &mut u64,
 ) -> Result<(), String> {
+    let Holding {
+        token,
+        renew_every,
+        shutdown,
+    } = *holding;
     let mut pubsub = redis.store().pubsub().await.map_err(|e| e.to_string())?;
     for channel in &settings.channels {
         pubsub.subscribe(channel).await.map_err(|e| e.to_string())?;
@@ -125,6 +159,12 @@ async fn pubsub_while_holding(
     let mut inflight = FuturesOrdered::new();
     loop {
         tokio::select! {
+            () = shutdown.cancelled() => {
+                // What has been received is appended; what is published from now on reaches
+                // the next holder, or nobody (pub/sub is at-most-once).
+                batch::settle_all(redis, token, status, &mut inflight).await;
+                return Ok(());
+            }
             Some(sent) = inflight.next(), if !inflight.is_empty() => {
                 if batch::settle(redis, token, status, sent, &mut inflight).await == Outcome::LeaseLost {
                     return Ok(());

@@ -57,13 +57,15 @@ enum Lease {
     Lost,
 }
 
-/// Reads and appends while `token` holds the bridge lease: returns `Ok` once it is lost, and
-/// an error when Redis fails (entries read are left pending and claimed again later).
+/// Reads and appends while `token` holds the bridge lease: returns `Ok` once it is lost or
+/// once `shutdown` is cancelled (between rounds: what was read is stored and acknowledged
+/// first), and an error when Redis fails (entries read are left pending and claimed again later).
 pub async fn consume_while_holding(
     redis: &RedisBroker,
     settings: &StreamSettings,
     token: &str,
     metrics: &Metrics,
+    shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<(), BrokerError> {
     let consumer = format!("relay-{}", token.get(..16).unwrap_or(token));
     redis
@@ -76,7 +78,7 @@ pub async fn consume_while_holding(
     }
     let mut last_sweep = Instant::now();
     let mut last_upkeep: Option<Instant> = None;
-    loop {
+    while !shutdown.is_cancelled() {
         if last_upkeep.is_none_or(|t| t.elapsed() >= UPKEEP_EVERY) {
             upkeep(redis, settings, &consumer, metrics).await;
             last_upkeep = Some(Instant::now());
@@ -103,6 +105,7 @@ pub async fn consume_while_holding(
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Claims and appends every entry pending for at least `min_idle`, oldest first.

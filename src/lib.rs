@@ -11,6 +11,7 @@
 //! - [`trace`]: the per-user delivery trace; [`admin`]: the operators' page and routes.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`], split
 //!   once by [`config`] into the typed group each part takes.
+//! - [`tasks`]: the one owner of the background tasks, joined on shutdown.
 
 pub mod address_slots;
 pub mod admin;
@@ -35,6 +36,7 @@ pub mod routes;
 pub mod secret;
 pub mod sse;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
 pub mod trace;
 pub mod transport;

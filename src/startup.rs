@@ -1,7 +1,9 @@
 //! Builds the running relay from [`Settings`], split once into [`Config`]'s groups: broker,
 //! hub, bridge, HTTP server.
 //!
-//! Tests call [`Application::build`] with port 0 and talk to the real server.
+//! Every background loop is spawned into one [`Tasks`], created here; stopping ends the server
+//! and the streams first, then cancels and joins the tasks. Tests call [`Application::build`]
+//! with port 0 and talk to the real server.
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -26,6 +28,7 @@ use crate::{
     metrics::Metrics,
     redis_store::{RedisStore, StoreError},
     routes::{self, AppState},
+    tasks::{self, Tasks},
     telemetry,
 };
 
@@ -71,15 +74,27 @@ pub struct Stopper {
     server: ServerHandle,
     /// How long ending the streams is spread over.
     drain: Duration,
+    /// The background tasks, joined once the server has stopped.
+    tasks: Tasks,
 }
 
 impl Stopper {
     /// Stops accepting (the listener closes, so a proxy tries another instance), answers
-    /// waiting polls, ends the streams spread over `--drain-secs`, and lets the server finish.
-    pub async fn stop(&self) {
+    /// waiting polls, ends the streams spread over `--drain-secs`, lets the server finish,
+    /// and then stops and joins every background task (at most [`tasks::JOIN_WAIT`]); says how
+    /// that went.
+    pub async fn stop(&self) -> tasks::Joined {
         let stopped = self.server.stop(true);
         self.hub.drain(self.drain).await;
         stopped.await;
+        // Only now: the tasks that write what connections reported (deliveries, trace records)
+        // see every report before they flush and return.
+        self.tasks.shutdown(tasks::JOIN_WAIT).await
+    }
+
+    /// How many background tasks are still running (none once [`Self::stop`] returned).
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.running()
     }
 }
 
@@ -105,15 +120,19 @@ impl Application {
             .port();
         let metrics = Metrics::new();
         let hub = Hub::new(config.hub, metrics.clone());
-        let (broker, bridge, redis) = make_broker(config.broker, &hub, &metrics).await?;
+        let tasks = Tasks::new();
+        let (broker, bridge, redis) = make_broker(config.broker, &hub, &metrics, &tasks).await?;
         let shared_redis = redis.as_ref().map(|(r, _)| r.clone());
-        let offline = email::start(&config.email, &hub, redis, &metrics)?;
+        let offline = email::start(&config.email, &hub, redis, &metrics, &tasks)?;
         let instance = offline.presence.instance();
-        metrics.trace.attach(instance, shared_redis.clone());
+        metrics.trace.attach(instance, shared_redis.clone(), &tasks);
         metrics.connections_limit.set(config.hub.total as i64);
         let admin = Admin::new(config.admin, instance, shared_redis);
         let admin_on = admin.enabled();
-        tokio::spawn(hub.clone().run_keepalive(config.sse.keepalive));
+        tasks.spawn(
+            "hub-keepalive",
+            hub.clone().run_keepalive(config.sse.keepalive),
+        );
         let demo = server.demo;
         if demo {
             tracing::warn!(
@@ -122,15 +141,15 @@ impl Application {
             );
         }
         let limits = Arc::new(RateLimits::new(&config.limits));
-        tokio::spawn(limits.clone().run_cleanup());
+        tasks.spawn("rate-limit-cleanup", limits.clone().run_cleanup());
         // Read by `limits::bound_request`, which runs before any route.
         let request_bounds = web::Data::from(limits.clone());
-        tokio::spawn(hub.clone().run_deadlines());
+        tasks.spawn("hub-deadlines", hub.clone().run_deadlines());
         let cors_origins = server.cors_origins;
         let write_timeout = server.write_timeout;
         let drain = server.drain;
         let auth = Authenticator::new(&config.auth);
-        tokio::spawn(auth.failures().run_cleanup());
+        tasks.spawn("auth-failure-cleanup", auth.failures().run_cleanup());
         let state = web::Data::new(AppState {
             auth,
             broker,
@@ -143,7 +162,7 @@ impl Application {
             offline,
             metrics,
         });
-        crate::admin::figures::start(&state, &admin);
+        crate::admin::figures::start(&state, &admin, &tasks);
         let admin_data = web::Data::from(admin);
         let description = web::Data::new(routes::describe::Description::new(
             &config.parse,
@@ -187,6 +206,7 @@ impl Application {
             hub,
             server: server.handle(),
             drain,
+            tasks,
         };
         Ok(Self {
             port,
@@ -210,15 +230,20 @@ impl Application {
         self.server.await
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops gracefully.
+    /// Serves until SIGTERM or SIGINT, then stops gracefully; returns once the server and
+    /// every background task have ended.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         let stopper = self.stopper();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("signal received: draining streams and polls, then stopping");
-            stopper.stop().await;
-        });
-        self.run().await
+        let server = self.server;
+        tokio::pin!(server);
+        tokio::select! {
+            served = &mut server => return served,
+            () = on_signal() => {}
+        }
+        tracing::info!("signal received: draining streams and polls, then stopping");
+        // The server must go on being polled for the stop to complete.
+        let (served, _) = tokio::join!(server, stopper.stop());
+        served
     }
 }
 
@@ -228,18 +253,24 @@ type BrokerParts = (
     Option<(Arc<RedisStore>, Arc<Leadership>)>,
 );
 
-/// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT. A mail being
-/// sent when the signal comes is left pending and reclaimed by a worker later.
+/// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT, then stops its
+/// tasks as the relay does: a mail being sent when the signal comes is finished, one waiting
+/// to be retried is left pending and reclaimed by a worker later.
 pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
     let config = settings.split();
     let store = config.broker.store.ok_or(StartupError::MailerNeedsRedis)?;
     let metrics = Metrics::new();
     let redis = RedisStore::new(store)?;
     redis.check().await?;
-    tokio::spawn(redis.clone().follow_failovers());
+    // Listening before any task starts: a signal from now on stops them in order.
+    let signal = on_signal();
+    let tasks = Tasks::new();
+    if redis.has_sentinels() {
+        tasks.spawn("failover-follower", redis.clone().follow_failovers());
+    }
     let stats = Arc::new(metrics.email.clone());
     let instance = format!("{:016x}", rand::random::<u64>());
-    metrics.trace.attach(&instance, Some(redis.clone()));
+    metrics.trace.attach(&instance, Some(redis.clone()), &tasks);
     let mailer = email::mailer(
         &config.email.worker,
         &redis,
@@ -247,10 +278,10 @@ pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
         &instance,
         &metrics.trace,
     )?;
-    tokio::select! {
-        () = mailer.run() => {}
-        () = wait_for_signal() => tracing::info!("signal received: mail worker stopping"),
-    }
+    tasks.spawn_graceful("mailer", |shutdown| mailer.run(shutdown));
+    signal.await;
+    tracing::info!("signal received: mail worker stopping");
+    tasks.shutdown(tasks::JOIN_WAIT).await;
     Ok(())
 }
 
@@ -258,6 +289,7 @@ async fn make_broker(
     settings: BrokerSettings,
     hub: &Arc<Hub>,
     metrics: &Arc<Metrics>,
+    tasks: &Tasks,
 ) -> Result<BrokerParts, StartupError> {
     let history = settings.history;
     let (broker, bridge, email): BrokerParts = match settings.store {
@@ -277,13 +309,18 @@ async fn make_broker(
         Some(store) => {
             let store = RedisStore::new(store)?;
             store.check().await?;
-            tokio::spawn(store.clone().follow_failovers());
+            if store.has_sentinels() {
+                tasks.spawn("failover-follower", store.clone().follow_failovers());
+            }
             let (history_len, ttl) = (history.history_len, history.history_ttl);
             let redis = RedisBroker::new(store.clone(), history, metrics.broker_reconnects.clone());
             let status = Arc::new(Leadership::new(metrics.clone()));
             let bridge = settings.bridge;
             tracing::info!(channels = ?bridge.channels, "using the redis broker");
-            tokio::spawn(ingest::run_bridge(redis.clone(), bridge, status.clone()));
+            let (bridge_broker, bridge_status) = (redis.clone(), status.clone());
+            tasks.spawn_graceful("bridge", |shutdown| {
+                ingest::run_bridge(bridge_broker, bridge, bridge_status, shutdown)
+            });
             // The cache's "seen continuously" is one line of ids; a partitioned log has one per
             // partition, so on a cluster every read goes to Redis (see docs/CLUSTER.md).
             let cache_bytes = match store.is_cluster() {
@@ -297,7 +334,7 @@ async fn make_broker(
             (broker, Some(status.clone()), Some((store, status)))
         }
     };
-    broker.clone().start_tail(hub.clone());
+    broker.clone().start_tail(hub.clone(), tasks);
     Ok((broker, bridge, email))
 }
 
@@ -319,24 +356,20 @@ fn tune_socket(conn: &dyn std::any::Any, timeout: Duration) {
     }
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT. SIGTERM is listened for from the call on (not from the
+/// first poll), so one that comes while the caller is still starting is not missed.
+fn on_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

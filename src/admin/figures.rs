@@ -289,8 +289,8 @@ pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Valu
 }
 
 /// Starts the sampler when the admin routes are on.
-pub fn start(state: &web::Data<AppState>, admin: &Arc<Admin>) {
+pub fn start(state: &web::Data<AppState>, admin: &Arc<Admin>, tasks: &crate::tasks::Tasks) {
     if admin.enabled() {
-        tokio::spawn(run_sampler(state.clone(), admin.clone()));
+        tasks.spawn("admin-sampler", run_sampler(state.clone(), admin.clone()));
     }
 }

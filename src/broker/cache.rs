@@ -182,9 +182,9 @@ impl Broker for CachedBroker {
         self.inner.topic_members(topic, after, limit).await
     }
 
-    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>, tasks: &crate::tasks::Tasks) {
         let inner = self.inner.clone();
-        inner.start_tail(Arc::new(Tee { cache: self, sink }));
+        inner.start_tail(Arc::new(Tee { cache: self, sink }), tasks);
     }
 }
 

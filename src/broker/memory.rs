@@ -72,7 +72,7 @@ impl MemoryBroker {
         max_topic: usize,
     ) -> Arc<Self> {
         let epoch = EventId::new(now_ms(), 0);
-        let broker = Arc::new(Self {
+        Arc::new(Self {
             state: Mutex::new(State {
                 epoch,
                 last: epoch,
@@ -84,9 +84,7 @@ impl MemoryBroker {
             ttl,
             max_topic,
             sink: OnceLock::new(),
-        });
-        Self::spawn_sweeper(Arc::downgrade(&broker));
-        broker
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -96,19 +94,17 @@ impl MemoryBroker {
     }
 
     /// Drops the histories of users idle for longer than the TTL, so memory follows activity.
-    fn spawn_sweeper(weak: std::sync::Weak<Self>) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tick.tick().await;
-                let Some(broker) = weak.upgrade() else { return };
-                let cutoff = now_ms().saturating_sub(broker.ttl.as_millis() as u64);
-                broker
-                    .lock()
-                    .users
-                    .retain(|_, h| h.last_append_ms >= cutoff);
-            }
-        });
+    async fn sweep(weak: std::sync::Weak<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let Some(broker) = weak.upgrade() else { return };
+            let cutoff = now_ms().saturating_sub(broker.ttl.as_millis() as u64);
+            broker
+                .lock()
+                .users
+                .retain(|_, h| h.last_append_ms >= cutoff);
+        }
     }
 
     /// Appends under the state lock, which the caller holds.
@@ -284,11 +280,12 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>, tasks: &crate::tasks::Tasks) {
         // Taken under the lock, so no append can fall between "live" and the first entry.
         let state = self.lock();
         if self.sink.set(sink.clone()).is_ok() {
             sink.live_from(state.last);
+            tasks.spawn("memory-sweeper", Self::sweep(Arc::downgrade(&self)));
         }
     }
 }

@@ -162,9 +162,10 @@ pub trait Broker: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<UserId>, BrokerError>;
 
-    /// Starts the tail. Called once: `sink` hears [`TailSink::live`] and then every entry
-    /// appended after that point, in order, across reconnects to the store.
-    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>);
+    /// Starts the tail (and any upkeep loop of the store) as tasks of `tasks`. Called once:
+    /// `sink` hears [`TailSink::live`] and then every entry appended after that point, in
+    /// order, across reconnects to the store.
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>, tasks: &crate::tasks::Tasks);
 }
 
 /// The final recipient list: named users, then topic subscribers, without duplicates or excluded.

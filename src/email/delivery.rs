@@ -7,16 +7,19 @@
 //! `<id>|<user>` members from the `due` sorted set in one script (`delivered.lua`, which also
 //! keeps a big topic append from writing the due entry of a user it has not reached yet). A
 //! report lost to a full channel or a Redis outage costs at most an email the user did not
-//! need; a delivery is never blocked by it.
+//! need; a delivery is never blocked by it. When the relay stops (after its connections have
+//! ended) the task writes what is still queued, then returns.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::EmailStats;
 use crate::{
     event::{EventId, UserId},
     redis_store::RedisStore,
+    tasks::Tasks,
 };
 
 /// How often reports are written.
@@ -33,11 +36,15 @@ pub struct Deliveries {
 }
 
 impl Deliveries {
-    /// Creates the channel and spawns the task writing it to `redis` (reports are discarded
+    /// Creates the channel and starts the task writing it to `redis` (reports are discarded
     /// on the memory broker, which has no email).
-    pub fn start(redis: Option<Arc<RedisStore>>, stats: Arc<EmailStats>) -> Arc<Self> {
+    pub fn start(
+        redis: Option<Arc<RedisStore>>,
+        stats: Arc<EmailStats>,
+        tasks: &Tasks,
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(CAPACITY);
-        tokio::spawn(drain(rx, redis));
+        tasks.spawn_graceful("delivery-reports", |shutdown| drain(rx, redis, shutdown));
         Arc::new(Self { tx, stats })
     }
 
@@ -49,20 +56,37 @@ impl Deliveries {
     }
 }
 
-async fn drain(mut rx: mpsc::Receiver<(EventId, UserId)>, redis: Option<Arc<RedisStore>>) {
+async fn drain(
+    mut rx: mpsc::Receiver<(EventId, UserId)>,
+    redis: Option<Arc<RedisStore>>,
+    shutdown: CancellationToken,
+) {
     let script = redis::Script::new(include_str!("delivered.lua"));
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        // Wait for the first report, then give others a moment to join the batch.
-        if rx.recv_many(&mut batch, BATCH).await == 0 {
-            return;
+        // Wait for the first report, then give others a moment to join the batch; once
+        // stopping, take what is queued without waiting.
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(DRAIN_EVERY) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+            () = shutdown.cancelled() => {}
         }
-        tokio::time::sleep(DRAIN_EVERY).await;
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(report) => batch.push(report),
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            // Only when stopping: nothing is left to write.
+            return;
         }
         if let Some(redis) = &redis
             && let Err(e) = remove_due(redis, &script, &batch).await

@@ -8,14 +8,16 @@
 //! between the server's acceptance and the `XACK`. Attempts are counted in the log record, so
 //! they survive a crash too. While retrying an entry the worker touches it (`XCLAIM` to itself)
 //! so that no other worker reclaims an entry still being worked on.
+//!
+//! Stopping (the shutdown token): the worker finishes the SMTP exchange it is in and settles
+//! that entry, but starts no new one and waits for no retry; entries it read and did not
+//! settle stay pending, with their attempts counted, and are reclaimed like a dead worker's.
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{
-    Value,
-    streams::{StreamAutoClaimReply, StreamId, StreamReadReply},
-};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     EmailStats,
@@ -24,6 +26,8 @@ use super::{
     templates::Templates,
 };
 use crate::{backoff::Backoff, broker::BrokerError, redis_store::RedisStore};
+
+mod settle;
 
 /// The consumer group every worker joins.
 const GROUP: &str = "mailers";
@@ -74,15 +78,18 @@ struct Item {
 }
 
 impl Mailer {
-    /// Works the outbox until the process ends, reconnecting after Redis trouble.
-    pub async fn run(self) {
+    /// Works the outbox until `shutdown`, reconnecting after Redis trouble.
+    pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(consumer = %self.settings.consumer, "mail worker started");
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        loop {
-            if let Err(e) = self.session(&mut backoff).await {
+        while !shutdown.is_cancelled() {
+            if let Err(e) = self.session(&mut backoff, &shutdown).await {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "mail worker lost redis");
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => {}
+                }
             }
         }
     }
@@ -92,7 +99,12 @@ impl Mailer {
         self.redis.partition_key(p, "outbox")
     }
 
-    async fn session(&self, backoff: &mut Backoff) -> Result<(), BrokerError> {
+    /// Reads and sends until Redis fails (`Err`) or `shutdown` (`Ok`).
+    async fn session(
+        &self,
+        backoff: &mut Backoff,
+        shutdown: &CancellationToken,
+    ) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
         let partitions = self.redis.partitions().len();
         for p in 0..partitions {
@@ -119,10 +131,12 @@ impl Mailer {
         let claim_every = (self.settings.reclaim_idle / 2)
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
         let mut last_claim: Option<std::time::Instant> = None;
-        loop {
+        // A read is never interrupted: entries Redis hands over in a reply that is dropped
+        // would wait for a reclaim. It blocks at most `BLOCK_MS`.
+        while !shutdown.is_cancelled() {
             if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
                 for p in 0..partitions {
-                    self.reclaim(p).await?;
+                    self.reclaim(p, shutdown).await?;
                 }
                 last_claim = Some(std::time::Instant::now());
             }
@@ -148,17 +162,23 @@ impl Mailer {
                     .map_err(BrokerError::from)?;
                 for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                     read += 1;
-                    self.handle(p, entry).await?;
+                    if !shutdown.is_cancelled() {
+                        self.handle(p, entry, shutdown).await?;
+                    }
                 }
             }
             if partitions > 1 && read == 0 {
-                tokio::time::sleep(PARTITIONS_PAUSE).await;
+                tokio::select! {
+                    () = tokio::time::sleep(PARTITIONS_PAUSE) => {}
+                    () = shutdown.cancelled() => {}
+                }
             }
         }
+        Ok(())
     }
 
     /// Takes over entries another worker left pending for too long, and sends them.
-    async fn reclaim(&self, p: usize) -> Result<(), BrokerError> {
+    async fn reclaim(&self, p: usize, shutdown: &CancellationToken) -> Result<(), BrokerError> {
         let mut conn = self.redis.connection().await?;
         let mut start = "0-0".to_owned();
         loop {
@@ -179,18 +199,27 @@ impl Mailer {
                     .await?;
             }
             for entry in reply.claimed {
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
                 tracing::info!(id = %entry.id, "reclaimed an email another worker left unsent");
-                self.handle(p, entry).await?;
+                self.handle(p, entry, shutdown).await?;
             }
-            if reply.next_stream_id == "0-0" {
+            if reply.next_stream_id == "0-0" || shutdown.is_cancelled() {
                 return Ok(());
             }
             start = reply.next_stream_id;
         }
     }
 
-    /// Sends one entry, retrying transient failures, and acknowledges it once settled.
-    async fn handle(&self, p: usize, entry: StreamId) -> Result<(), BrokerError> {
+    /// Sends one entry, retrying transient failures, and acknowledges it once settled; on
+    /// `shutdown` it returns instead of waiting to retry, leaving the entry pending.
+    async fn handle(
+        &self,
+        p: usize,
+        entry: StreamId,
+        shutdown: &CancellationToken,
+    ) -> Result<(), BrokerError> {
         let id = entry.id.clone();
         let user: String = entry.get("user").unwrap_or_default();
         let to: String = entry.get("email").unwrap_or_default();
@@ -249,68 +278,15 @@ impl Mailer {
                     self.trace.email_retried(&user, &id, &reason);
                     let delay = backoff.next_delay();
                     tracing::warn!(%id, attempts, %reason, retry_in_ms = delay.as_millis() as u64, "email not sent; will retry");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => {
+                            tracing::info!(%id, "stopping: the email stays pending for a later worker");
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }
-    }
-
-    /// Records a permanent failure, then acknowledges: the log keeps the reason.
-    async fn give_up(&self, p: usize, id: &str, reason: &str) -> Result<(), BrokerError> {
-        self.log
-            .update(p, id, Status::Failed, "error_message", reason)
-            .await?;
-        self.stats.failed.inc();
-        tracing::warn!(%id, %reason, "email failed permanently");
-        self.ack(p, id).await
-    }
-
-    /// Resets the entry's idle time, so no other worker reclaims it while this one retries;
-    /// false when it is no longer this worker's (another reclaimed it, or it was settled).
-    async fn touch(&self, p: usize, id: &str) -> Result<bool, BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        let pending: Value = redis::cmd("XPENDING")
-            .arg(self.outbox(p))
-            .arg(GROUP)
-            .arg(id)
-            .arg(id)
-            .arg(1)
-            .arg(&self.settings.consumer)
-            .query_async(&mut conn)
-            .await
-            .map_err(BrokerError::from)?;
-        if !matches!(&pending, Value::Array(entries) if !entries.is_empty()) {
-            return Ok(false);
-        }
-        redis::cmd("XCLAIM")
-            .arg(self.outbox(p))
-            .arg(GROUP)
-            .arg(&self.settings.consumer)
-            .arg(0)
-            .arg(id)
-            .arg("JUSTID")
-            .query_async::<Value>(&mut conn)
-            .await
-            .map(|_| true)
-            .map_err(BrokerError::from)
-    }
-
-    async fn ack(&self, p: usize, id: &str) -> Result<(), BrokerError> {
-        let mut conn = self.redis.connection().await?;
-        redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(self.outbox(p))
-            .arg(GROUP)
-            .arg(id)
-            .ignore()
-            // Settled entries leave the stream, so it only holds mail still to send.
-            .cmd("XDEL")
-            .arg(self.outbox(p))
-            .arg(id)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(BrokerError::from)
     }
 }

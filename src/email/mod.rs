@@ -27,7 +27,7 @@
 
 use std::sync::Arc;
 
-use crate::{hub::Hub, lease::Leadership, redis_store::RedisStore};
+use crate::{hub::Hub, lease::Leadership, redis_store::RedisStore, tasks::Tasks};
 
 pub mod address;
 pub mod contacts;
@@ -133,12 +133,13 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Starts presence, delivery reports, and (on Redis) the outbox mover and, with `--mailer`,
-/// the mail worker. Returns what the routes need.
+/// the mail worker, as tasks of `tasks`. Returns what the routes need.
 pub fn start(
     settings: &EmailSettings,
     hub: &Arc<Hub>,
     redis: Option<(Arc<RedisStore>, Arc<Leadership>)>,
     metrics: &crate::metrics::Metrics,
+    tasks: &Tasks,
 ) -> Result<Offline, EmailError> {
     let instance = format!("{:016x}", rand::random::<u64>());
     let stats = Arc::new(metrics.email.clone());
@@ -148,9 +149,11 @@ pub fn start(
         redis.as_ref().map(|(r, _)| r.clone()),
         settings.poll_window,
     );
-    tokio::spawn(presence.clone().run());
+    // Presence keeps nothing that is lost when it stops: its hash expires, as when the
+    // process dies.
+    tasks.spawn("presence", presence.clone().run());
     let deliveries =
-        delivery::Deliveries::start(redis.as_ref().map(|(r, _)| r.clone()), stats.clone());
+        delivery::Deliveries::start(redis.as_ref().map(|(r, _)| r.clone()), stats.clone(), tasks);
     let Some((redis, bridge)) = redis else {
         tracing::warn!(
             "email fallback is off: it needs the redis broker (--redis-url); presence is local to this process"
@@ -175,26 +178,24 @@ pub fn start(
             let db = db::NotificationsDb::connect_lazy(sql.url.expose(), &sql.table)
                 .map(Arc::new)
                 .map_err(EmailError::DbSettings)?;
-            tokio::spawn(db::writer::run(
-                redis.clone(),
-                db.clone(),
-                bridge.clone(),
-                metrics.notifications_db.clone(),
-            ));
+            let (redis, table, bridge) = (redis.clone(), db.clone(), bridge.clone());
+            let metrics = metrics.notifications_db.clone();
+            tasks.spawn_graceful("notifications-db-writer", |shutdown| {
+                db::writer::run(redis, table, bridge, metrics, shutdown)
+            });
             Some(db)
         }
         None => None,
     };
-    tokio::spawn(outbox::run_mover(
-        redis.clone(),
-        settings.outbox.clone(),
-        bridge,
-        stats.clone(),
-    ));
     if settings.run_mailer {
         let mailer = mailer(&settings.worker, &redis, &stats, &instance, &metrics.trace)?;
-        tokio::spawn(mailer.run());
+        tasks.spawn_graceful("mailer", |shutdown| mailer.run(shutdown));
     }
+    let (mover_redis, mover_stats, mover_outbox) =
+        (redis.clone(), stats.clone(), settings.outbox.clone());
+    tasks.spawn_graceful("email-mover", |shutdown| {
+        outbox::run_mover(mover_redis, mover_outbox, bridge, mover_stats, shutdown)
+    });
     Ok(Offline {
         presence,
         deliveries,

@@ -4,11 +4,13 @@
 //! digests (`move_due.lua`), then flushes digests whose window has closed into the `outbox`
 //! stream with a `queued` log record (`flush_digests.lua`). Each script does its whole step at
 //! once, so a holder that dies mid-way leaves either the old state or the new one, and the next
-//! holder carries on from there: nothing is moved twice and nothing is lost.
+//! holder carries on from there: nothing is moved twice and nothing is lost. When the relay
+//! stops, the mover returns between steps.
 
 use std::{sync::Arc, time::Duration};
 
 use redis::Script;
+use tokio_util::sync::CancellationToken;
 
 use super::EmailStats;
 use crate::{broker::BrokerError, lease::Leadership, redis_store::RedisStore};
@@ -33,12 +35,14 @@ pub struct OutboxSettings {
     pub sql: bool,
 }
 
-/// Moves and flushes while `holder` says this instance holds the bridge lease.
+/// Moves and flushes while `holder` says this instance holds the bridge lease, until
+/// `shutdown`.
 pub async fn run_mover(
     redis: Arc<RedisStore>,
     settings: OutboxSettings,
     bridge: Arc<Leadership>,
     stats: Arc<EmailStats>,
+    shutdown: CancellationToken,
 ) {
     let mover = Mover {
         move_due: Script::new(include_str!("move_due.lua")),
@@ -49,7 +53,10 @@ pub async fn run_mover(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
         if !bridge.held() {
             continue;
         }

@@ -160,7 +160,7 @@ impl Presence {
         })
     }
 
-    /// Flushes changes to Redis until the process ends (on the memory broker it only keeps
+    /// Flushes changes to Redis until the relay stops (on the memory broker it only keeps
     /// the poll bookkeeping tidy).
     pub async fn run(self: Arc<Self>) {
         let mut tick = tokio::time::interval(FLUSH_EVERY);

@@ -236,32 +236,42 @@ impl RedisStore {
         Ok(true)
     }
 
-    /// Follows the sentinels until the process ends: on every `+switch-master` notice, and
-    /// at least every [`sentinel::POLL_EVERY`], the primary they name becomes this store's.
+    /// Whether the store follows sentinels, so [`Self::follow_failovers`] has work to do.
+    pub fn has_sentinels(&self) -> bool {
+        self.sentinels.is_some()
+    }
+
+    /// Follows the sentinels until the relay stops (the caller drops it): on every
+    /// `+switch-master` notice, and at least every [`sentinel::POLL_EVERY`], the primary they
+    /// name becomes this store's.
     pub async fn follow_failovers(self: Arc<Self>) {
         let Some(sentinels) = &self.sentinels else {
             return;
         };
-        let mut notices = sentinels.watch_switches();
-        loop {
-            if let Err(e) = self.refresh().await {
-                tracing::warn!(error = %e, "cannot ask the sentinels for the redis primary");
-            }
-            let deadline = tokio::time::sleep(sentinel::POLL_EVERY);
-            tokio::pin!(deadline);
+        let (mut notices, watch) = sentinels.watch_switches();
+        // The watch and the follower run side by side in this one task, and end with it.
+        let follow = async {
             loop {
-                tokio::select! {
-                    () = &mut deadline => break,
-                    Some(notice) = notices.recv() => {
-                        *self.pinned.lock().unwrap_or_else(|p| p.into_inner()) =
-                            (!notice.done).then(|| (notice.addr.clone(), Instant::now() + PIN_NOTICE));
-                        if let Err(e) = self.switch_to(notice.addr) {
-                            tracing::warn!(error = %e, "cannot switch to the new redis primary");
+                if let Err(e) = self.refresh().await {
+                    tracing::warn!(error = %e, "cannot ask the sentinels for the redis primary");
+                }
+                let deadline = tokio::time::sleep(sentinel::POLL_EVERY);
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        () = &mut deadline => break,
+                        Some(notice) = notices.recv() => {
+                            *self.pinned.lock().unwrap_or_else(|p| p.into_inner()) =
+                                (!notice.done).then(|| (notice.addr.clone(), Instant::now() + PIN_NOTICE));
+                            if let Err(e) = self.switch_to(notice.addr) {
+                                tracing::warn!(error = %e, "cannot switch to the new redis primary");
+                            }
                         }
                     }
                 }
             }
-        }
+        };
+        futures_util::future::join(watch, follow).await;
     }
 
     /// Connects once at start-up: refused credentials or a certificate that does not verify

@@ -92,11 +92,17 @@ impl Sentinels {
     /// goes away) and sends where the primary is going. `+selected-slave` comes before the
     /// replica is promoted: moving then means no write goes to the old primary once the
     /// sentinels gave up on it (it may still accept writes the failover then discards).
-    pub(super) fn watch_switches(&self) -> mpsc::UnboundedReceiver<Notice> {
+    /// The watch is the returned future, run by the caller beside its reading of the notices.
+    pub(super) fn watch_switches(
+        &self,
+    ) -> (
+        mpsc::UnboundedReceiver<Notice>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let clients: Vec<Client> = self.clients.iter().map(|(_, c)| c.clone()).collect();
         let name = self.master_name.clone();
-        tokio::spawn(async move {
+        let watch = async move {
             for client in clients.iter().cycle() {
                 if let Ok(mut pubsub) = client.get_async_pubsub().await
                     && pubsub.subscribe(&NOTICES).await.is_ok()
@@ -116,8 +122,8 @@ impl Sentinels {
                 }
                 tokio::time::sleep(POLL_EVERY).await;
             }
-        });
-        rx
+        };
+        (rx, watch)
     }
 }
 

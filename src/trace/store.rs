@@ -19,7 +19,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{MAX_RECORDS, Tracer};
-use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore, tasks::Tasks};
 
 /// How long records stay after the last one was written.
 pub const KEEP: Duration = Duration::from_secs(2 * 3600);
@@ -98,7 +100,7 @@ fn forget_stalest(rings: &mut Rings) {
 impl Tracer {
     /// Names this instance and, on Redis, shares records and traced users through it: starts
     /// the writer and the once-a-second read of the traced users. Called once at start-up.
-    pub fn attach(self: &Arc<Self>, instance: &str, redis: Option<Arc<RedisStore>>) {
+    pub fn attach(self: &Arc<Self>, instance: &str, redis: Option<Arc<RedisStore>>, tasks: &Tasks) {
         let _ = self.instance.set(instance.to_owned());
         let Some(redis) = redis else { return };
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -110,8 +112,9 @@ impl Tracer {
             })
             .is_ok()
         {
-            tokio::spawn(write(rx, redis.clone()));
-            tokio::spawn(sync(Arc::downgrade(self), redis));
+            let writer = redis.clone();
+            tasks.spawn_graceful("trace-writer", move |shutdown| write(rx, writer, shutdown));
+            tasks.spawn("trace-sync", sync(Arc::downgrade(self), redis));
         }
     }
 
@@ -199,10 +202,26 @@ impl Tracer {
     }
 }
 
-/// Writes queued records in batches until the process ends.
-async fn write(mut rx: mpsc::Receiver<(UserId, String)>, redis: Arc<RedisStore>) {
+/// Writes queued records in batches until the relay stops; what is queued then is written
+/// before it returns (the connections that recorded it have ended by then).
+async fn write(
+    mut rx: mpsc::Receiver<(UserId, String)>,
+    redis: Arc<RedisStore>,
+    shutdown: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
+            () = shutdown.cancelled() => {
+                while batch.len() < BATCH && let Ok(record) = rx.try_recv() {
+                    batch.push(record);
+                }
+                if batch.is_empty() {
+                    return;
+                }
+            }
+        }
         let mut pipe = redis::pipe();
         for (user, record) in &batch {
             let key = redis.key_of(&format!("trace:u:{user}"));

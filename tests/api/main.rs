@@ -54,6 +54,7 @@ mod slow;
 mod sql_helpers;
 mod stream_chaos;
 mod stream_ingest;
+mod tasks_shutdown;
 mod topic_batches;
 mod topics;
 mod topology;

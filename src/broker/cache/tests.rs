@@ -46,8 +46,8 @@ impl Broker for Counting {
     ) -> Result<Vec<UserId>, BrokerError> {
         self.inner.topic_members(t, a, l).await
     }
-    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
-        self.inner.clone().start_tail(sink);
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>, tasks: &crate::tasks::Tasks) {
+        self.inner.clone().start_tail(sink, tasks);
     }
 }
 
@@ -70,7 +70,9 @@ fn setup(budget: usize, history_len: usize) -> (Arc<Counting>, Arc<CachedBroker>
         reads: AtomicUsize::new(0),
     });
     let cache = CachedBroker::new(store.clone(), budget, history_len, HOUR);
-    cache.clone().start_tail(Arc::new(NoHub));
+    cache
+        .clone()
+        .start_tail(Arc::new(NoHub), &crate::tasks::Tasks::new());
     (store, cache)
 }
 

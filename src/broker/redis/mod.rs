@@ -312,10 +312,10 @@ impl Broker for RedisBroker {
             .map_err(BrokerError::from)
     }
 
-    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>) {
+    fn start_tail(self: Arc<Self>, sink: Arc<dyn TailSink>, tasks: &crate::tasks::Tasks) {
         let sink = tail::Positions::wrap(sink, self.partitions());
         for p in 0..self.partitions() {
-            tokio::spawn(self.clone().run_tail(p, sink.clone()));
+            tasks.spawn(format!("tail-{p}"), self.clone().run_tail(p, sink.clone()));
         }
     }
 }

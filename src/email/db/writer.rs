@@ -5,11 +5,12 @@
 //! them in one statement, and only then deletes them from the stream. If the database is down
 //! the copies stay in Redis and the round is retried with a growing delay; a writer that dies
 //! between the commit and the delete writes the same copies again, which changes nothing (see
-//! [`super::upsert`]).
+//! [`super::upsert`]). When the relay stops, the writer returns between rounds.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use redis::streams::StreamRangeReply;
+use tokio_util::sync::CancellationToken;
 
 use super::{DbError, NotificationsDb};
 use crate::{
@@ -41,18 +42,28 @@ enum RoundError {
     Timeout(Duration),
 }
 
-/// Writes queued copies to the database while this instance holds the bridge lease.
+/// Writes queued copies to the database while this instance holds the bridge lease, until
+/// `shutdown`.
 pub async fn run(
     redis: Arc<RedisStore>,
     db: Arc<NotificationsDb>,
     bridge: Arc<Leadership>,
     metrics: NotificationsDbMetrics,
+    shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut failing = false;
-    loop {
+    // Between rounds only: a round interrupted half-way would be written again anyway, but
+    // stopping there gains nothing.
+    let pause = async |delay: Duration| {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => {}
+        }
+    };
+    while !shutdown.is_cancelled() {
         if !bridge.held() {
-            tokio::time::sleep(TICK).await;
+            pause(TICK).await;
             continue;
         }
         match round(&redis, &db, &metrics).await {
@@ -64,7 +75,7 @@ pub async fn run(
                 backoff.reset();
                 metrics.written.inc_by(written as u64);
                 if written < BATCH {
-                    tokio::time::sleep(TICK).await;
+                    pause(TICK).await;
                 }
             }
             Err(e) => {
@@ -77,7 +88,7 @@ pub async fn run(
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "notification log not written to its database; retrying, the changes wait in redis");
                     failing = true;
                 }
-                tokio::time::sleep(delay).await;
+                pause(delay).await;
             }
         }
     }

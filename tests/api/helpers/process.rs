@@ -1,7 +1,7 @@
 //! The relay binary as a child process, so a test can signal it, SIGKILL it, and see it exit.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -13,6 +13,8 @@ use super::{JWT_SECRET, PUBLISH_KEY, TestAppProbe, free_port};
 pub struct RelayProcess {
     pub base: String,
     child: Option<Child>,
+    /// How it exited, once [`Self::wait_exit`] saw it exit.
+    status: Option<ExitStatus>,
 }
 
 impl RelayProcess {
@@ -57,6 +59,7 @@ impl RelayProcess {
         let relay = Self {
             base: format!("http://127.0.0.1:{port}"),
             child: Some(cmd.spawn().expect("relay binary")),
+            status: None,
         };
         let probe = TestAppProbe {
             base: relay.base.clone(),
@@ -83,14 +86,20 @@ impl RelayProcess {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
-                && child.try_wait().expect("try_wait").is_some()
+                && let Some(status) = child.try_wait().expect("try_wait")
             {
                 self.child = None;
+                self.status = Some(status);
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         false
+    }
+
+    /// The exit code, once [`Self::wait_exit`] saw the process exit (`None` if a signal ended it).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
     }
 
     pub fn kill(&mut self) {
