@@ -27,21 +27,23 @@ use std::{
 use redis::{
     AsyncConnectionConfig, Client,
     aio::{ConnectionManager, ConnectionManagerConfig, PubSub},
-    cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig},
-    cluster_async::ClusterConnection,
+    cluster::ClusterConfig,
 };
 use tokio::sync::OnceCell;
 
+mod cluster;
 mod conn;
 mod connect;
 mod durable;
 mod error;
+mod failover;
 mod partitions;
 mod sentinel;
 
 pub use conn::{BlockingConnection, StoreConnection};
 pub use partitions::Partitions;
 
+use cluster::{Cluster, cluster_client};
 pub use connect::Credentials;
 use connect::NodeTemplate;
 pub use durable::{InvokeAcked, WaitFor};
@@ -52,9 +54,6 @@ use sentinel::Sentinels;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a command on the shared connection may take.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a primary named by a failover notice is kept before polls may overrule it (a
-/// failover that was aborted).
-const PIN_NOTICE: Duration = Duration::from_secs(30);
 
 /// Where Redis is and how to name keys.
 #[derive(Debug, Clone)]
@@ -75,19 +74,6 @@ pub struct StoreSettings {
     pub cluster: Vec<String>,
     /// Partitions of the log on a cluster (ignored without one: a single node has one).
     pub partitions: u16,
-}
-
-/// The setting named when the partition count differs from the cluster's.
-const PARTITIONS_SETTING: &str = "--redis-partitions / NOTIFY_REDIS_PARTITIONS";
-/// The setting named when the seed nodes are unusable.
-const CLUSTER_SETTING: &str = "--redis-cluster / NOTIFY_REDIS_CLUSTER";
-
-/// The cluster client and its shared connection.
-struct Cluster {
-    client: ClusterClient,
-    shared: OnceCell<ClusterConnection>,
-    /// The first seed node, where the pub/sub bridge subscribes.
-    first: (String, u16),
 }
 
 /// One data node and the shared connection to it.
@@ -190,90 +176,6 @@ impl RedisStore {
         self.node.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The current primary, asking the sentinels first if none is known yet.
-    pub(crate) async fn primary(&self) -> Result<Arc<Node>, StoreError> {
-        if self.cluster.is_some() {
-            return Err(StoreError::Unavailable(
-                "a redis cluster has no single primary".into(),
-            ));
-        }
-        if let Some(node) = self.current() {
-            return Ok(node);
-        }
-        self.refresh().await?;
-        self.current()
-            .ok_or_else(|| StoreError::Unavailable("no redis primary known".into()))
-    }
-
-    /// Asks the sentinels for the primary and switches to it if it moved; true if it did.
-    async fn refresh(&self) -> Result<bool, StoreError> {
-        let Some(sentinels) = &self.sentinels else {
-            return Ok(false);
-        };
-        let addr = sentinels.primary().await?;
-        {
-            let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
-            match &*pinned {
-                Some((to, _)) if *to == addr => *pinned = None,
-                Some((_, until)) if Instant::now() < *until => return Ok(false),
-                _ => *pinned = None,
-            }
-        }
-        self.switch_to(addr)
-    }
-
-    /// Makes `addr` the primary every caller's next command goes to; true if it moved.
-    fn switch_to(&self, addr: (String, u16)) -> Result<bool, StoreError> {
-        if self
-            .current()
-            .is_some_and(|n| n.addr.as_ref() == Some(&addr))
-        {
-            return Ok(false);
-        }
-        let client = self.template.client_for(Some((&addr.0, addr.1)))?;
-        tracing::warn!(primary = %format!("{}:{}", addr.0, addr.1), "the sentinels name a new redis primary: switching to it");
-        *self.node.write().unwrap_or_else(|p| p.into_inner()) = Some(Node::new(client, Some(addr)));
-        Ok(true)
-    }
-
-    /// Whether the store follows sentinels, so [`Self::follow_failovers`] has work to do.
-    pub fn has_sentinels(&self) -> bool {
-        self.sentinels.is_some()
-    }
-
-    /// Follows the sentinels until the relay stops (the caller drops it): on every
-    /// `+switch-master` notice, and at least every [`sentinel::POLL_EVERY`], the primary they
-    /// name becomes this store's.
-    pub async fn follow_failovers(self: Arc<Self>) {
-        let Some(sentinels) = &self.sentinels else {
-            return;
-        };
-        let (mut notices, watch) = sentinels.watch_switches();
-        // The watch and the follower run side by side in this one task, and end with it.
-        let follow = async {
-            loop {
-                if let Err(e) = self.refresh().await {
-                    tracing::warn!(error = %e, "cannot ask the sentinels for the redis primary");
-                }
-                let deadline = tokio::time::sleep(sentinel::POLL_EVERY);
-                tokio::pin!(deadline);
-                loop {
-                    tokio::select! {
-                        () = &mut deadline => break,
-                        Some(notice) = notices.recv() => {
-                            *self.pinned.lock().unwrap_or_else(|p| p.into_inner()) =
-                                (!notice.done).then(|| (notice.addr.clone(), Instant::now() + PIN_NOTICE));
-                            if let Err(e) = self.switch_to(notice.addr) {
-                                tracing::warn!(error = %e, "cannot switch to the new redis primary");
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        futures_util::future::join(watch, follow).await;
-    }
-
     /// Connects once at start-up: refused credentials or a certificate that does not verify
     /// are configuration errors; a Redis that cannot be reached yet is only logged, and
     /// retried by every loop as usual.
@@ -293,32 +195,6 @@ impl RedisStore {
                 tracing::warn!(error = %e, "redis cannot be reached yet; retrying in the background");
                 Ok(())
             }
-        }
-    }
-
-    /// On a cluster, records the partition count in `<prefix>:{0}:layout` the first time, and
-    /// refuses to run with another one: users would be looked for in the wrong partitions.
-    async fn check_layout(&self, conn: &mut BlockingConnection) -> Result<(), StoreError> {
-        if self.cluster.is_none() {
-            return Ok(());
-        }
-        let want = self.partitions.len();
-        let key = self.key_of("layout");
-        let _: () = redis::cmd("SET")
-            .arg(&key)
-            .arg(want)
-            .arg("NX")
-            .query_async(conn)
-            .await?;
-        let have: Option<usize> = redis::cmd("GET").arg(&key).query_async(conn).await?;
-        match have {
-            Some(have) if have != want => Err(StoreError::Config {
-                setting: PARTITIONS_SETTING,
-                message: format!(
-                    "this relay uses {want} partitions but the cluster's data is laid out in {have} ({key}); changing the count is the repartitioning in docs/CLUSTER.md"
-                ),
-            }),
-            _ => Ok(()),
         }
     }
 
@@ -403,41 +279,4 @@ impl RedisStore {
         }
         Ok(self.primary().await?.client.get_async_pubsub().await?)
     }
-}
-
-/// The cluster client for the seed nodes, each with the URL's auth and TLS settings.
-fn cluster_client(
-    template: &NodeTemplate,
-    seeds: &[String],
-) -> Result<(ClusterClient, (String, u16)), StoreError> {
-    let addrs = seeds
-        .iter()
-        .map(|seed| {
-            let (host, port) = seed
-                .trim()
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-                .ok_or_else(|| StoreError::Config {
-                    setting: CLUSTER_SETTING,
-                    message: format!("{seed:?} is not host:port"),
-                })?;
-            Ok((host.to_owned(), port))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let nodes = addrs.iter().map(|(h, p)| template.info_for(h, *p));
-    let mut builder = ClusterClientBuilder::new(nodes)
-        .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
-        // A slot being migrated answers TRYAGAIN to a script whose keys are split between
-        // the two nodes for a moment: enough retries to outlast a migration step.
-        .retries(12)
-        .max_retry_wait(500);
-    if let Some(tls) = template.tls() {
-        builder = builder.certs(tls);
-    }
-    let client = builder.build().map_err(|e| StoreError::Config {
-        setting: CLUSTER_SETTING,
-        message: e.to_string(),
-    })?;
-    Ok((client, addrs[0].clone()))
 }

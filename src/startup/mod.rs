@@ -14,19 +14,26 @@ use actix_web::{
     web,
 };
 
+mod broker;
+mod mailer;
+mod signal;
+
+pub use mailer::run_mailer;
+
+use broker::make_broker;
+use signal::on_signal;
+
 use crate::{
     admin::Admin,
     auth::Authenticator,
-    broker::{Broker, BrokerError, cache::CachedBroker, memory::MemoryBroker, redis::RedisBroker},
-    config::{BrokerSettings, Config, Settings, SettingsError},
+    broker::BrokerError,
+    config::{Config, Settings, SettingsError},
     email::{self, EmailError},
     error::ApiError,
     hub::Hub,
-    ingest,
-    lease::Leadership,
     limits::{self, RateLimits},
     metrics::Metrics,
-    redis_store::{RedisStore, StoreError},
+    redis_store::StoreError,
     routes::{self, AppState},
     tasks::{self, Tasks},
     telemetry,
@@ -247,97 +254,6 @@ impl Application {
     }
 }
 
-type BrokerParts = (
-    Arc<dyn Broker>,
-    Option<Arc<Leadership>>,
-    Option<(Arc<RedisStore>, Arc<Leadership>)>,
-);
-
-/// Runs only the mail worker (`notify-relay mailer`) until SIGTERM or SIGINT, then stops its
-/// tasks as the relay does: a mail being sent when the signal comes is finished, one waiting
-/// to be retried is left pending and reclaimed by a worker later.
-pub async fn run_mailer(settings: Settings) -> Result<(), StartupError> {
-    let config = settings.split();
-    let store = config.broker.store.ok_or(StartupError::MailerNeedsRedis)?;
-    let metrics = Metrics::new();
-    let redis = RedisStore::new(store)?;
-    redis.check().await?;
-    // Listening before any task starts: a signal from now on stops them in order.
-    let signal = on_signal();
-    let tasks = Tasks::new();
-    if redis.has_sentinels() {
-        tasks.spawn("failover-follower", redis.clone().follow_failovers());
-    }
-    let stats = Arc::new(metrics.email.clone());
-    let instance = format!("{:016x}", rand::random::<u64>());
-    metrics.trace.attach(&instance, Some(redis.clone()), &tasks);
-    let mailer = email::mailer(
-        &config.email.worker,
-        &redis,
-        &stats,
-        &instance,
-        &metrics.trace,
-    )?;
-    tasks.spawn_graceful("mailer", |shutdown| mailer.run(shutdown));
-    signal.await;
-    tracing::info!("signal received: mail worker stopping");
-    tasks.shutdown(tasks::JOIN_WAIT).await;
-    Ok(())
-}
-
-async fn make_broker(
-    settings: BrokerSettings,
-    hub: &Arc<Hub>,
-    metrics: &Arc<Metrics>,
-    tasks: &Tasks,
-) -> Result<BrokerParts, StartupError> {
-    let history = settings.history;
-    let (broker, bridge, email): BrokerParts = match settings.store {
-        None => {
-            tracing::info!("using the in-memory broker (one process; history is lost on restart)");
-            (
-                MemoryBroker::with_limits(
-                    history.history_len,
-                    history.history_ttl,
-                    history.idempotency_ttl,
-                    history.max_topic_recipients,
-                ),
-                None,
-                None,
-            )
-        }
-        Some(store) => {
-            let store = RedisStore::new(store)?;
-            store.check().await?;
-            if store.has_sentinels() {
-                tasks.spawn("failover-follower", store.clone().follow_failovers());
-            }
-            let (history_len, ttl) = (history.history_len, history.history_ttl);
-            let redis = RedisBroker::new(store.clone(), history, metrics.broker_reconnects.clone());
-            let status = Arc::new(Leadership::new(metrics.clone()));
-            let bridge = settings.bridge;
-            tracing::info!(channels = ?bridge.channels, "using the redis broker");
-            let (bridge_broker, bridge_status) = (redis.clone(), status.clone());
-            tasks.spawn_graceful("bridge", |shutdown| {
-                ingest::run_bridge(bridge_broker, bridge, bridge_status, shutdown)
-            });
-            // The cache's "seen continuously" is one line of ids; a partitioned log has one per
-            // partition, so on a cluster every read goes to Redis (see docs/CLUSTER.md).
-            let cache_bytes = match store.is_cluster() {
-                true => 0,
-                false => settings.cache_bytes,
-            };
-            let broker: Arc<dyn Broker> = match cache_bytes {
-                0 => redis.clone(),
-                budget => CachedBroker::new(redis.clone(), budget, history_len, ttl),
-            };
-            (broker, Some(status.clone()), Some((store, status)))
-        }
-    };
-    broker.clone().start_tail(hub.clone(), tasks);
-    Ok((broker, bridge, email))
-}
-
 /// Tunes each accepted socket for a stream of small frames:
 /// - `TCP_NODELAY`: an event is written the moment it arrives; with Nagle on, a frame that
 ///   follows another within a round trip waits for the client's delayed ACK (up to 40 ms).
@@ -353,23 +269,5 @@ fn tune_socket(conn: &dyn std::any::Any, timeout: Duration) {
     }
     if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
         tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT. SIGTERM is listened for from the call on (not from the
-/// first poll), so one that comes while the caller is still starting is not missed.
-fn on_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        #[cfg(unix)]
-        if let Some(mut term) = term {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
