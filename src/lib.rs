@@ -6,7 +6,8 @@
 //! - [`broker`]: the log and per-user history (memory or Redis), and the tail of new events.
 //! - [`hub`]: this instance's live subscribers and the fan-out to them.
 //! - [`ingest`]: the Redis pub/sub bridge into the broker.
-//! - [`email`]: presence, and email for events a user did not see live.
+//! - [`presence`]: who is online on any instance; [`email`]: email for events a user did not
+//!   see live, and the notification log.
 //! - [`metrics`]: the Prometheus instruments; [`telemetry`]: logs and request ids.
 //! - [`trace`]: the per-user delivery trace; [`admin`]: the operators' page and routes.
 //! - [`routes`]: the HTTP surface; [`startup`] wires it all from [`config::Settings`], split
@@ -30,6 +31,7 @@ pub mod ingest_stream;
 pub mod lease;
 pub mod limits;
 pub mod metrics;
+pub mod presence;
 pub mod rate;
 pub mod redis_store;
 pub mod routes;

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use super::Admin;
 use crate::{
     broker::{BrokerError, History, TailSink},
-    email::{log::Status, presence::PRESENCE_TTL},
-    event::{EventId, UserId},
+    email::notification_log::Status,
+    event::{EventId, UserId, now_ms},
+    presence::PRESENCE_TTL,
     routes::AppState,
-    trace::store::now_ms,
     transport::Transport,
 };
 
@@ -66,7 +66,7 @@ impl Rates {
 
 /// Emails in the outbox not sent yet; `None` on the memory broker.
 async fn outbox_depth(state: &AppState) -> Option<Result<u64, BrokerError>> {
-    Some(state.offline.store.as_ref()?.outbox_depth().await)
+    Some(state.email.store.as_ref()?.outbox_depth().await)
 }
 
 /// Samples this instance's figures every [`EVERY`] until the relay stops; on Redis, shares them.
@@ -182,10 +182,10 @@ pub async fn overview(state: &AppState, admin: &Admin) -> Result<Value, BrokerEr
         Some(Ok(depth)) => json!(depth),
         _ => Value::Null,
     };
-    let failed = match state.offline.store.as_ref() {
+    let failed = match state.email.store.as_ref() {
         Some(store) => serde_json::to_value(
             store
-                .log
+                .notification_log
                 .list(None, Some(Status::Failed), LOG_SHOWN)
                 .await?
                 .notifications,
@@ -217,7 +217,7 @@ pub async fn overview(state: &AppState, admin: &Admin) -> Result<Value, BrokerEr
 
 /// `GET /admin/users/{user}`: presence per instance, history head, contact, log and trace.
 pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
-    let presence = state.offline.presence.status(user).await?;
+    let presence = state.presence.status(user).await?;
     let per_instance = match &admin.redis {
         None => json!({ admin.instance.clone(): state.hub.user_connections(user) }),
         Some(redis) => {
@@ -258,12 +258,12 @@ pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Valu
         }
         History::Reset { head } => json!({ "count": 0, "head": null, "log_head": head }),
     };
-    let (contact, notifications) = match state.offline.store.as_ref() {
+    let (contact, notifications) = match state.email.store.as_ref() {
         Some(store) => (
             serde_json::to_value(store.contacts.get(user).await?).unwrap_or_default(),
             serde_json::to_value(
                 store
-                    .log
+                    .notification_log
                     .list(Some(user), None, LOG_SHOWN)
                     .await?
                     .notifications,
@@ -282,7 +282,7 @@ pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Valu
         },
         "history": history,
         "contact": contact,
-        "email_available": state.offline.store.is_some(),
+        "email_available": state.email.store.is_some(),
         "notifications": notifications,
         "trace": { "tracing": until.is_some(), "until_ms": until },
     }))

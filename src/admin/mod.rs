@@ -257,7 +257,7 @@ async fn trace_start(
             trace::MAX_MINUTES
         )));
     }
-    let until = trace::store::now_ms() + minutes * 60_000;
+    let until = crate::event::now_ms() + minutes * 60_000;
     state.metrics.trace.start(&user, until).await?;
     tracing::info!(user = %user, minutes, "delivery trace started");
     Ok(no_store(TraceState::switched(&user, Some(until))))

@@ -7,7 +7,7 @@
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, OnceLock},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use super::{
     Appended, Broker, BrokerError, CursorFacts, History, LogEntry, TailSink, UserHistoryFacts,
     cursor_is_stale, expand_recipients, once::OnceRecords,
 };
-use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId};
+use crate::event::{EventId, NewEvent, StoredEvent, Topic, UserId, now_ms};
 
 /// In-process broker; history is lost when the process ends (cursors from before are reset).
 pub struct MemoryBroker {
@@ -43,13 +43,6 @@ struct UserHistory {
     events: VecDeque<Arc<StoredEvent>>,
     max_deleted: EventId,
     last_append_ms: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl MemoryBroker {

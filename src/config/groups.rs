@@ -125,7 +125,7 @@ impl Settings {
             auth: self.auth(),
             limits: self.limits(),
             // A poll counts as a live connection for as long as the longest poll.
-            email: self.email(poll.timeout),
+            email: self.email(),
             server,
             hub,
             parse,
@@ -214,7 +214,7 @@ impl Settings {
         }
     }
 
-    fn email(&self, poll_window: Duration) -> EmailSettings {
+    fn email(&self) -> EmailSettings {
         let db = self
             .notifications_db
             .clone()
@@ -234,7 +234,6 @@ impl Settings {
         };
         EmailSettings {
             run_mailer: self.mailer,
-            poll_window,
             outbox: OutboxSettings {
                 digest: Duration::from_secs(self.email_digest_secs),
                 outbox_len: self.notification_log_max,

@@ -174,7 +174,6 @@ fn the_split_gives_durations_counts_and_none_for_off() {
     assert_eq!(c.sse.retry_ms, 1_500);
     assert!(c.limits.connects_per_sec.is_none());
     assert_eq!(c.limits.publishes_per_sec.map(|n| n.get()), Some(1_000));
-    assert_eq!(c.poll.timeout, c.email.poll_window);
     assert_eq!(c.parse.max_bytes, 65_536);
     assert_eq!(c.hub.total, c.admin.connections_limit);
     assert!(c.broker.store.is_none(), "no Redis: the memory broker");

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     EmailStats,
-    log::{NotificationLog, Status},
+    notification_log::{NotificationLog, Status},
     smtp::{Outcome, Smtp},
     templates::Templates,
 };

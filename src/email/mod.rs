@@ -1,4 +1,4 @@
-//! Offline delivery: presence, email fallback through a queue, and a notification log.
+//! Offline delivery: email fallback through a queue, and the notification log.
 //!
 //! An event published with `"fallback": "email"` (or on a channel configured for it) gives each
 //! recipient a grace period to see it live. The path of one such event, each step crash-safe:
@@ -11,32 +11,30 @@
 //! 3. The bridge lease holder moves `due` entries whose time has come into a per-user digest
 //!    ([`outbox`], one Lua script: an entry is removed and moved at once, by one instance), and
 //!    flushes each digest when its window closes into the `outbox` stream, with a `queued`
-//!    record in the notification [`log`].
+//!    record in the [`notification_log`].
 //! 4. The [`mailer`] reads the outbox as a consumer group, renders [`templates`], sends over
 //!    SMTP ([`smtp`]), and acknowledges only once the server accepted the mail or the failure
 //!    was recorded as permanent.
 //!
 //! # Layout
-//! - [`presence`]: who has a live connection on any instance.
 //! - [`contacts`]: email addresses and preferences, registered ahead of time by the app.
 //! - [`delivery`]: reporting that a fallback event reached a user.
 //! - [`outbox`]: due entries to digests to the outbox.
 //! - [`mailer`], [`smtp`], [`templates`]: sending.
-//! - [`log`]: the notification log and [`EmailStats`].
+//! - [`notification_log`]: the notification log and [`EmailStats`].
 //! - [`db`]: the notification log in the app's SQL database (`--notifications-db`).
 
 use std::sync::Arc;
 
-use crate::{hub::Hub, lease::Leadership, redis_store::RedisStore, tasks::Tasks};
+use crate::{lease::Leadership, redis_store::RedisStore, tasks::Tasks};
 
 pub mod address;
 pub mod contacts;
 pub mod db;
 pub mod delivery;
-pub mod log;
 pub mod mailer;
+pub mod notification_log;
 pub mod outbox;
-pub mod presence;
 mod settings;
 pub mod smtp;
 pub mod templates;
@@ -74,10 +72,8 @@ pub enum EmailError {
     DbUnavailable,
 }
 
-/// The offline-delivery parts the HTTP routes use.
-pub struct Offline {
-    /// Who is online.
-    pub presence: Arc<presence::Presence>,
+/// The email path's parts the HTTP routes use.
+pub struct Email {
     /// Reports of fallback events reaching a user.
     pub deliveries: Arc<delivery::Deliveries>,
     /// Contacts and the log; `None` on the memory broker (email needs Redis).
@@ -91,7 +87,7 @@ pub struct Store {
     /// Contacts and preferences.
     pub contacts: contacts::Contacts,
     /// The notification log.
-    pub log: log::NotificationLog,
+    pub notification_log: notification_log::NotificationLog,
     /// The log's SQL table, when `--notifications-db` is set: the log is read from there.
     pub db: Option<Arc<db::NotificationsDb>>,
 }
@@ -99,12 +95,12 @@ pub struct Store {
 impl Store {
     /// The Redis holding the copies that wait for the SQL table, when there is a table.
     pub fn db_queue(&self) -> Option<&RedisStore> {
-        self.db.as_ref().map(|_| self.log.redis())
+        self.db.as_ref().map(|_| self.notification_log.redis())
     }
 
     /// Emails in the outbox not sent yet, over every partition's outbox.
     pub async fn outbox_depth(&self) -> Result<u64, crate::broker::BrokerError> {
-        let redis = self.log.redis();
+        let redis = self.notification_log.redis();
         let mut conn = redis.connection().await?;
         let mut total = 0;
         for p in 0..redis.partitions().len() {
@@ -118,40 +114,24 @@ impl Store {
     }
 }
 
-impl Offline {
+impl Email {
     /// The stores, or the error saying email needs Redis.
     pub fn store(&self) -> Result<&Store, EmailError> {
         self.store.as_ref().ok_or(EmailError::NeedsRedis)
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Starts presence, delivery reports, and (on Redis) the outbox mover and, with `--mailer`,
-/// the mail worker, as tasks of `tasks`. Returns what the routes need.
+/// Starts delivery reports and (on Redis) the outbox mover and, with `--mailer`, the mail
+/// worker (named `instance` in the outbox's consumer group), as tasks of `tasks`. Returns what
+/// the routes need.
 pub fn start(
     settings: &EmailSettings,
-    hub: &Arc<Hub>,
+    instance: &str,
     redis: Option<(Arc<RedisStore>, Arc<Leadership>)>,
     metrics: &crate::metrics::Metrics,
     tasks: &Tasks,
-) -> Result<Offline, EmailError> {
-    let instance = format!("{:016x}", rand::random::<u64>());
+) -> Result<Email, EmailError> {
     let stats = Arc::new(metrics.email.clone());
-    let presence = presence::Presence::new(
-        instance.clone(),
-        hub.clone(),
-        redis.as_ref().map(|(r, _)| r.clone()),
-        settings.poll_window,
-    );
-    // Presence keeps nothing that is lost when it stops: its hash expires, as when the
-    // process dies.
-    tasks.spawn("presence", presence.clone().run());
     let deliveries =
         delivery::Deliveries::start(redis.as_ref().map(|(r, _)| r.clone()), stats.clone(), tasks);
     let Some((redis, bridge)) = redis else {
@@ -166,8 +146,7 @@ pub fn start(
                 "--notifications-db ignored: the notification log needs the redis broker"
             );
         }
-        return Ok(Offline {
-            presence,
+        return Ok(Email {
             deliveries,
             store: None,
             stats,
@@ -188,7 +167,7 @@ pub fn start(
         None => None,
     };
     if settings.run_mailer {
-        let mailer = mailer(&settings.worker, &redis, &stats, &instance, &metrics.trace)?;
+        let mailer = mailer(&settings.worker, &redis, &stats, instance, &metrics.trace)?;
         tasks.spawn_graceful("mailer", |shutdown| mailer.run(shutdown));
     }
     let (mover_redis, mover_stats, mover_outbox) =
@@ -196,12 +175,11 @@ pub fn start(
     tasks.spawn_graceful("email-mover", |shutdown| {
         outbox::run_mover(mover_redis, mover_outbox, bridge, mover_stats, shutdown)
     });
-    Ok(Offline {
-        presence,
+    Ok(Email {
         deliveries,
         store: Some(Store {
             contacts: contacts::Contacts::new(redis.clone()),
-            log: log::NotificationLog::new(redis, settings.db.is_some()),
+            notification_log: notification_log::NotificationLog::new(redis, settings.db.is_some()),
             db,
         }),
         stats,
@@ -231,7 +209,7 @@ pub fn mailer(
             settings.templates.as_deref(),
             settings.link_base.clone(),
         )?,
-        log: log::NotificationLog::new(redis.clone(), settings.sql_log),
+        log: notification_log::NotificationLog::new(redis.clone(), settings.sql_log),
         stats: stats.clone(),
         settings: mailer::MailerSettings {
             consumer: format!("{instance}-{}", std::process::id()),

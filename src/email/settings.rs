@@ -1,5 +1,5 @@
 //! What the email path is started with: one group for the parts that run beside the relay
-//! (presence, the mover, the notification log) and one for the mail worker, which also runs
+//! (the mover, the notification log) and one for the mail worker, which also runs
 //! alone (`notify-relay mailer`).
 
 use std::{path::PathBuf, time::Duration};
@@ -7,13 +7,11 @@ use std::{path::PathBuf, time::Duration};
 use super::{outbox::OutboxSettings, smtp::SmtpSettings};
 use crate::secret::Secret;
 
-/// How presence, the outbox and the notification log run, and whether the worker runs here.
+/// How the outbox and the notification log run, and whether the worker runs here.
 #[derive(Debug, Clone)]
 pub struct EmailSettings {
     /// Run the mail worker inside this relay (`--mailer`).
     pub run_mailer: bool,
-    /// How long a poll counts as a live connection after it was answered: the longest poll.
-    pub poll_window: Duration,
     /// How the outbox is fed and the log kept.
     pub outbox: OutboxSettings,
     /// The SQL database that also keeps the notification log, with its table.

@@ -80,3 +80,11 @@ impl utoipa::PartialSchema for EventId {
 }
 
 impl ToSchema for EventId {}
+
+/// Milliseconds since the Unix epoch (0 for a clock before it): the clock event ids are made of,
+/// and the one every stored timestamp and deadline is read from.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -18,7 +18,7 @@ mod stored;
 mod tests;
 mod user;
 
-pub use id::EventId;
+pub use id::{EventId, now_ms};
 pub use idempotency::{IdempotencyKey, MAX_KEY_CHARS};
 pub use message::{NewEvent, ParseLimits};
 pub use stored::StoredEvent;

@@ -7,17 +7,17 @@
 //!
 //! Each relay (and each test's relay) has its own registry; nothing is global.
 
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-use crate::{event::EventId, transport::Transport};
+use crate::{
+    event::{EventId, now_ms},
+    transport::Transport,
+};
 
 mod account;
 mod groups;
@@ -259,12 +259,6 @@ fn counter(name: &str, help: &str) -> IntCounter {
 
 fn gauge(name: &str, help: &str) -> IntGauge {
     IntGauge::new(name, help).expect(STATIC)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub async fn contact_put(
 ) -> Result<web::Json<UserContact>, ApiError> {
     state.auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    let store = state.offline.store()?;
+    let store = state.email.store()?;
     let body = read_body(&req, &mut payload, MAX_BODY).await?;
     let contact = Contact::parse(&body)?;
     store.contacts.put(&user, &contact).await?;
@@ -87,7 +87,7 @@ pub async fn contact_get(
 ) -> Result<web::Json<UserContact>, ApiError> {
     state.auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    match state.offline.store()?.contacts.get(&user).await? {
+    match state.email.store()?.contacts.get(&user).await? {
         Some(contact) => Ok(web::Json(UserContact {
             user: user.as_str().to_owned(),
             contact,
@@ -116,7 +116,7 @@ pub async fn contact_delete(
 ) -> Result<web::Json<ContactRemoved>, ApiError> {
     state.auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    let removed = state.offline.store()?.contacts.delete(&user).await?;
+    let removed = state.email.store()?.contacts.delete(&user).await?;
     Ok(web::Json(ContactRemoved {
         user: user.as_str().to_owned(),
         removed,

@@ -113,7 +113,7 @@ pub async fn events(
         last_sent,
         conn,
         ping,
-        deliveries: state.offline.deliveries.clone(),
+        deliveries: state.email.deliveries.clone(),
         trace: state.metrics.trace.clone(),
         _slot: slot,
     };
@@ -186,7 +186,7 @@ async fn replay(
         cursor,
         (&state.metrics.trace, user),
         |e| {
-            state.offline.deliveries.report(e.id, user);
+            state.email.deliveries.report(e.id, user);
         },
     );
     Ok((buf.freeze(), last, count, more))

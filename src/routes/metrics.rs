@@ -32,13 +32,13 @@ pub async fn metrics(
     );
     let holder = state.lease.as_ref().is_some_and(|b| b.held());
     state.metrics.sample(broker_up, state.hub.is_live(), holder);
-    if let Some(redis) = state.offline.store.as_ref().and_then(|s| s.db_queue()) {
+    if let Some(redis) = state.email.store.as_ref().and_then(|s| s.db_queue()) {
         // Unknown (Redis down) keeps the last value rather than claiming an empty backlog.
         if let Ok(Ok(n)) = tokio::time::timeout(PING_TIMEOUT, writer::backlog(redis)).await {
             state.metrics.notifications_db.backlog.set(n as i64);
         }
     }
-    if let Some(store) = &state.offline.store {
+    if let Some(store) = &state.email.store {
         // Left as it was when Redis does not answer in time: a scrape must not hang on it.
         if let Ok(Ok(depth)) = tokio::time::timeout(PING_TIMEOUT, store.outbox_depth()).await {
             state.metrics.email_outbox_depth.set(depth as i64);

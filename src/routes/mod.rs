@@ -72,8 +72,10 @@ pub struct AppState {
     pub lease: Option<Arc<Leadership>>,
     /// Connection and publish rate limits.
     pub limits: Arc<RateLimits>,
-    /// Presence, delivery reports, contacts and the notification log.
-    pub offline: crate::email::Offline,
+    /// Who is online, on any instance.
+    pub presence: Arc<crate::presence::Presence>,
+    /// Delivery reports, contacts and the notification log.
+    pub email: crate::email::Email,
     /// Counters, gauges and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
 }

@@ -9,7 +9,7 @@ use super::{AppState, query};
 use crate::{
     email::{
         EmailError,
-        log::{Page, Status},
+        notification_log::{Page, Status},
     },
     error::{ApiError, ErrorBody},
     event::UserId,
@@ -52,7 +52,7 @@ pub async fn notifications(
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
     let q: LogQuery = query(&req)?;
-    let store = state.offline.store()?;
+    let store = state.email.store()?;
     let user = q.user.as_deref().map(UserId::parse).transpose()?;
     let status = q
         .status
@@ -82,7 +82,12 @@ pub async fn notifications(
                 partial: false,
             }
         }
-        None => store.log.list(user.as_ref(), status, limit).await?,
+        None => {
+            store
+                .notification_log
+                .list(user.as_ref(), status, limit)
+                .await?
+        }
     };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -171,9 +171,9 @@ async fn start(
 /// What a poll's answer means beyond its bytes: the user counts as online until the next poll
 /// is due, and fallback events returned here reached them, so they get no email for those.
 fn answered(state: &AppState, user: &UserId, body: &PollAnswer) {
-    state.offline.presence.polled(user);
+    state.presence.polled(user);
     for e in body.events.iter().filter(|e| e.fallback) {
-        state.offline.deliveries.report(e.id, user);
+        state.email.deliveries.report(e.id, user);
     }
 }
 

@@ -4,8 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{AppState, params::UserPath};
 use crate::{
-    email::presence::Status,
     error::{ApiError, ErrorBody},
+    presence::Status,
 };
 
 /// Whether a user has a live connection on any instance: `{"online": bool, "connections": n}`.
@@ -27,7 +27,7 @@ pub async fn presence(
 ) -> Result<HttpResponse, ApiError> {
     state.auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    let status = state.offline.presence.status(&user).await?;
+    let status = state.presence.status(&user).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(status))

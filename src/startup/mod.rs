@@ -33,6 +33,7 @@ use crate::{
     hub::Hub,
     limits::{self, RateLimits},
     metrics::Metrics,
+    presence::Presence,
     redis_store::StoreError,
     routes::{self, AppState},
     tasks::{self, Tasks},
@@ -130,11 +131,24 @@ impl Application {
         let tasks = Tasks::new();
         let (broker, bridge, redis) = make_broker(config.broker, &hub, &metrics, &tasks).await?;
         let shared_redis = redis.as_ref().map(|(r, _)| r.clone());
-        let offline = email::start(&config.email, &hub, redis, &metrics, &tasks)?;
-        let instance = offline.presence.instance();
-        metrics.trace.attach(instance, shared_redis.clone(), &tasks);
+        // This instance's name in presence, the delivery trace, the admin figures and the mail
+        // worker's consumer group.
+        let instance = format!("{:016x}", rand::random::<u64>());
+        let presence = Presence::new(
+            instance.clone(),
+            hub.clone(),
+            shared_redis.clone(),
+            config.poll.timeout,
+        );
+        // Presence keeps nothing that is lost when it stops: its hash expires, as when the
+        // process dies.
+        tasks.spawn("presence", presence.clone().run());
+        let email = email::start(&config.email, &instance, redis, &metrics, &tasks)?;
+        metrics
+            .trace
+            .attach(&instance, shared_redis.clone(), &tasks);
         metrics.connections_limit.set(config.hub.total as i64);
-        let admin = Admin::new(config.admin, instance, shared_redis);
+        let admin = Admin::new(config.admin, &instance, shared_redis);
         let admin_on = admin.enabled();
         tasks.spawn(
             "hub-keepalive",
@@ -166,7 +180,8 @@ impl Application {
             poll: config.poll,
             parse: config.parse,
             limits,
-            offline,
+            presence,
+            email,
             metrics,
         });
         crate::admin::figures::start(&state, &admin, &tasks);

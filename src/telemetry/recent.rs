@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use tracing::{Event, Level, Subscriber, field::Field};
 use tracing_subscriber::{Layer, layer::Context};
 
+use crate::event::now_ms;
+
 /// Lines kept.
 pub const KEEP: usize = 100;
 
@@ -77,11 +79,4 @@ impl tracing::field::Visit for Line {
             let _ = write!(self.fields, " {}={value}", field.name());
         }
     }
-}
-
-/// Milliseconds since the Unix epoch (0 for a clock before it).
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

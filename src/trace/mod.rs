@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::{
     broker::{Appended, LogEntry},
-    event::{EventId, NewEvent, StoredEvent, UserId},
+    event::{EventId, NewEvent, StoredEvent, UserId, now_ms},
     transport::Transport,
 };
 
@@ -245,7 +245,7 @@ impl Tracer {
 
     #[cold]
     fn delivered_slow(&self, user: &UserId, transport: Transport, connection: u64, id: EventId) {
-        let latency_ms = store::now_ms().saturating_sub(id.ms);
+        let latency_ms = now_ms().saturating_sub(id.ms);
         let (kind, transport) = match transport {
             Transport::Sse => ("delivered", "sse"),
             Transport::Poll => ("polled", "poll"),
@@ -282,9 +282,7 @@ impl Tracer {
         }
         let mut record = make();
         if let Value::Object(fields) = &mut record {
-            fields
-                .entry("at_ms")
-                .or_insert_with(|| store::now_ms().into());
+            fields.entry("at_ms").or_insert_with(|| now_ms().into());
             fields.insert("instance".into(), self.instance().into());
         }
         self.store().push(&self.memory, user, record);
@@ -297,7 +295,7 @@ impl Tracer {
 
     /// When `user`'s trace ends (ms since the epoch), if it is on as this instance knows.
     pub fn until(&self, user: &UserId) -> Option<u64> {
-        let now = store::now_ms();
+        let now = now_ms();
         let active = self.active.read().unwrap_or_else(|p| p.into_inner());
         if !active.values().any(|&until| until > now) {
             self.any.store(false, Ordering::Relaxed);
@@ -314,7 +312,7 @@ impl Tracer {
     /// Replaces the set of traced users with the shared hash's, read when `local_changes` was
     /// `seen`; skipped if a start or stop happened here since (the next read has it).
     fn set_active(&self, users: HashMap<UserId, u64>, seen: u64) {
-        let now = store::now_ms();
+        let now = now_ms();
         let any = users.values().any(|&until| until > now);
         let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
         if self.local_changes() != seen {
@@ -331,7 +329,7 @@ impl Tracer {
             Some(until) => active.insert(user.clone(), until),
             None => active.remove(user),
         };
-        let now = store::now_ms();
+        let now = now_ms();
         self.any
             .store(active.values().any(|&t| t > now), Ordering::Relaxed);
     }

@@ -21,7 +21,12 @@ use tokio::sync::mpsc;
 use super::{MAX_RECORDS, Tracer};
 use tokio_util::sync::CancellationToken;
 
-use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore, tasks::Tasks};
+use crate::{
+    broker::BrokerError,
+    event::{UserId, now_ms},
+    redis_store::RedisStore,
+    tasks::Tasks,
+};
 
 /// How long records stay after the last one was written.
 pub const KEEP: Duration = Duration::from_secs(2 * 3600);
@@ -33,13 +38,6 @@ pub const MAX_USERS: usize = 100;
 const QUEUE: usize = 8_192;
 /// Most records written in one pipeline.
 const BATCH: usize = 512;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// Records of the memory broker: a bounded ring per traced user, with the number of the push
 /// that last touched it (to find the stalest).

@@ -50,7 +50,7 @@ async fn a_full_queue_is_recorded_as_skipped_for_the_traced_user_only() {
         },
         metrics.clone(),
     );
-    let far = store::now_ms() + 60_000;
+    let far = now_ms() + 60_000;
     metrics.trace.start(&user("a"), far).await.unwrap();
     let _slow_a = hub.subscribe(user("a"), Transport::Sse).unwrap();
     let _slow_b = hub.subscribe(user("b"), Transport::Sse).unwrap();
@@ -67,11 +67,8 @@ async fn a_full_queue_is_recorded_as_skipped_for_the_traced_user_only() {
 #[tokio::test]
 async fn an_ended_trace_records_nothing_more_and_turns_the_flag_off() {
     let tracer = Tracer::default();
-    tracer
-        .start(&user("a"), store::now_ms() + 60_000)
-        .await
-        .unwrap();
-    tracer.start(&user("b"), store::now_ms() - 1).await.unwrap();
+    tracer.start(&user("a"), now_ms() + 60_000).await.unwrap();
+    tracer.start(&user("b"), now_ms() - 1).await.unwrap();
     assert!(tracer.on());
     tracer.tail(&entry(1, &["a", "b"]));
     assert_eq!(kinds(&tracer, "a").await, ["fanned_out"]);
@@ -89,10 +86,7 @@ async fn an_ended_trace_records_nothing_more_and_turns_the_flag_off() {
 #[tokio::test]
 async fn a_ring_keeps_the_newest_records_only() {
     let tracer = Tracer::default();
-    tracer
-        .start(&user("a"), store::now_ms() + 60_000)
-        .await
-        .unwrap();
+    tracer.start(&user("a"), now_ms() + 60_000).await.unwrap();
     for seq in 0..(MAX_RECORDS as u64 + 10) {
         tracer.tail(&entry(seq, &["a"]));
     }
@@ -106,7 +100,7 @@ async fn a_ring_keeps_the_newest_records_only() {
 #[tokio::test]
 async fn the_memory_store_forgets_the_stalest_user_past_its_limit() {
     let tracer = Tracer::default();
-    let far = store::now_ms() + 60_000;
+    let far = now_ms() + 60_000;
     for i in 0..=store::MAX_USERS {
         let u = user(&format!("u{i}"));
         tracer.start(&u, far).await.unwrap();
@@ -126,10 +120,7 @@ async fn a_stale_read_of_the_shared_hash_does_not_undo_a_trace_started_meanwhile
     let tracer = Tracer::default();
     let seen = tracer.local_changes();
     // The read of the shared hash began here, before the start, and found nobody.
-    tracer
-        .start(&user("a"), store::now_ms() + 60_000)
-        .await
-        .unwrap();
+    tracer.start(&user("a"), now_ms() + 60_000).await.unwrap();
     tracer.set_active(HashMap::new(), seen);
     assert!(tracer.tracing(&user("a")));
     // A read that began after the start is applied.

@@ -1,7 +1,7 @@
 //! `GET /notifications?status=` on the Redis log looks at a bounded number of records: a status
 //! with no match must not walk the whole index (issue 13, item 16).
 
-use notify_relay::email::log::SCAN_MAX;
+use notify_relay::email::notification_log::SCAN_MAX;
 
 use crate::{
     helpers::{Backend, PUBLISH_KEY, TestApp},

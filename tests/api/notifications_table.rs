@@ -1,7 +1,7 @@
 //! The notifications table itself, in a real PostgreSQL and a real MariaDB: the shipped schema
 //! files, and the upsert that only moves a row forward.
 
-use notify_relay::email::{db::NotificationsDb, log::Record};
+use notify_relay::email::{db::NotificationsDb, notification_log::Record};
 
 use crate::{
     on_both_databases,

@@ -16,12 +16,11 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use crate::{
     broker::{History, LogEntry},
-    event::{EventId, StoredEvent, UserId},
+    event::{EventId, StoredEvent, UserId, now_ms},
 };
 
 /// A cursor this close to its history's TTL (in ms) is left to the store: the store's clock and
@@ -57,13 +56,6 @@ pub(super) struct Recent {
     /// Every held entry in log order, with its cost, for eviction.
     order: VecDeque<(LogEntry, usize)>,
     bytes: usize,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn cost(entry: &LogEntry) -> usize {

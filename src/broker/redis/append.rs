@@ -223,9 +223,7 @@ impl RedisBroker {
     /// Finishes partition `p`'s big appends whose relay died before writing every history.
     pub(super) async fn finish_stale_pending(&self, p: usize) -> Result<(), BrokerError> {
         let mut conn = self.conn().await?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = crate::event::now_ms();
         let stale: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.pkey(p, "pending"))
             .arg("-inf")

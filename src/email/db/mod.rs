@@ -21,7 +21,7 @@ use sqlx::{
 };
 use tokio::sync::OnceCell;
 
-use super::log::Record;
+use super::notification_log::Record;
 use crate::event::UserId;
 
 mod upsert;

@@ -8,7 +8,7 @@
 use sqlx::{MySql, Postgres, QueryBuilder};
 
 use super::COLUMNS;
-use crate::email::log::Record;
+use crate::email::notification_log::Record;
 
 /// Columns a newer copy replaces (`created_at` never changes; `id` is the key).
 const UPDATED: [&str; 8] = [

@@ -16,7 +16,7 @@ use super::{DbError, NotificationsDb};
 use crate::{
     backoff::Backoff,
     broker::BrokerError,
-    email::{log, outbox::TICK},
+    email::{notification_log, outbox::TICK},
     lease::Leadership,
     metrics::NotificationsDbMetrics,
     redis_store::RedisStore,
@@ -154,7 +154,7 @@ async fn round_in(
 /// log for good. Any other failure (down, missing table, no permission) is retried as a whole.
 async fn write(
     db: &NotificationsDb,
-    records: &[log::Record],
+    records: &[notification_log::Record],
     metrics: &NotificationsDbMetrics,
 ) -> Result<(), RoundError> {
     let timed = |records| async move {
@@ -181,11 +181,13 @@ async fn write(
 
 /// The last copy of each record, in the order the records first appear (one statement may
 /// not touch a row twice).
-fn newest_per_record(copies: impl Iterator<Item = HashMap<String, String>>) -> Vec<log::Record> {
-    let mut out: Vec<log::Record> = Vec::new();
+fn newest_per_record(
+    copies: impl Iterator<Item = HashMap<String, String>>,
+) -> Vec<notification_log::Record> {
+    let mut out: Vec<notification_log::Record> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for copy in copies {
-        let record = log::record(copy);
+        let record = notification_log::record(copy);
         if record.id.is_empty() || record.user.is_empty() {
             continue;
         }

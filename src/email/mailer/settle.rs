@@ -4,7 +4,7 @@
 use redis::Value;
 
 use super::{GROUP, Mailer};
-use crate::{broker::BrokerError, email::log::Status};
+use crate::{broker::BrokerError, email::notification_log::Status};
 
 impl Mailer {
     /// Records a permanent failure, then acknowledges: the log keeps the reason.

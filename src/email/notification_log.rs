@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::now_ms;
+use crate::event::now_ms;
 use crate::{broker::BrokerError, event::UserId, redis_store::RedisStore};
 
 /// Records read per round trip while filtering.

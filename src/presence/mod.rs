@@ -21,8 +21,12 @@ use redis::Script;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::now_ms;
-use crate::{broker::BrokerError, event::UserId, hub::Hub, redis_store::RedisStore};
+use crate::{
+    broker::BrokerError,
+    event::{UserId, now_ms},
+    hub::Hub,
+    redis_store::RedisStore,
+};
 
 /// How often changed users are written to Redis.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
