@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, admin_app},
-    helpers::{Backend, TestApp, WAIT, sse_at, test_settings},
+    helpers::{Backend, TestApp, WAIT, test_settings},
     mail_helpers::register,
 };
 
@@ -70,9 +70,9 @@ async fn the_cluster_figures_add_up_every_instance() {
     settings.admin_key = Some(ADMIN_KEY.parse().expect("key"));
     let b = TestApp::start(settings, None).await;
     b.wait_ready().await;
-    let _on_a = sse_at(&a.base, "bea", None).await;
-    let _on_b1 = sse_at(&b.base, "bea", None).await;
-    let _on_b2 = sse_at(&b.base, "cy", None).await;
+    let _on_a = a.sse("bea").await;
+    let _on_b1 = b.sse("bea").await;
+    let _on_b2 = b.sse("cy").await;
     let o = overview_when(&a.base, |o| {
         o["cluster"]["instances"] == 2 && o["cluster"]["connections"]["sse"] == 3
     })

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, admin_app, admin_as, wait_record},
-    helpers::{Backend, RelayProcess, TestApp, WAIT, publish_at, sse_at, test_settings, token},
+    helpers::{Backend, RelayProcess, TestApp, WAIT, test_settings, token},
     on_both_brokers,
 };
 
@@ -238,8 +238,10 @@ async fn the_records_of_two_instances_merge_into_one_timeline() {
     let b_name = admin(&b.base, "GET", "/admin/trace/gil").await["instance"].clone();
     assert_ne!(a_name, b_name);
 
-    let mut on_b = sse_at(&b.base, "gil", None).await;
-    let id = publish_at(&a.base, json!({"user_id": "gil", "img_url": "/g.jpg"})).await;
+    let mut on_b = b.sse("gil").await;
+    let id = a
+        .publish_ok(json!({"user_id": "gil", "img_url": "/g.jpg"}))
+        .await;
     assert_eq!(on_b.next_event().await.id, id);
 
     // Read at A: appended by A, delivered by B.
@@ -270,7 +272,7 @@ async fn the_admin_key_never_appears_in_the_logs() {
     let wrong = "wrong-admin-key-8086";
     let mut relay = RelayProcess::start_logged(
         None,
-        &[],
+        |_| {},
         &[("RUST_LOG", "trace"), ("NOTIFY_ADMIN_KEY", ADMIN_KEY)],
         Some(&path),
     )

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, wait_record},
-    helpers::{Backend, TestApp},
+    helpers::{Backend, MailerProcess, TestApp},
     mail_helpers::{SmtpServer, email_settings, register},
 };
 
@@ -50,20 +50,9 @@ async fn a_mail_worker_of_its_own_records_the_emails_of_traced_users() {
     register(&app.base, "jo").await;
     admin(&app.base, "POST", "/admin/trace/jo?minutes=5").await;
     // `notify-relay mailer` reads the traced users from Redis when it starts, then every second.
-    let mut args = crate::mail_helpers::email_args(&smtp);
-    args.retain(|a| a != "--mailer");
-    let _worker = KilledOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-            .arg("mailer")
-            .args(&args)
-            .args(["--redis-url", &app.redis().url(), "--redis-prefix", "test"])
-            .args(["--jwt-secret", crate::helpers::JWT_SECRET])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mailer process"),
-    );
+    let _worker = MailerProcess::start(&app.redis().url(), |s| {
+        crate::mail_helpers::email_process_settings(s, &smtp);
+    });
     app.publish_ok(json!({"user_id": "jo", "fallback": "email", "img_url": "/j.jpg"}))
         .await;
     let sent = wait_record(&app.base, "jo", |r| r["kind"] == "emailed").await;
@@ -73,14 +62,4 @@ async fn a_mail_worker_of_its_own_records_the_emails_of_traced_users() {
         sent["smtp"].as_str().is_some_and(|s| s.starts_with("250")),
         "{sent}"
     );
-}
-
-/// A child process killed when the test ends, however it ends.
-struct KilledOnDrop(std::process::Child);
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

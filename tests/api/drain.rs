@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Frame, RelayProcess, SseClient, WAIT, sse_at};
+use crate::helpers::{Frame, RelayProcess, SseClient, WAIT};
 
 /// Reads a stream to its end; returns its last frame and when the stream ended.
 async fn read_to_end(mut sse: SseClient, since: Instant) -> (Option<Frame>, Duration) {
@@ -16,11 +16,11 @@ async fn read_to_end(mut sse: SseClient, since: Instant) -> (Option<Frame>, Dura
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_spread_over_the_drain_each_with_reconnect() {
-    let mut relay = RelayProcess::start(None, &["--drain-secs", "2"]).await;
+    let mut relay = RelayProcess::start(None, |s| s.drain_secs = 2).await;
     let streams = 20;
     let mut clients = Vec::new();
     for n in 0..streams {
-        clients.push(sse_at(&relay.base, &format!("d{n}"), None).await);
+        clients.push(relay.sse(&format!("d{n}")).await);
     }
     let deadline = Instant::now() + WAIT;
     while relay.ready_json().await["connections"] != streams {

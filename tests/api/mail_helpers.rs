@@ -165,29 +165,11 @@ pub fn email_settings(s: &mut Settings, smtp: &SmtpServer) {
     s.email_retry_max_ms = 300;
 }
 
-/// The same settings as command-line flags, for relay processes.
-pub fn email_args(smtp: &SmtpServer) -> Vec<String> {
-    [
-        "--mailer",
-        "--email-grace-secs",
-        "2",
-        "--email-digest-secs",
-        "1",
-        "--email-link-base",
-        "https://app.example.com",
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-tls",
-        "none",
-        "--smtp-port",
-        &smtp.port.to_string(),
-        "--email-retry-ms",
-        "100",
-        "--email-retry-max-ms",
-        "300",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+/// Email settings for relay processes: as [`email_settings`], with the 2 s grace window the
+/// multi-process tests count on (a relay process takes longer to start than one in the test's).
+pub fn email_process_settings(s: &mut Settings, smtp: &SmtpServer) {
+    email_settings(s, smtp);
+    s.email_grace_secs = 2;
 }
 
 /// `PUT /users/{user}/contact` on any relay; returns the response.

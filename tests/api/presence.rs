@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, PUBLISH_KEY, RedisServer, RelayProcess, TestApp, WAIT, sse_at};
+use crate::helpers::{Backend, PUBLISH_KEY, RedisServer, RelayProcess, TestApp, WAIT};
 
 async fn presence(base: &str, user: &str) -> Value {
     let res = reqwest::Client::new()
@@ -37,12 +37,12 @@ async fn wait_connections(base: &str, user: &str, connections: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_counts_connections_on_every_instance_and_heals_when_one_is_killed() {
     let redis = RedisServer::start().await;
-    let a = RelayProcess::start(Some(&redis.url()), &[]).await;
-    let mut b = RelayProcess::start(Some(&redis.url()), &[]).await;
+    let a = RelayProcess::start(Some(&redis.url()), |_| {}).await;
+    let mut b = RelayProcess::start(Some(&redis.url()), |_| {}).await;
     wait_connections(&a.base, "pia", 0).await;
-    let on_a = sse_at(&a.base, "pia", None).await;
-    let _on_b = sse_at(&b.base, "pia", None).await;
-    let _other = sse_at(&b.base, "someone-else", None).await;
+    let on_a = a.sse("pia").await;
+    let _on_b = b.sse("pia").await;
+    let _other = b.sse("someone-else").await;
     wait_connections(&a.base, "pia", 2).await;
     wait_connections(&b.base, "pia", 2).await;
     b.kill();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, sample, scrape, test_settings, wait_sample},
+    helpers::{TestApp, sample, test_settings},
     topology::{Node, NodeOptions},
 };
 
@@ -85,12 +85,12 @@ async fn without_the_required_replica_a_publish_answers_503_and_a_pubsub_message
     primary
         .publish("image_update", r#"{"user_id":42,"img_url":"/p.jpg"}"#)
         .await;
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_rejected_total{reason="broker_unavailable",source="pubsub"}"#,
-        1.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(
+            r#"notify_events_rejected_total{reason="broker_unavailable",source="pubsub"}"#,
+            1.0,
+        )
+        .await;
     assert_eq!(
         sample(&text, r#"notify_events_ingested_total{source="pubsub"}"#),
         0.0
@@ -100,7 +100,7 @@ async fn without_the_required_replica_a_publish_answers_503_and_a_pubsub_message
         0.0
     );
     // One attempt only: an unconfirmed append may exist, so retrying could store it twice.
-    let again = scrape(&app.base).await;
+    let again = app.scrape().await;
     assert_eq!(
         sample(
             &again,

@@ -6,8 +6,8 @@ use crate::helpers::{RelayProcess, WAIT, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_answers_polls_and_exits_promptly() {
-    let mut relay = RelayProcess::start(None, &[]).await;
-    let mut sse = crate::helpers::sse_at(&relay.base, "1", None).await;
+    let mut relay = RelayProcess::start(None, |_| {}).await;
+    let mut sse = relay.sse("1").await;
     let cursor: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/poll", relay.base))
         .bearer_auth(token("2"))

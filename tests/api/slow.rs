@@ -6,7 +6,7 @@ use serde_json::json;
 use tokio::{io::AsyncWriteExt, net::TcpSocket};
 
 use crate::{
-    helpers::{Backend, RedisServer, RelayProcess, TestApp, publish_at, sample, scrape, token},
+    helpers::{Backend, RedisServer, RelayProcess, TestApp, sample, token},
     on_both_brokers,
     poll::wait_connections,
 };
@@ -56,7 +56,7 @@ async fn a_client_that_stops_reading_is_dropped_and_later_catches_up_from_histor
     }
     // 24 MB were published to a client that reads nothing: the relay let go of it.
     wait_connections(&app.base, 0).await;
-    let metrics = scrape(&app.base).await;
+    let metrics = app.scrape().await;
     assert_eq!(
         sample(&metrics, "notify_slow_client_disconnects_total"),
         1.0,
@@ -90,14 +90,11 @@ async fn a_stuck_client_does_not_make_the_relay_buffer_the_flood() {
         Some(&redis.url()),
         // The recent-event cache keeps up to --cache-bytes of the flood on purpose; kept small
         // here so that growth beyond it can only be buffering for the stuck client.
-        &[
-            "--queue-len",
-            "16",
-            "--keepalive-secs",
-            "3600",
-            "--cache-bytes",
-            "4194304",
-        ],
+        |s| {
+            s.queue_len = 16;
+            s.keepalive_secs = 3600;
+            s.cache_bytes = 4_194_304;
+        },
     )
     .await;
     let _stuck = stuck_client(&relay.base, "slow").await;
@@ -106,11 +103,9 @@ async fn a_stuck_client_does_not_make_the_relay_buffer_the_flood() {
     let blob = "x".repeat(16 * 1024);
     let flood_mib = 48;
     for n in 0..flood_mib * 64 {
-        publish_at(
-            &relay.base,
-            json!({"user_id": "slow", "n": n, "blob": blob}),
-        )
-        .await;
+        relay
+            .publish_ok(json!({"user_id": "slow", "n": n, "blob": blob}))
+            .await;
     }
     wait_connections(&relay.base, 0).await;
     let grown_mib = rss_kib(relay.pid()).saturating_sub(before) / 1024;

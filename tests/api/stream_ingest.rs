@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, RedisServer, RelayProcess, TestApp, WAIT, sample, scrape, test_settings, wait_sample,
-};
+use crate::helpers::{Backend, RedisServer, RelayProcess, TestApp, WAIT, sample, test_settings};
 
 /// `XADD <stream> * <field> <value>`; returns the entry id.
 pub async fn xadd(redis: &RedisServer, stream: &str, field: &str, value: &str) -> String {
@@ -63,12 +61,9 @@ async fn an_xadded_entry_reaches_its_user_and_is_acknowledged() {
         sse.next_event().await.data,
         json!({"user_id": 42, "img_url": "/x.jpg"})
     );
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_ingested_total{source="stream"}"#,
-        1.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(r#"notify_events_ingested_total{source="stream"}"#, 1.0)
+        .await;
     assert!(text.contains("notify_ingest_stream_lag"));
     let pending: Value = redis::cmd("XPENDING")
         .arg("notify:ingest")
@@ -93,12 +88,12 @@ async fn a_poison_entry_is_acknowledged_counted_and_blocks_none_behind_it() {
     xadd(redis, "notify:ingest", "data", r#"{"img":"no recipient"}"#).await;
     xadd(redis, "notify:ingest", "data", r#"{"user_id":7,"n":1}"#).await;
     assert_eq!(sse.next_event().await.data, json!({"user_id": 7, "n": 1}));
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_rejected_total{reason="bad_event",source="stream"}"#,
-        3.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(
+            r#"notify_events_rejected_total{reason="bad_event",source="stream"}"#,
+            3.0,
+        )
+        .await;
     assert_eq!(
         sample(
             &text,
@@ -161,7 +156,7 @@ async fn acknowledged_entries_are_trimmed_from_the_stream() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        scrape(&app.base)
+        app.scrape()
             .await
             .contains("notify_ingest_stream_pending 0")
     );
@@ -181,6 +176,6 @@ async fn asking_for_stream_ingest_on_the_memory_broker_fails_at_start_up_and_say
         "{stderr}"
     );
     // Without the setting, the memory broker starts as before (the README's first command).
-    let relay = RelayProcess::start(None, &[]).await;
+    let relay = RelayProcess::start(None, |_| {}).await;
     assert_eq!(relay.ready_json().await["bridge"], "off");
 }

@@ -2,26 +2,31 @@
 //!
 //! - [`redis_server`]: a redis-server of the test's own, to kill and restart.
 //! - [`app`]: the relay in the test's process ([`TestApp`]) and its settings and tokens.
-//! - [`process`]: the relay binary as a child process ([`RelayProcess`]), to signal or kill.
+//! - [`process`]: the relay binary as a child process ([`RelayProcess`]), to signal or kill;
+//!   started from the same [`Settings`](notify_relay::config::Settings) and tweak closure as a
+//!   [`TestApp`], which [`flags`] turns into its command line.
+//! - [`client`]: [`Relay`], the one client for any relay (both of the above deref to it, and
+//!   [`Relay::at`] makes one from a base URL), and metrics samples.
 //! - [`sse`]: an SSE client that parses frames.
-//! - [`remote`]: clients for any relay by its base URL, and its metrics.
 //! - [`wait`]: the one deadline loop, [`eventually`].
 
 use std::time::Duration;
 
 pub mod app;
+pub mod client;
+pub mod flags;
 pub mod process;
 pub mod redis_server;
-pub mod remote;
 pub mod sse;
 pub mod wait;
 
 pub use app::{TestApp, now_secs, test_settings, token, token_with};
-pub use process::RelayProcess;
+pub use client::{Relay, sample};
+pub use flags::flags;
+pub use process::{MailerProcess, RelayProcess};
 pub use redis_server::{RedisServer, free_port};
-pub use remote::{TestAppProbe, publish_at, sample, scrape, sse_at, wait_sample};
 pub use sse::{Frame, SseClient};
-pub use wait::eventually;
+pub use wait::{eventually, eventually_within};
 
 pub const JWT_SECRET: &str = "test-jwt-secret";
 pub const PUBLISH_KEY: &str = "test-publish-key";
