@@ -30,7 +30,7 @@ async fn when_the_lease_holder_is_killed_another_relay_moves_the_due_entries_and
     let survivor = 1 - holder;
     let users = ["u1", "u2", "u3", "u4", "u5"];
     for user in users {
-        register(&relays[survivor].base, user).await;
+        register(&relays[survivor], user).await;
         relays[holder]
             .publish_ok(
                 json!({"user_id": user, "fallback": "email", "img_url": format!("/{user}.jpg")}),
@@ -44,12 +44,12 @@ async fn when_the_lease_holder_is_killed_another_relay_moves_the_due_entries_and
     let to: HashSet<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
     assert_eq!(to.len(), users.len(), "one email per user: {to:?}");
     for user in users {
-        wait_record(&relays[survivor].base, user, |r| r["status"] == "sent").await;
+        wait_record(&relays[survivor], user, |r| r["status"] == "sent").await;
     }
     assert_eq!(zcard(&redis, "due").await, 0);
     assert_eq!(zcard(&redis, "digests").await, 0);
     assert_eq!(
-        notifications(&relays[survivor].base, "").await.len(),
+        notifications(&relays[survivor], "").await.len(),
         users.len()
     );
     assert_eq!(smtp.mails().len(), users.len(), "no email was sent twice");
@@ -78,18 +78,18 @@ async fn a_mail_left_pending_by_a_killed_worker_is_reclaimed_and_sent_by_another
         s.email_retry_max_ms = 5000;
     });
     smtp.set_mode("tempfail");
-    register(&relay.base, "kim").await;
+    register(&relay, "kim").await;
     relay
         .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
         .await;
     // The first worker took the mail, failed once, and holds it while waiting to retry.
-    wait_record(&relay.base, "kim", |r| r["error_message"].is_string()).await;
+    wait_record(&relay, "kim", |r| r["error_message"].is_string()).await;
     first.kill();
     smtp.set_mode("accept");
     let _second = MailerProcess::start(&redis.url(), reclaim);
     let mails = smtp.wait_mails(1).await;
     assert_eq!(mails[0].to, ["kim@example.com"]);
-    let sent = wait_record(&relay.base, "kim", |r| r["status"] == "sent").await;
+    let sent = wait_record(&relay, "kim", |r| r["status"] == "sent").await;
     assert_eq!(sent["attempts"], 2, "{sent}");
     assert_eq!(smtp.mails().len(), 1);
 }

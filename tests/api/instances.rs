@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{RedisServer, RelayProcess, WAIT};
+use crate::helpers::{RedisServer, RelayProcess, eventually};
 
 /// Starts `n` relays on one Redis with a bridge lease of `lease_ms`.
 async fn relays(redis: &RedisServer, n: usize, lease_ms: u64) -> Vec<RelayProcess> {
@@ -18,24 +18,17 @@ async fn relays(redis: &RedisServer, n: usize, lease_ms: u64) -> Vec<RelayProces
 
 /// Waits until exactly one relay reports holding the bridge lease; returns its index.
 pub async fn wait_single_holder(relays: &[RelayProcess]) -> usize {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("no instance took the bridge lease", || async {
         let mut holders = Vec::new();
         for (i, r) in relays.iter().enumerate() {
             if r.ready_json().await["bridge"] == "holder" {
                 holders.push(i);
             }
         }
-        if holders.len() == 1 {
-            return holders[0];
-        }
         assert!(holders.len() < 2, "two bridges at once: {holders:?}");
-        assert!(
-            Instant::now() < deadline,
-            "no instance took the bridge lease"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        holders.first().copied()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

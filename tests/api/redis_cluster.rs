@@ -236,8 +236,8 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
         }
     }
     let bob = other.expect("a user on another primary");
-    register(&app.base, ann).await;
-    register(&app.base, &bob).await;
+    register(&app, ann).await;
+    register(&app, &bob).await;
     let answer = app
         .publish(json!({"user_ids": [ann, bob], "fallback": "email", "n": 1}))
         .await;
@@ -249,11 +249,11 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
     want.sort();
     assert_eq!(to, want, "one email each, from both partitions' outboxes");
     for user in [ann, bob.as_str()] {
-        let record = wait_record(&app.base, user, |r| r["status"] == "sent").await;
+        let record = wait_record(&app, user, |r| r["status"] == "sent").await;
         assert_eq!(record["attempts"], 1);
     }
     // The whole log merges every partition's records.
-    let all = notifications(&app.base, "limit=10").await;
+    let all = notifications(&app, "limit=10").await;
     assert_eq!(all.len(), 2, "{all:?}");
     // A user seen live gets no email: the delivery report removes the due entry in the
     // user's partition.

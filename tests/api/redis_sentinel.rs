@@ -138,7 +138,7 @@ async fn failover_under_load(switch: Switch) {
             .await;
         assert_eq!(streams[1].next_event().await.data["bridged"], true);
         // The email mover and the mail worker carry on against the new primary.
-        register(&app.base, "offline").await;
+        register(&app, "offline").await;
         app.publish_ok(json!({"user_id": "offline", "fallback": "email", "n": -1}))
             .await;
         // The mover and the mail worker find the new primary through their reconnect backoff

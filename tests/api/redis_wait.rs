@@ -55,6 +55,7 @@ async fn with_one_replica_required_a_202_means_the_replica_already_has_the_event
     let (res, ()) = tokio::join!(
         app.publish(json!({"user_id": 42, "img_url": "/late.jpg"})),
         async {
+            // How long the replica stays paused: the 202 must take at least about this long.
             tokio::time::sleep(Duration::from_millis(300)).await;
             replica.signal("CONT");
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{RelayProcess, WAIT, token};
+use crate::helpers::{RelayProcess, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_answers_polls_and_exits_promptly() {
@@ -29,11 +29,7 @@ async fn sigterm_ends_streams_answers_polls_and_exits_promptly() {
                 .unwrap()
         }
     });
-    let deadline = std::time::Instant::now() + WAIT;
-    while relay.ready_json().await["connections"] != 2 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    relay.wait_connections(2).await;
     relay.signal("TERM");
     let answered = tokio::time::timeout(Duration::from_secs(3), poll)
         .await

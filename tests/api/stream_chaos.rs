@@ -58,6 +58,7 @@ async fn collect(live: Live, user: u64, want: usize, deadline: Instant) -> Vec<u
     let mut got = Vec::new();
     while got.len() < want && Instant::now() < deadline {
         let Some(mut sse) = connect(&live, &user, &last).await else {
+            // A client's reconnect delay, not a wait for something: every relay may be down.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -134,6 +135,7 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
                     .query_async(&mut c)
                     .await
                     .unwrap();
+                // Paced on purpose: the entries spread over the kill rounds below.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -142,6 +144,7 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
     // Chaos: kill a random relay and start a new one, at random points; once, all of them.
     let mut round = 0;
     while !writer.is_finished() {
+        // Random points in time are the chaos itself, not a wait for something.
         tokio::time::sleep(Duration::from_millis(300 + below(900))).await;
         round += 1;
         let victims: Vec<usize> = if round == 4 {
@@ -155,6 +158,7 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
                 relay.kill();
             }
         }
+        // A random downtime before the replacements start.
         tokio::time::sleep(Duration::from_millis(below(600))).await;
         for &i in &victims {
             let relay = RelayProcess::start(Some(&url), quick_takeover).await;

@@ -2,11 +2,13 @@
 //! is skipped without blocking the rest, entries written while no relay runs are delivered
 //! when one starts, and acknowledged entries are trimmed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, RedisServer, RelayProcess, TestApp, WAIT, sample, test_settings};
+use crate::helpers::{
+    Backend, RedisServer, RelayProcess, TestApp, WAIT, eventually_ok, sample, test_settings,
+};
 
 /// `XADD <stream> * <field> <value>`; returns the entry id.
 pub async fn xadd(redis: &RedisServer, stream: &str, field: &str, value: &str) -> String {
@@ -142,19 +144,19 @@ async fn acknowledged_entries_are_trimmed_from_the_stream() {
     }
     sse.events(3).await;
     // The reader trims on its upkeep round, every few seconds.
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually_ok("entries never trimmed", || async {
         let len: u64 = redis::cmd("XLEN")
             .arg("notify:ingest")
             .query_async(&mut redis.connection().await)
             .await
-            .unwrap();
+            .expect("xlen");
         if len == 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{len} left"))
         }
-        assert!(Instant::now() < deadline, "{len} entries never trimmed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(
         app.scrape()
             .await

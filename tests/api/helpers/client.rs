@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{PUBLISH_KEY, SseClient, eventually, token};
+use super::{PUBLISH_KEY, SseClient, eventually, eventually_ok, token};
 
 /// A relay's base URL and an HTTP client to talk to it; every request a test makes goes here.
 #[derive(Clone)]
@@ -53,6 +53,19 @@ impl Relay {
             .json()
             .await
             .expect("readyz json")
+    }
+
+    /// Waits until /readyz counts `n` open connections (streams and waiting polls).
+    pub async fn wait_connections(&self, n: u64) {
+        eventually_ok(format!("never {n} connections"), || async {
+            let ready = self.ready_json().await;
+            if ready["connections"] == n {
+                Ok(())
+            } else {
+                Err(ready)
+            }
+        })
+        .await;
     }
 
     /// `POST /publish` with the publish key; the response as it came.

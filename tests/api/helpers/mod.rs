@@ -8,7 +8,8 @@
 //! - [`client`]: [`Relay`], the one client for any relay (both of the above deref to it, and
 //!   [`Relay::at`] makes one from a base URL), and metrics samples.
 //! - [`sse`]: an SSE client that parses frames.
-//! - [`wait`]: the one deadline loop, [`eventually`].
+//! - [`wait`]: the one deadline loop, [`eventually`] (with a longer limit: `_within`; showing
+//!   the last thing seen: `eventually_ok`).
 
 use std::time::Duration;
 
@@ -26,9 +27,11 @@ pub use flags::flags;
 pub use process::{MailerProcess, RelayProcess};
 pub use redis_server::{RedisServer, free_port};
 pub use sse::{Frame, SseClient};
-pub use wait::{eventually, eventually_within};
+pub use wait::{eventually, eventually_ok, eventually_ok_within, eventually_within};
 
+/// The secret every test relay verifies subscriber tokens with.
 pub const JWT_SECRET: &str = "test-jwt-secret";
+/// The publish key of every test relay.
 pub const PUBLISH_KEY: &str = "test-publish-key";
 /// Longest any single wait in a test may take before it counts as a failure.
 pub const WAIT: Duration = Duration::from_secs(10);

@@ -24,12 +24,54 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    let probe = || {
+        let answer = probe();
+        async move { answer.await.ok_or("") }
+    };
+    wait_until(limit, what, probe).await
+}
+
+/// [`eventually`] for a probe that answers `Err(what it saw)` until it is so: the last thing
+/// seen is in the panic message.
+pub async fn eventually_ok<T, E, F, Fut>(what: impl Display, probe: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    eventually_ok_within(WAIT, what, probe).await
+}
+
+/// [`eventually_ok`] with a longer limit than [`WAIT`].
+pub async fn eventually_ok_within<T, E, F, Fut>(
+    limit: Duration,
+    what: impl Display,
+    mut probe: F,
+) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let probe = || {
+        let answer = probe();
+        async move { answer.await.map_err(|seen| format!(": {seen}")) }
+    };
+    wait_until(limit, what, probe).await
+}
+
+async fn wait_until<T, E, F, Fut>(limit: Duration, what: impl Display, mut probe: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(value) = probe().await {
-            return value;
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "{what}{seen}"),
         }
-        assert!(Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
