@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, admin_app, admin_as, wait_record},
-    helpers::{Backend, RelayProcess, TestApp, eventually, test_settings, token},
+    helpers::{Backend, Relay, RelayProcess, TestApp, eventually, test_settings},
     on_both_brokers,
 };
 
@@ -145,18 +145,8 @@ async fn a_poll_from_history_and_a_waiting_poll_show_up_in_the_trace(backend: Ba
     assert_eq!(from_history["transport"], "poll");
 
     // A poll that waits, then gets the next event live.
-    let base = app.base.clone();
-    let waiting = tokio::spawn(async move {
-        reqwest::Client::new()
-            .get(format!("{base}/poll?cursor={first}&timeout=10"))
-            .bearer_auth(token("bob"))
-            .send()
-            .await
-            .expect("poll")
-            .json::<Value>()
-            .await
-            .expect("json")
-    });
+    let relay = Relay::clone(&app);
+    let waiting = tokio::spawn(async move { relay.poll("bob", Some(&first), 10).await });
     wait_until_waiting(&app).await;
     let second = app.publish_ok(json!({"user_id": "bob", "n": 2})).await;
     let answer = waiting.await.expect("poll task");

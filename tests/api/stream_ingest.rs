@@ -2,12 +2,10 @@
 //! is skipped without blocking the rest, entries written while no relay runs are delivered
 //! when one starts, and acknowledged entries are trimmed.
 
-use std::time::Instant;
-
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, RedisServer, RelayProcess, TestApp, WAIT, eventually_ok, sample, test_settings,
+    Backend, RedisServer, Relay, RelayProcess, TestApp, eventually_ok, sample, test_settings,
 };
 
 /// `XADD <stream> * <field> <value>`; returns the entry id.
@@ -23,28 +21,17 @@ pub async fn xadd(redis: &RedisServer, stream: &str, field: &str, value: &str) -
 }
 
 /// Polls from the beginning until `n` events for `user` are stored; returns their data.
-async fn stored_events(app_base: &str, user: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let res: Value = reqwest::Client::new()
-            .get(format!("{app_base}/poll?cursor=0-0&timeout=1"))
-            .bearer_auth(crate::helpers::token(user))
-            .send()
-            .await
-            .expect("poll")
-            .json()
-            .await
-            .expect("json");
+async fn stored_events(relay: &Relay, user: &str, n: usize) -> Vec<Value> {
+    eventually_ok(format!("fewer than {n} events"), || async {
+        let res = relay.poll(user, Some("0-0"), 1).await;
         let events = res["events"].as_array().cloned().unwrap_or_default();
         if events.len() >= n {
-            return events.into_iter().map(|e| e["data"].clone()).collect();
+            Ok(events.into_iter().map(|e| e["data"].clone()).collect())
+        } else {
+            Err(format!("only {}", events.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} events",
-            events.len()
-        );
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +101,7 @@ async fn entries_xadded_while_no_relay_runs_are_delivered_once_one_starts() {
     }
     let app = TestApp::start(test_settings(Some(redis.url())), Some(redis)).await;
     app.wait_ready().await;
-    let got = stored_events(&app.base, "3", 5).await;
+    let got = stored_events(&app, "3", 5).await;
     let ns: Vec<i64> = got.iter().map(|d| d["n"].as_i64().unwrap()).collect();
     assert_eq!(ns, [0, 1, 2, 3, 4], "each once, in stream order");
 }
