@@ -13,16 +13,10 @@
 # Prints one line per case: RSS per connection in bytes (RSS growth / connections).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 N="${N:-5000}"; IDLE="${IDLE:-5}"; CASES="${CASES:-bare queue tracing queue,tracing relay}"
-OUT="${OUT:-$HERE/results/floor-$(date -u +%Y%m%dT%H%M%SZ)}"
-JWT_SECRET="floor-secret-$$"; PUBLISH_KEY="floor-key-$$"
-mkdir -p "$OUT"
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
-ulimit -n "$(ulimit -Hn)"
+bench_setup floor
 PROFILE="${PROFILE:-release}"; DIR=release; [ "$PROFILE" = dev ] && DIR=debug
 (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --example actix_floor --bin notify-relay)
 cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"

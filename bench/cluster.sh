@@ -12,7 +12,6 @@
 # Results: $OUT (default bench/results/cluster-<date>) holds per-case logs and results.jsonl.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
@@ -21,17 +20,9 @@ FAN_N="${FAN_N:-2000}"
 FAN_RATE="${FAN_RATE:-2000}"
 DUR="${DURATION:-15}"
 WRK_SECS="${WRK_SECS:-10}"
-OUT="${OUT:-$HERE/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)}"
-JWT_SECRET="bench-secret-$$"; PUBLISH_KEY="bench-key-$$"
-mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
+bench_setup cluster
 ensure_deps
-ulimit -n "$(ulimit -Hn)"
-RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
-LOAD_BIN="$ROOT/load/target/release/notify-load"
-[ -x "$RELAY_BIN" ] || (cd "$ROOT" && cargo build --release --bin notify-relay)
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+build_bins
 export RUST_LOG=warn
 
 # start_node <port> [redis-server flags...]: one more redis-server; its pid joins REDIS_PIDS.

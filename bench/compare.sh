@@ -20,19 +20,13 @@
 # Results: $OUT (default bench/results/<date>) holds per-case logs, results.jsonl, summary.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
 SCENARIOS="${SCENARIOS:-idle fanout hot poll pub storm rolling}"
 TARGETS="${TARGETS:-relay-mem relay-redis nchan-mem nchan-redis}"
 QUICK="${QUICK:-0}"
-OUT="${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}"
-mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"   # absolute: redis-server changes directory
-JWT_SECRET="${JWT_SECRET:-bench-secret-$$}"
-PUBLISH_KEY="${PUBLISH_KEY:-bench-key-$$}"
 RELAY_INGEST="${RELAY_INGEST:-http}"
-mkdir -p "$OUT"
 
 if [ "$QUICK" = 1 ]; then
     IDLE_N=1000; IDLE_SECS=2; FAN_N=1000; FAN_RATE=500; HOT_N=100; HOT_RATE=50
@@ -47,15 +41,9 @@ else
 fi
 RAMP="${RAMP:-3000}"
 
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
+bench_setup ""
 ensure_deps
-ulimit -n "$(ulimit -Hn)"
-
-RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
-LOAD_BIN="$ROOT/load/target/release/notify-load"
-if [ ! -x "$RELAY_BIN" ] || [ "${RELAY_BUILD:-0}" = 1 ]; then (cd "$ROOT" && cargo build --release); fi
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+build_bins
 # Freeze the binary for this run (the root build may be rebuilt meanwhile) and record what ran.
 cp "$RELAY_BIN" "$OUT/notify-relay"; RELAY_BIN="$OUT/notify-relay"
 {

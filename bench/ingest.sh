@@ -14,7 +14,6 @@
 # per-case logs, results.jsonl (one line per case, with the machine's load average).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
@@ -23,20 +22,9 @@ PATHS="${PATHS:-pubsub stream http}"
 RATES="${RATES:-10000 20000 30000 40000}"
 DUR="${DURATION:-10}"
 PUB_CONNS="${PUB_CONNS:-16}"
-OUT="${OUT:-$HERE/results/ingest-$(date -u +%Y%m%dT%H%M%SZ)}"
-JWT_SECRET="${JWT_SECRET:-bench-secret-$$}"
-PUBLISH_KEY="${PUBLISH_KEY:-bench-key-$$}"
-mkdir -p "$OUT"
-
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
+bench_setup ingest
 ensure_deps
-ulimit -n "$(ulimit -Hn)"
-
-RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
-LOAD_BIN="$ROOT/load/target/release/notify-load"
-if [ ! -x "$RELAY_BIN" ] || [ "${RELAY_BUILD:-0}" = 1 ]; then (cd "$ROOT" && cargo build --release); fi
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+build_bins
 cp "$RELAY_BIN" "$OUT/notify-relay"; RELAY_BIN="$OUT/notify-relay"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

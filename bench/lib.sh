@@ -1,8 +1,35 @@
 #!/usr/bin/env bash
-# Helpers for compare.sh: dependencies, free ports, and servers started/stopped by pid.
-# Sourced, not run. Every process started here is recorded in $PIDS_STARTED and stopped by pid.
+# Helpers for the benchmark scripts: their shared start, dependencies, free ports, and servers
+# started/stopped by pid. Sourced, not run, by a script that has set HERE (its directory, bench/).
+# Every process started here is recorded in $PIDS_STARTED and stopped by pid.
 
 PIDS_STARTED=()
+ROOT="$(cd "$HERE/.." && pwd)"
+
+# bench_setup <name>: the start every benchmark shares. $OUT (default bench/results/<name>-<date>,
+# <date> alone for an empty name) is created and made absolute (redis-server changes directory);
+# $JWT_SECRET and $PUBLISH_KEY are set unless given; everything started is stopped on exit and on
+# ^C; the file-descriptor limit is raised to the hard limit for the many connections.
+bench_setup() {
+    OUT="${OUT:-$HERE/results/${1:+$1-}$(date -u +%Y%m%dT%H%M%SZ)}"
+    mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
+    JWT_SECRET="${JWT_SECRET:-bench-secret-$$}"
+    PUBLISH_KEY="${PUBLISH_KEY:-bench-key-$$}"
+    trap 'stop_all' EXIT
+    trap 'stop_all; exit 130' INT TERM
+    ulimit -n "$(ulimit -Hn)"
+}
+
+# build_bins: sets $RELAY_BIN (default the release build, built when missing or RELAY_BUILD=1)
+# and $LOAD_BIN (notify-load, always brought up to date).
+build_bins() {
+    RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
+    LOAD_BIN="$ROOT/load/target/release/notify-load"
+    if [ ! -x "$RELAY_BIN" ] || [ "${RELAY_BUILD:-0}" = 1 ]; then
+        (cd "$ROOT" && cargo build --release --bin notify-relay)
+    fi
+    cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

@@ -10,23 +10,14 @@
 #   N=2000 RATE=200 DUR=30 DRAIN_SECS=5 bench/rolling.sh
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 # UPSTREAM_OPTS: added to both upstream server lines, e.g. "max_fails=0" (nginx's default
 # max_fails=1 fail_timeout=10s marks a draining instance down for 10 s).
 UPSTREAM_OPTS="${UPSTREAM_OPTS:-max_fails=0}"
 N="${N:-10000}"; RATE="${RATE:-1000}"; DUR="${DUR:-50}"; DRAIN_SECS="${DRAIN_SECS:-10}"
-OUT="${OUT:-$HERE/results/rolling-$(date -u +%Y%m%dT%H%M%SZ)}"
-mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
-JWT_SECRET="rolling-secret-$$"; PUBLISH_KEY="rolling-key-$$"
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
-ulimit -n "$(ulimit -Hn)"
-RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
-LOAD_BIN="$ROOT/load/target/release/notify-load"
-[ -x "$RELAY_BIN" ] || (cd "$ROOT" && cargo build --release)
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+bench_setup rolling
+build_bins
 echo "commit $(git -C "$ROOT" rev-parse --short HEAD); N=$N RATE=$RATE DUR=$DUR DRAIN_SECS=$DRAIN_SECS; load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/meta.txt"
 
 REDIS_PORT=$(free_port 16500); start_redis "$REDIS_PORT" "$OUT/redis"

@@ -12,22 +12,13 @@
 #   INSTANCES=2 PER=1000 RATE=200 DUR=5 bench/scale.sh   # smoke test
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 INSTANCES="${INSTANCES:-5}"; PER="${PER:-19000}"; RATE="${RATE:-2000}"; DUR="${DUR:-60}"
 RAMP="${RAMP:-1000}"     # new connections per second, per load process
-OUT="${OUT:-$HERE/results/scale-$(date -u +%Y%m%dT%H%M%SZ)}"
-mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
-JWT_SECRET="scale-secret-$$"; PUBLISH_KEY="scale-key-$$"
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
+bench_setup scale
 ensure_deps
-ulimit -n "$(ulimit -Hn)"
-RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
-LOAD_BIN="$ROOT/load/target/release/notify-load"
-[ -x "$RELAY_BIN" ] || (cd "$ROOT" && cargo build --release --bin notify-relay)
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+build_bins
 export RUST_LOG="${RUST_LOG:-warn}"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

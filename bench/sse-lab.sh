@@ -9,7 +9,6 @@
 #   TARGETS=relay-redis bench/sse-lab.sh               # on the Redis broker
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 REPS="${REPS:-3}"; DURATION="${DURATION:-20}"; TARGETS="${TARGETS:-relay-mem}"

@@ -12,7 +12,6 @@
 #                                                # it costs beyond its batch (the batches skipped)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 

@@ -10,24 +10,15 @@
 # Results: $OUT (default bench/results/topics-<date>) holds per-case logs and results.jsonl.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/.." && pwd))"
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
 SIZES="${SIZES:-10 1000 10000}"
 BROKERS="${BROKERS:-mem redis}"
 DUR="${DURATION:-10}"
-OUT="${OUT:-$HERE/results/topics-$(date -u +%Y%m%dT%H%M%SZ)}"
-JWT_SECRET="bench-secret-$$"; PUBLISH_KEY="bench-key-$$"
-mkdir -p "$OUT"
-trap 'stop_all' EXIT
-trap 'stop_all; exit 130' INT TERM
+bench_setup topics
 ensure_deps
-ulimit -n "$(ulimit -Hn)"
-RELAY_BIN="${RELAY_BIN:-$ROOT/target/release/notify-relay}"
-LOAD_BIN="$ROOT/load/target/release/notify-load"
-[ -x "$RELAY_BIN" ] || (cd "$ROOT" && cargo build --release)
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+build_bins
 export RUST_LOG=warn
 
 # Events per second for a topic of <n> subscribers: about 50,000 deliveries/s at most.

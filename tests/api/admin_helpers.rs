@@ -1,10 +1,8 @@
 //! Shared by the admin tests: a relay with the admin routes on, and requests with the admin key.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, WAIT};
+use crate::helpers::{Backend, Relay, TestApp, eventually_ok};
 
 pub const ADMIN_KEY: &str = "test-admin-key-5150";
 
@@ -17,13 +15,12 @@ pub async fn admin_app(backend: Backend) -> TestApp {
 }
 
 /// An admin request with `key` (none: no Authorization header); returns status and JSON body.
-pub async fn admin_as(base: &str, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let url = format!("{base}{path}");
+pub async fn admin_as(relay: &Relay, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
+    let url = relay.url(path);
     let mut req = match method {
-        "POST" => client.post(url),
-        "DELETE" => client.delete(url),
-        _ => client.get(url),
+        "POST" => relay.http.post(url),
+        "DELETE" => relay.http.delete(url),
+        _ => relay.http.get(url),
     };
     if let Some(key) = key {
         req = req.bearer_auth(key);
@@ -34,25 +31,18 @@ pub async fn admin_as(base: &str, method: &str, path: &str, key: Option<&str>) -
 }
 
 /// An admin request with the right key; asserts a 200.
-pub async fn admin(base: &str, method: &str, path: &str) -> Value {
-    let (status, body) = admin_as(base, method, path, Some(ADMIN_KEY)).await;
+pub async fn admin(relay: &Relay, method: &str, path: &str) -> Value {
+    let (status, body) = admin_as(relay, method, path, Some(ADMIN_KEY)).await;
     assert_eq!(status, 200, "{method} {path}: {body}");
     body
 }
 
 /// Waits until `user`'s trace, read at `base`, has a record matching `found`; returns it.
-pub async fn wait_record(base: &str, user: &str, found: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let trace = admin(base, "GET", &format!("/admin/trace/{user}")).await;
+pub async fn wait_record(relay: &Relay, user: &str, found: impl Fn(&Value) -> bool) -> Value {
+    eventually_ok(format!("no matching trace record for {user}"), || async {
+        let trace = admin(relay, "GET", &format!("/admin/trace/{user}")).await;
         let records = trace["records"].as_array().cloned().unwrap_or_default();
-        if let Some(r) = records.iter().find(|r| found(r)) {
-            return r.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no matching trace record for {user}: {trace:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        records.into_iter().find(|r| found(r)).ok_or(trace)
+    })
+    .await
 }

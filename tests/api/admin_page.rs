@@ -1,26 +1,20 @@
 //! The admin page's JSON: live figures of this instance and the cluster, and the user lookup.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, admin_app},
-    helpers::{Backend, TestApp, WAIT, sse_at, test_settings},
+    helpers::{Backend, Relay, TestApp, eventually_ok, test_settings},
     mail_helpers::register,
 };
 
 /// Reads the overview until `ready` holds; returns it.
-async fn overview_when(base: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let o = admin(base, "GET", "/admin/overview").await;
-        if ready(&o) {
-            return o;
-        }
-        assert!(Instant::now() < deadline, "overview never matched: {o:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn overview_when(relay: &Relay, ready: impl Fn(&Value) -> bool) -> Value {
+    eventually_ok("overview never matched", || async {
+        let o = admin(relay, "GET", "/admin/overview").await;
+        if ready(&o) { Ok(o) } else { Err(o) }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -46,7 +40,7 @@ async fn the_overview_shows_connections_lease_holder_tail_and_outbox() {
     let app = admin_app(Backend::Redis).await;
     let _stream = app.sse("ann").await;
     let id = app.publish_ok(json!({"user_id": "ann"})).await;
-    let o = overview_when(&app.base, |o| o["instance"]["connections"]["sse"] == 1).await;
+    let o = overview_when(&app, |o| o["instance"]["connections"]["sse"] == 1).await;
     let here = &o["instance"];
     assert_eq!(here["users_online"], 1);
     assert_eq!(here["lease_holder"], true);
@@ -57,7 +51,7 @@ async fn the_overview_shows_connections_lease_holder_tail_and_outbox() {
     assert_eq!(o["failed_emails"], json!([]));
     assert!(o["recent_errors"].is_array());
     // Events in: the rate covers the last samples, one a second.
-    overview_when(&app.base, |o| {
+    overview_when(&app, |o| {
         o["instance"]["events_in_per_sec"].as_f64() > Some(0.0)
     })
     .await;
@@ -70,10 +64,10 @@ async fn the_cluster_figures_add_up_every_instance() {
     settings.admin_key = Some(ADMIN_KEY.parse().expect("key"));
     let b = TestApp::start(settings, None).await;
     b.wait_ready().await;
-    let _on_a = sse_at(&a.base, "bea", None).await;
-    let _on_b1 = sse_at(&b.base, "bea", None).await;
-    let _on_b2 = sse_at(&b.base, "cy", None).await;
-    let o = overview_when(&a.base, |o| {
+    let _on_a = a.sse("bea").await;
+    let _on_b1 = b.sse("bea").await;
+    let _on_b2 = b.sse("cy").await;
+    let o = overview_when(&a, |o| {
         o["cluster"]["instances"] == 2 && o["cluster"]["connections"]["sse"] == 3
     })
     .await;
@@ -91,20 +85,20 @@ async fn the_cluster_figures_add_up_every_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_lookup_shows_presence_per_instance_history_contact_and_log() {
     let app = admin_app(Backend::Redis).await;
-    register(&app.base, "dee").await;
+    register(&app, "dee").await;
     let id = app
         .publish_ok(json!({"user_id": "dee", "img_url": "/d.jpg"}))
         .await;
     let _stream = app.sse("dee").await;
-    let deadline = Instant::now() + WAIT;
-    let u = loop {
-        let u = admin(&app.base, "GET", "/admin/users/dee").await;
+    let u = eventually_ok("never online", || async {
+        let u = admin(&app, "GET", "/admin/users/dee").await;
         if u["presence"]["online"] == true {
-            break u;
+            Ok(u)
+        } else {
+            Err(u)
         }
-        assert!(Instant::now() < deadline, "never online: {u:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     let instances = u["presence"]["instances"].as_object().expect("instances");
     assert_eq!(instances.values().filter(|n| **n == 1).count(), 1, "{u:#}");
     assert_eq!(u["history"]["head"], id.as_str());
@@ -114,7 +108,7 @@ async fn the_user_lookup_shows_presence_per_instance_history_contact_and_log() {
     assert_eq!(u["notifications"], json!([]));
     assert_eq!(u["trace"]["tracing"], false);
 
-    let unknown = admin(&app.base, "GET", "/admin/users/nobody").await;
+    let unknown = admin(&app, "GET", "/admin/users/nobody").await;
     assert_eq!(unknown["presence"]["online"], false);
     assert_eq!(unknown["history"]["count"], 0);
     assert_eq!(unknown["contact"], Value::Null);

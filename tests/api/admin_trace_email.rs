@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, wait_record},
-    helpers::{Backend, TestApp},
+    helpers::{Backend, MailerProcess, TestApp},
     mail_helpers::{SmtpServer, email_settings, register},
 };
 
@@ -17,11 +17,11 @@ async fn a_sent_and_a_failed_email_show_up_with_the_smtp_answer() {
         s.admin_key = Some(ADMIN_KEY.parse().expect("key"));
     })
     .await;
-    register(&app.base, "hue").await;
-    admin(&app.base, "POST", "/admin/trace/hue?minutes=5").await;
+    register(&app, "hue").await;
+    admin(&app, "POST", "/admin/trace/hue?minutes=5").await;
     app.publish_ok(json!({"user_id": "hue", "fallback": "email", "img_url": "/1.jpg"}))
         .await;
-    let sent = wait_record(&app.base, "hue", |r| r["kind"] == "emailed").await;
+    let sent = wait_record(&app, "hue", |r| r["kind"] == "emailed").await;
     assert!(
         sent["smtp"].as_str().is_some_and(|s| s.starts_with("250")),
         "{sent}"
@@ -32,7 +32,7 @@ async fn a_sent_and_a_failed_email_show_up_with_the_smtp_answer() {
     smtp.set_mode("permfail");
     app.publish_ok(json!({"user_id": "hue", "fallback": "email", "img_url": "/2.jpg"}))
         .await;
-    let failed = wait_record(&app.base, "hue", |r| r["kind"] == "email_failed").await;
+    let failed = wait_record(&app, "hue", |r| r["kind"] == "email_failed").await;
     let answer = failed["smtp"].as_str().unwrap_or_default();
     assert!(answer.contains("550"), "{failed}");
     assert_ne!(failed["notification"], sent["notification"]);
@@ -47,40 +47,19 @@ async fn a_mail_worker_of_its_own_records_the_emails_of_traced_users() {
         s.admin_key = Some(ADMIN_KEY.parse().expect("key"));
     })
     .await;
-    register(&app.base, "jo").await;
-    admin(&app.base, "POST", "/admin/trace/jo?minutes=5").await;
+    register(&app, "jo").await;
+    admin(&app, "POST", "/admin/trace/jo?minutes=5").await;
     // `notify-relay mailer` reads the traced users from Redis when it starts, then every second.
-    let mut args = crate::mail_helpers::email_args(&smtp);
-    args.retain(|a| a != "--mailer");
-    let _worker = KilledOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-            .arg("mailer")
-            .args(&args)
-            .args(["--redis-url", &app.redis().url(), "--redis-prefix", "test"])
-            .args(["--jwt-secret", crate::helpers::JWT_SECRET])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mailer process"),
-    );
+    let _worker = MailerProcess::start(&app.redis().url(), |s| {
+        crate::mail_helpers::email_process_settings(s, &smtp);
+    });
     app.publish_ok(json!({"user_id": "jo", "fallback": "email", "img_url": "/j.jpg"}))
         .await;
-    let sent = wait_record(&app.base, "jo", |r| r["kind"] == "emailed").await;
-    let relay = admin(&app.base, "GET", "/admin/trace/jo").await["instance"].clone();
+    let sent = wait_record(&app, "jo", |r| r["kind"] == "emailed").await;
+    let relay = admin(&app, "GET", "/admin/trace/jo").await["instance"].clone();
     assert_ne!(sent["instance"], relay, "recorded by the worker: {sent}");
     assert!(
         sent["smtp"].as_str().is_some_and(|s| s.starts_with("250")),
         "{sent}"
     );
-}
-
-/// A child process killed when the test ends, however it ends.
-struct KilledOnDrop(std::process::Child);
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

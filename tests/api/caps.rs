@@ -4,28 +4,16 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, PUBLISH_KEY, TestApp, wait_sample},
+    helpers::{Backend, TestApp, eventually},
     on_both_brokers,
 };
-
-async fn replace_subscribers(app: &TestApp, topic: &str, users: &[&str]) {
-    let res = app
-        .http
-        .put(format!("{}/topics/{topic}/subscribers", app.base))
-        .bearer_auth(PUBLISH_KEY)
-        .json(&json!({ "subscribers": users }))
-        .send()
-        .await
-        .expect("replace subscribers");
-    assert_eq!(res.status().as_u16(), 200);
-}
 
 on_both_brokers!(a_publish_to_a_topic_over_the_cap_gets_400_and_stores_nothing);
 
 async fn a_publish_to_a_topic_over_the_cap_gets_400_and_stores_nothing(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.max_topic_recipients = 3).await;
-    replace_subscribers(&app, "small", &["a", "b", "c"]).await;
-    replace_subscribers(&app, "big", &["a", "b", "c", "d"]).await;
+    app.replace_subscribers("small", &["a", "b", "c"]).await;
+    app.replace_subscribers("big", &["a", "b", "c", "d"]).await;
     let start = app.cursor_now("a").await;
     let res = app
         .publish(json!({"topic": "big", "user_id": "z", "n": 1}))
@@ -50,13 +38,12 @@ async fn a_publish_to_a_topic_over_the_cap_gets_400_and_stores_nothing(backend: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pubsub_message_to_a_topic_over_the_cap_is_skipped_with_a_reason() {
     let app = TestApp::spawn_with(Backend::Redis, |s| s.max_topic_recipients = 2).await;
-    replace_subscribers(&app, "big", &["a", "b", "c"]).await;
+    app.replace_subscribers("big", &["a", "b", "c"]).await;
     let mut sse = app.sse("a").await;
     app.redis()
         .publish("image_update", r#"{"topic":"big","n":1}"#)
         .await;
-    wait_sample(
-        &app.base,
+    app.wait_sample(
         r#"notify_events_rejected_total{reason="topic_too_large",source="pubsub"}"#,
         1.0,
     )
@@ -104,18 +91,14 @@ async fn open_streams_are_capped_per_client_address_behind_a_trusted_proxy(backe
     assert_eq!(app.poll("u3", None, 0).await["reset"], false);
     // A stream that ends gives its place back.
     drop(first);
-    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
-    loop {
+    eventually("the place never came back", || async {
         let res = open_events(&app, "u3", client).await;
         if res.status() == 200 {
-            break;
+            return Some(());
         }
         assert_eq!(res.status().as_u16(), 429);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the place never came back"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        None
+    })
+    .await;
     drop(second);
 }

@@ -21,7 +21,7 @@ async fn get_contact(app: &TestApp, user: &str) -> reqwest::Response {
 async fn a_contact_can_be_set_read_and_removed() {
     let app = TestApp::spawn(Backend::Redis).await;
     let body = json!({"email": "ann@example.com", "email_fallback": true});
-    assert_eq!(put_contact(&app.base, "ann", body).await.status(), 200);
+    assert_eq!(put_contact(&app, "ann", body).await.status(), 200);
     let res = get_contact(&app, "ann").await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
@@ -69,13 +69,13 @@ async fn bad_contact_input_gets_a_clear_400() {
         ),
     ];
     for (user, body, code, says) in cases {
-        let res = put_contact(&app.base, user, body.clone()).await;
+        let res = put_contact(&app, user, body.clone()).await;
         assert_eq!(res.status(), 400, "{body}");
         let v: Value = res.json().await.unwrap();
         assert_eq!(v["error"], code, "{v}");
         assert!(v["message"].as_str().unwrap().contains(says), "{v}");
     }
-    let res = put_contact(&app.base, "ann", json!({"email": "a@b.c"})).await;
+    let res = put_contact(&app, "ann", json!({"email": "a@b.c"})).await;
     assert_eq!(res.status(), 200, "the valid form is accepted");
     let res = reqwest::Client::new()
         .put(format!("{}/users/ann/contact", app.base))
@@ -89,7 +89,7 @@ async fn bad_contact_input_gets_a_clear_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_memory_broker_contacts_and_the_log_say_email_needs_redis() {
     let app = TestApp::spawn(Backend::Memory).await;
-    let res = put_contact(&app.base, "ann", json!({"email": "a@b.c"})).await;
+    let res = put_contact(&app, "ann", json!({"email": "a@b.c"})).await;
     assert_eq!(res.status(), 501);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"], "email_needs_redis");

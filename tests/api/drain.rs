@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Frame, RelayProcess, SseClient, WAIT, sse_at};
+use crate::helpers::{Frame, RelayProcess, SseClient, eventually};
 
 /// Reads a stream to its end; returns its last frame and when the stream ended.
 async fn read_to_end(mut sse: SseClient, since: Instant) -> (Option<Frame>, Duration) {
@@ -16,17 +16,13 @@ async fn read_to_end(mut sse: SseClient, since: Instant) -> (Option<Frame>, Dura
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_spread_over_the_drain_each_with_reconnect() {
-    let mut relay = RelayProcess::start(None, &["--drain-secs", "2"]).await;
+    let mut relay = RelayProcess::start(None, |s| s.drain_secs = 2).await;
     let streams = 20;
     let mut clients = Vec::new();
     for n in 0..streams {
-        clients.push(sse_at(&relay.base, &format!("d{n}"), None).await);
+        clients.push(relay.sse(&format!("d{n}")).await);
     }
-    let deadline = Instant::now() + WAIT;
-    while relay.ready_json().await["connections"] != streams {
-        assert!(Instant::now() < deadline, "streams never registered");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    relay.wait_connections(streams).await;
     let signalled = Instant::now();
     relay.signal("TERM");
     let readers: Vec<_> = clients
@@ -36,20 +32,15 @@ async fn sigterm_ends_streams_spread_over_the_drain_each_with_reconnect() {
 
     // The listener closes soon after the signal, while the streams are still draining.
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + WAIT;
-    while http
-        .get(format!("{}/readyz", relay.base))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .is_ok()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the listener is still open while draining"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the listener is still open while draining", || async {
+        let answer = http
+            .get(relay.url("/readyz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        answer.is_err().then_some(())
+    })
+    .await;
     // Refused while the 2 s drain still runs, not only once the process has exited.
     assert!(
         readers.iter().any(|r| !r.is_finished()),

@@ -15,7 +15,7 @@ async fn app(smtp: &SmtpServer) -> TestApp {
 /// Publishes a fallback event for an offline sentinel user and waits for its email: every
 /// fallback event published before it has then been through the mover and the mail worker.
 async fn sentinel(app: &TestApp, smtp: &SmtpServer, mails_before: usize) {
-    register(&app.base, "sentinel").await;
+    register(app, "sentinel").await;
     app.publish_ok(json!({"user_id": "sentinel", "fallback": "email", "img_url": "/s.jpg"}))
         .await;
     let mails = smtp.wait_mails(mails_before + 1).await;
@@ -26,7 +26,7 @@ async fn sentinel(app: &TestApp, smtp: &SmtpServer, mails_before: usize) {
 async fn an_event_for_an_offline_user_becomes_exactly_one_email_with_the_image_link() {
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
-    register(&app.base, "ann").await;
+    register(&app, "ann").await;
     let id = app
         .publish_ok(json!({"user_id": "ann", "fallback": "email", "img_url": "/uploads/abc.jpg"}))
         .await;
@@ -47,7 +47,7 @@ async fn an_event_for_an_offline_user_becomes_exactly_one_email_with_the_image_l
         html.contains(r#"<a href="https://app.example.com/uploads/abc.jpg">"#),
         "{html}"
     );
-    let record = wait_record(&app.base, "ann", |r| r["status"] == "sent").await;
+    let record = wait_record(&app, "ann", |r| r["status"] == "sent").await;
     assert_eq!(record["type"], "email");
     assert_eq!(record["attempts"], 1);
     assert_eq!(record["event_ids"], json!([id]));
@@ -57,14 +57,14 @@ async fn an_event_for_an_offline_user_becomes_exactly_one_email_with_the_image_l
     let redis = app.redis();
     assert_eq!(zcard(redis, "due").await, 0);
     assert_eq!(zcard(redis, "digests").await, 0);
-    assert_eq!(notifications(&app.base, "user=ann").await.len(), 1);
+    assert_eq!(notifications(&app, "user=ann").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_delivered_live_produces_no_email() {
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
-    register(&app.base, "bob").await;
+    register(&app, "bob").await;
     let mut sse = app.sse("bob").await;
     let id = app
         .publish_ok(json!({"user_id": "bob", "fallback": "email", "img_url": "/b.jpg"}))
@@ -72,21 +72,21 @@ async fn an_event_delivered_live_produces_no_email() {
     assert_eq!(sse.next_event().await.id, id);
     sentinel(&app, &smtp, 0).await;
     assert_eq!(smtp.mails().len(), 1, "only the sentinel was emailed");
-    assert!(notifications(&app.base, "user=bob").await.is_empty());
+    assert!(notifications(&app, "user=bob").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_returned_by_a_poll_produces_no_email() {
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
-    register(&app.base, "pat").await;
+    register(&app, "pat").await;
     let head = app.cursor_now("pat").await;
     app.publish_ok(json!({"user_id": "pat", "fallback": "email", "img_url": "/p.jpg"}))
         .await;
     let got = app.poll("pat", Some(&head), 5).await;
     assert_eq!(got["events"].as_array().unwrap().len(), 1);
     sentinel(&app, &smtp, 0).await;
-    assert!(notifications(&app.base, "user=pat").await.is_empty());
+    assert!(notifications(&app, "user=pat").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +97,7 @@ async fn a_user_who_comes_online_within_the_grace_period_gets_the_event_by_repla
         s.email_grace_secs = 2;
     })
     .await;
-    register(&app.base, "dan").await;
+    register(&app, "dan").await;
     let head = app.cursor_now("dan").await;
     let id = app
         .publish_ok(json!({"user_id": "dan", "fallback": "email", "img_url": "/d.jpg"}))
@@ -106,7 +106,7 @@ async fn a_user_who_comes_online_within_the_grace_period_gets_the_event_by_repla
     let mut sse = app.sse_from("dan", Some(&head)).await;
     assert_eq!(sse.next_event().await.id, id, "replayed from history");
     sentinel(&app, &smtp, 0).await;
-    assert!(notifications(&app.base, "user=dan").await.is_empty());
+    assert!(notifications(&app, "user=dan").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +117,7 @@ async fn several_offline_events_within_the_digest_window_become_one_email() {
         s.email_digest_secs = 2;
     })
     .await;
-    register(&app.base, "eve").await;
+    register(&app, "eve").await;
     let mut ids = Vec::new();
     for n in 1..=3 {
         let img = format!("/uploads/{n}.jpg");
@@ -126,7 +126,7 @@ async fn several_offline_events_within_the_digest_window_become_one_email() {
                 .await,
         );
     }
-    let record = wait_record(&app.base, "eve", |r| r["status"] == "sent").await;
+    let record = wait_record(&app, "eve", |r| r["status"] == "sent").await;
     assert_eq!(record["event_ids"], json!(ids));
     let mails = smtp.mails();
     assert_eq!(mails.len(), 1);
@@ -136,14 +136,14 @@ async fn several_offline_events_within_the_digest_window_become_one_email() {
         assert!(mails[0].text.contains(&link), "{}", mails[0].text);
     }
     assert_eq!(zcard(app.redis(), "digests").await, 0);
-    assert_eq!(notifications(&app.base, "user=eve").await.len(), 1);
+    assert_eq!(notifications(&app, "user=eve").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_without_fallback_or_users_without_a_contact_get_no_email() {
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
-    register(&app.base, "fay").await;
+    register(&app, "fay").await;
     let res = app
         .publish(json!({"user_id": "fay", "fallback": "sms"}))
         .await;
@@ -153,7 +153,7 @@ async fn events_without_fallback_or_users_without_a_contact_get_no_email() {
     app.publish_ok(json!({"user_id": "nocontact", "fallback": "email"}))
         .await;
     let res = crate::mail_helpers::put_contact(
-        &app.base,
+        &app,
         "optout",
         json!({"email": "optout@example.com", "email_fallback": false}),
     )
@@ -173,7 +173,7 @@ async fn a_pubsub_channel_configured_for_fallback_emails_its_events() {
         s.email_fallback_channels = vec!["image_update".into()];
     })
     .await;
-    register(&app.base, "42").await;
+    register(&app, "42").await;
     app.redis()
         .publish(
             "image_update",
@@ -206,7 +206,7 @@ async fn an_emails_template_sees_the_data_without_the_routing_fields() {
         s.email_templates = Some(templates);
     })
     .await;
-    register(&app.base, "ann").await;
+    register(&app, "ann").await;
     app.publish_ok(json!({"user_ids": ["ann", "bob"], "exclude": ["eve"], "fallback": "email", "img_url": "/r.jpg"}))
         .await;
     let mails = smtp.wait_mails(1).await;

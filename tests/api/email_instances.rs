@@ -1,16 +1,16 @@
 //! The mail path across processes: the bridge lease holder dies with due entries, a mail worker
 //! dies holding a mail. Nothing is lost and nothing is sent twice.
 
-use std::{
-    collections::HashSet,
-    process::{Child, Command, Stdio},
-};
+use std::{collections::HashSet, process::Command};
 
+use notify_relay::config::Settings;
 use serde_json::json;
 
 use crate::{
-    helpers::{JWT_SECRET, PUBLISH_KEY, RedisServer, RelayProcess, publish_at},
-    mail_helpers::{SmtpServer, email_args, notifications, register, wait_record, zcard},
+    helpers::{JWT_SECRET, MailerProcess, RedisServer, RelayProcess},
+    mail_helpers::{
+        SmtpServer, email_process_settings, notifications, register, wait_record, zcard,
+    },
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,23 +18,24 @@ async fn when_the_lease_holder_is_killed_another_relay_moves_the_due_entries_and
  {
     let redis = RedisServer::start().await;
     let smtp = SmtpServer::start().await;
-    let mut args = email_args(&smtp);
-    args.extend(["--bridge-lease-ms".into(), "1500".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let settings = |s: &mut Settings| {
+        email_process_settings(s, &smtp);
+        s.bridge_lease_ms = 1500;
+    };
     let mut relays = vec![
-        RelayProcess::start(Some(&redis.url()), &args).await,
-        RelayProcess::start(Some(&redis.url()), &args).await,
+        RelayProcess::start(Some(&redis.url()), settings).await,
+        RelayProcess::start(Some(&redis.url()), settings).await,
     ];
     let holder = crate::instances::wait_single_holder(&relays).await;
     let survivor = 1 - holder;
     let users = ["u1", "u2", "u3", "u4", "u5"];
     for user in users {
-        register(&relays[survivor].base, user).await;
-        publish_at(
-            &relays[holder].base,
-            json!({"user_id": user, "fallback": "email", "img_url": format!("/{user}.jpg")}),
-        )
-        .await;
+        register(&relays[survivor], user).await;
+        relays[holder]
+            .publish_ok(
+                json!({"user_id": user, "fallback": "email", "img_url": format!("/{user}.jpg")}),
+            )
+            .await;
     }
     // The grace period (2 s) has not ended: the entries are due, not moved yet.
     assert_eq!(zcard(&redis, "due").await, users.len() as i64);
@@ -43,79 +44,52 @@ async fn when_the_lease_holder_is_killed_another_relay_moves_the_due_entries_and
     let to: HashSet<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
     assert_eq!(to.len(), users.len(), "one email per user: {to:?}");
     for user in users {
-        wait_record(&relays[survivor].base, user, |r| r["status"] == "sent").await;
+        wait_record(&relays[survivor], user, |r| r["status"] == "sent").await;
     }
     assert_eq!(zcard(&redis, "due").await, 0);
     assert_eq!(zcard(&redis, "digests").await, 0);
     assert_eq!(
-        notifications(&relays[survivor].base, "").await.len(),
+        notifications(&relays[survivor], "").await.len(),
         users.len()
     );
     assert_eq!(smtp.mails().len(), users.len(), "no email was sent twice");
-}
-
-/// `notify-relay mailer` as its own process.
-struct MailerProcess(Child);
-
-impl MailerProcess {
-    fn start(redis: &RedisServer, smtp: &SmtpServer, extra: &[&str]) -> Self {
-        let mut args = email_args(smtp);
-        args.retain(|a| a != "--mailer");
-        let child = Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-            .arg("mailer")
-            .args(&args)
-            .args(extra)
-            .args(["--redis-url", &redis.url(), "--redis-prefix", "test"])
-            .args(["--jwt-secret", JWT_SECRET, "--publish-key", PUBLISH_KEY])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mailer process");
-        Self(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for MailerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_left_pending_by_a_killed_worker_is_reclaimed_and_sent_by_another() {
     let redis = RedisServer::start().await;
     let smtp = SmtpServer::start().await;
-    let mut args = email_args(&smtp);
-    args.retain(|a| a != "--mailer");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let relay = RelayProcess::start(Some(&redis.url()), &args).await;
-    let reclaim = ["--email-reclaim-secs", "1", "--email-max-attempts", "50"];
+    let relay = RelayProcess::start(Some(&redis.url()), |s| {
+        email_process_settings(s, &smtp);
+        s.mailer = false;
+    })
+    .await;
+    let reclaim = |s: &mut Settings| {
+        email_process_settings(s, &smtp);
+        s.email_reclaim_secs = 1;
+        s.email_max_attempts = 50;
+    };
     // The first worker waits at least 2.5 s after a failure before retrying, so it can be
     // killed between attempts (killed mid-conversation, the server might still accept the
     // mail it was sent: the documented duplicate window, not what this test is about).
-    let slow_retry = ["--email-retry-ms", "5000", "--email-retry-max-ms", "5000"];
-    let mut first = MailerProcess::start(&redis, &smtp, &[&reclaim[..], &slow_retry].concat());
+    let mut first = MailerProcess::start(&redis.url(), |s| {
+        reclaim(s);
+        s.email_retry_ms = 5000;
+        s.email_retry_max_ms = 5000;
+    });
     smtp.set_mode("tempfail");
-    register(&relay.base, "kim").await;
-    publish_at(
-        &relay.base,
-        json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}),
-    )
-    .await;
+    register(&relay, "kim").await;
+    relay
+        .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
+        .await;
     // The first worker took the mail, failed once, and holds it while waiting to retry.
-    wait_record(&relay.base, "kim", |r| r["error_message"].is_string()).await;
+    wait_record(&relay, "kim", |r| r["error_message"].is_string()).await;
     first.kill();
     smtp.set_mode("accept");
-    let _second = MailerProcess::start(&redis, &smtp, &reclaim);
+    let _second = MailerProcess::start(&redis.url(), reclaim);
     let mails = smtp.wait_mails(1).await;
     assert_eq!(mails[0].to, ["kim@example.com"]);
-    let sent = wait_record(&relay.base, "kim", |r| r["status"] == "sent").await;
+    let sent = wait_record(&relay, "kim", |r| r["status"] == "sent").await;
     assert_eq!(sent["attempts"], 2, "{sent}");
     assert_eq!(smtp.mails().len(), 1);
 }

@@ -29,16 +29,16 @@ async fn while_the_smtp_server_is_down_mail_is_retried_and_sent_when_it_returns(
     let mut smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
     smtp.kill();
-    register(&app.base, "gus").await;
+    register(&app, "gus").await;
     app.publish_ok(json!({"user_id": "gus", "fallback": "email", "img_url": "/g.jpg"}))
         .await;
-    let retrying = wait_record(&app.base, "gus", |r| r["attempts"].as_u64() >= Some(2)).await;
+    let retrying = wait_record(&app, "gus", |r| r["attempts"].as_u64() >= Some(2)).await;
     assert_eq!(retrying["status"], "queued");
     assert!(retrying["error_message"].as_str().is_some(), "{retrying}");
     smtp.restart().await;
     let mails = smtp.wait_mails(1).await;
     assert_eq!(mails[0].to, ["gus@example.com"]);
-    let sent = wait_record(&app.base, "gus", |r| r["status"] == "sent").await;
+    let sent = wait_record(&app, "gus", |r| r["status"] == "sent").await;
     assert!(sent["attempts"].as_u64() > Some(1), "{sent}");
     assert_eq!(smtp.mails().len(), 1);
 }
@@ -48,16 +48,16 @@ async fn a_4xx_answer_is_retried_and_the_mail_is_sent_once_the_server_accepts() 
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
     smtp.set_mode("tempfail");
-    register(&app.base, "hal").await;
+    register(&app, "hal").await;
     app.publish_ok(json!({"user_id": "hal", "fallback": "email", "img_url": "/h.jpg"}))
         .await;
-    let retrying = wait_record(&app.base, "hal", |r| r["attempts"].as_u64() >= Some(2)).await;
+    let retrying = wait_record(&app, "hal", |r| r["attempts"].as_u64() >= Some(2)).await;
     assert_eq!(retrying["status"], "queued");
     let reason = retrying["error_message"].as_str().unwrap_or_default();
     assert!(reason.contains("451"), "{retrying}");
     smtp.set_mode("accept");
     smtp.wait_mails(1).await;
-    let sent = wait_record(&app.base, "hal", |r| r["status"] == "sent").await;
+    let sent = wait_record(&app, "hal", |r| r["status"] == "sent").await;
     assert!(sent["attempts"].as_u64() > Some(1), "{sent}");
     assert_eq!(counter(&app, "notify_emails_sent_total").await, 1.0);
     assert_eq!(counter(&app, "notify_emails_queued_total").await, 1.0);
@@ -70,10 +70,10 @@ async fn a_5xx_answer_is_logged_as_failed_with_the_servers_message_and_not_retri
     let smtp = SmtpServer::start().await;
     let app = app(&smtp).await;
     smtp.set_mode("permfail");
-    register(&app.base, "ivy").await;
+    register(&app, "ivy").await;
     app.publish_ok(json!({"user_id": "ivy", "fallback": "email", "img_url": "/i.jpg"}))
         .await;
-    let failed = wait_record(&app.base, "ivy", |r| r["status"] == "failed").await;
+    let failed = wait_record(&app, "ivy", |r| r["status"] == "failed").await;
     assert_eq!(failed["attempts"], 1);
     let reason = failed["error_message"].as_str().unwrap_or_default();
     assert!(reason.contains("550"), "{failed}");
@@ -81,10 +81,10 @@ async fn a_5xx_answer_is_logged_as_failed_with_the_servers_message_and_not_retri
     assert!(smtp.mails().is_empty());
     assert_eq!(counter(&app, "notify_emails_failed_total").await, 1.0);
     assert_eq!(counter(&app, "notify_emails_sent_total").await, 0.0);
-    let listed = crate::mail_helpers::notifications(&app.base, "status=failed").await;
+    let listed = crate::mail_helpers::notifications(&app, "status=failed").await;
     assert_eq!(listed.len(), 1);
     assert!(
-        crate::mail_helpers::notifications(&app.base, "status=sent")
+        crate::mail_helpers::notifications(&app, "status=sent")
             .await
             .is_empty()
     );
@@ -99,10 +99,10 @@ async fn a_server_that_keeps_failing_is_given_up_on_after_the_most_attempts_and_
     })
     .await;
     smtp.set_mode("tempfail");
-    register(&app.base, "jon").await;
+    register(&app, "jon").await;
     app.publish_ok(json!({"user_id": "jon", "fallback": "email"}))
         .await;
-    let failed = wait_record(&app.base, "jon", |r| r["status"] == "failed").await;
+    let failed = wait_record(&app, "jon", |r| r["status"] == "failed").await;
     assert_eq!(failed["attempts"], 3);
     let reason = failed["error_message"].as_str().unwrap_or_default();
     assert!(reason.contains("gave up after 3 attempts"), "{failed}");

@@ -71,7 +71,7 @@ async fn a_poll_waiting_when_redis_dies_answers_at_its_timeout() {
         let app = app.clone();
         tokio::spawn(async move { app.poll("1", Some(&cursor), 2).await })
     };
-    crate::poll::wait_connections(&app.base, 1).await;
+    app.wait_connections(1).await;
     let started = Instant::now();
     // The app is shared with the waiting poll, so stop Redis through its own shutdown command.
     let port = app.redis().port;

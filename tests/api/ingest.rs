@@ -13,7 +13,7 @@ use notify_relay::{
     redis_store::{Credentials, RedisStore, StoreSettings, WaitFor},
 };
 
-use crate::helpers::{Backend, RedisServer, TestApp, sample, wait_sample};
+use crate::helpers::{Backend, RedisServer, TestApp, sample};
 
 /// PUBLISHes every payload in one pipeline, so they reach the bridge as one burst.
 async fn publish_burst(app: &TestApp, payloads: &[String]) {
@@ -41,12 +41,9 @@ async fn a_burst_of_publishes_reaches_the_user_complete_and_in_order() {
         (0..2_000).collect::<Vec<_>>(),
         "every message, in order"
     );
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_ingested_total{source="pubsub"}"#,
-        2_000.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(r#"notify_events_ingested_total{source="pubsub"}"#, 2_000.0)
+        .await;
     assert_eq!(
         sample(&text, r#"notify_events_ingested_total{source="pubsub"}"#),
         2_000.0,
@@ -72,12 +69,12 @@ async fn a_malformed_message_in_a_burst_is_counted_and_holds_back_none_of_the_ot
     let got = sse.events(want.len()).await;
     let ns: Vec<u64> = got.iter().map(|e| e.data["n"].as_u64().unwrap()).collect();
     assert_eq!(ns, want);
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_rejected_total{reason="bad_event",source="pubsub"}"#,
-        12.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(
+            r#"notify_events_rejected_total{reason="bad_event",source="pubsub"}"#,
+            12.0,
+        )
+        .await;
     assert_eq!(
         sample(
             &text,

@@ -5,61 +5,48 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{RedisServer, RelayProcess, WAIT, publish_at, sse_at};
+use crate::helpers::{RedisServer, RelayProcess, eventually};
 
 /// Starts `n` relays on one Redis with a bridge lease of `lease_ms`.
 async fn relays(redis: &RedisServer, n: usize, lease_ms: u64) -> Vec<RelayProcess> {
     let mut out = Vec::new();
     for _ in 0..n {
-        out.push(
-            RelayProcess::start(
-                Some(&redis.url()),
-                &["--bridge-lease-ms", &lease_ms.to_string()],
-            )
-            .await,
-        );
+        out.push(RelayProcess::start(Some(&redis.url()), |s| s.bridge_lease_ms = lease_ms).await);
     }
     out
 }
 
 /// Waits until exactly one relay reports holding the bridge lease; returns its index.
 pub async fn wait_single_holder(relays: &[RelayProcess]) -> usize {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("no instance took the bridge lease", || async {
         let mut holders = Vec::new();
         for (i, r) in relays.iter().enumerate() {
             if r.ready_json().await["bridge"] == "holder" {
                 holders.push(i);
             }
         }
-        if holders.len() == 1 {
-            return holders[0];
-        }
         assert!(holders.len() < 2, "two bridges at once: {holders:?}");
-        assert!(
-            Instant::now() < deadline,
-            "no instance took the bridge lease"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        holders.first().copied()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_from_one_instance_resumes_on_another_with_no_gap_and_no_duplicate() {
     let redis = RedisServer::start().await;
     let r = relays(&redis, 2, 1_500).await;
-    let mut on_a = sse_at(&r[0].base, "42", None).await;
-    let first = publish_at(&r[0].base, json!({"user_id": 42, "n": 1})).await;
+    let mut on_a = r[0].sse("42").await;
+    let first = r[0].publish_ok(json!({"user_id": 42, "n": 1})).await;
     assert_eq!(on_a.next_event().await.id, first);
     drop(on_a);
     let mut missed = Vec::new();
     for n in 2..=4 {
-        missed.push(publish_at(&r[n % 2].base, json!({"user_id": 42, "n": n})).await);
+        missed.push(r[n % 2].publish_ok(json!({"user_id": 42, "n": n})).await);
     }
-    let mut on_b = sse_at(&r[1].base, "42", Some(&first)).await;
+    let mut on_b = r[1].sse_from("42", Some(&first)).await;
     let got: Vec<_> = on_b.events(3).await.into_iter().map(|e| e.id).collect();
     assert_eq!(got, missed);
-    let live = publish_at(&r[0].base, json!({"user_id": 42, "n": 5})).await;
+    let live = r[0].publish_ok(json!({"user_id": 42, "n": 5})).await;
     assert_eq!(
         on_b.next_event().await.id,
         live,
@@ -76,7 +63,7 @@ async fn a_pubsub_message_is_appended_once_however_many_instances_run() {
     wait_single_holder(&r).await;
     let mut streams = Vec::new();
     for relay in &r {
-        streams.push(sse_at(&relay.base, "7", None).await);
+        streams.push(relay.sse("7").await);
     }
     assert_eq!(
         redis
@@ -87,7 +74,7 @@ async fn a_pubsub_message_is_appended_once_however_many_instances_run() {
     );
     // The bridge appends the PUBLISH asynchronously, so it may land before or after an HTTP
     // publish made just after it: compare the pair, not the order.
-    let marker = publish_at(&r[2].base, json!({"user_id": 7, "marker": true})).await;
+    let marker = r[2].publish_ok(json!({"user_id": 7, "marker": true})).await;
     for sse in &mut streams {
         let got = sse.events(2).await;
         let bridged = got
@@ -97,7 +84,7 @@ async fn a_pubsub_message_is_appended_once_however_many_instances_run() {
         assert_eq!(bridged, 1, "the pub/sub message arrived once: {got:?}");
         assert!(got.iter().any(|e| e.id == marker));
     }
-    let last = publish_at(&r[0].base, json!({"user_id": 7, "last": true})).await;
+    let last = r[0].publish_ok(json!({"user_id": 7, "last": true})).await;
     for sse in &mut streams {
         assert_eq!(sse.next_event().await.id, last, "no second copy came later");
     }
@@ -116,7 +103,7 @@ async fn when_the_bridge_holder_is_killed_another_instance_takes_over() {
     let mut r = relays(&redis, 2, 1_500).await;
     let holder = wait_single_holder(&r).await;
     let other = 1 - holder;
-    let mut sse = sse_at(&r[other].base, "9", None).await;
+    let mut sse = r[other].sse("9").await;
     r[holder].kill();
     let killed_at = Instant::now();
     wait_single_holder(&r[other..=other]).await;

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Frame, RelayProcess, publish_at, sse_at};
+use crate::helpers::{Frame, RelayProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_notify_lab_sse_streams_go_through_sse_and_keep_the_relays_protocol() {
     let envs = [("RUST_LOG", "warn"), ("NOTIFY_LAB_SSE", "1")];
-    let relay = RelayProcess::start_logged(None, &["--max-stream-secs", "2"], &envs, None).await;
-    let mut sse = sse_at(&relay.base, "lab1", None).await;
+    let relay = RelayProcess::start_logged(None, |s| s.max_stream_secs = 2, &envs, None).await;
+    let mut sse = relay.sse("lab1").await;
 
     // The opening position is the relay's own frame (`Sse` cannot write an id without data).
     match sse.next_frame().await {
@@ -30,11 +30,9 @@ async fn with_notify_lab_sse_streams_go_through_sse_and_keep_the_relays_protocol
         Some(Frame::Comment("keep-alive".into()))
     );
 
-    let id = publish_at(
-        &relay.base,
-        json!({"user_id": "lab1", "event": "image", "n": 1}),
-    )
-    .await;
+    let id = relay
+        .publish_ok(json!({"user_id": "lab1", "event": "image", "n": 1}))
+        .await;
     let got = sse.next_event().await;
     assert_eq!(got.id, id);
     assert_eq!(got.event.as_deref(), Some("image"));

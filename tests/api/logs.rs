@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use notify_relay::config::{LogFormat, Settings};
 use reqwest::header::{AUTHORIZATION, COOKIE};
 use serde_json::{Value, json};
 
@@ -13,7 +14,7 @@ const REQUEST_ID: &str = "x-request-id";
 
 /// How the log format is chosen: the flag or the environment variable.
 enum Format {
-    Flag(&'static str),
+    Flag(LogFormat),
     Env(&'static str),
 }
 
@@ -21,14 +22,16 @@ enum Format {
 async fn run_logged(format: Format, requests: impl AsyncFnOnce(&str)) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("relay.log");
-    let (args, envs): (Vec<&str>, Vec<(&str, &str)>) = match format {
-        Format::Flag(f) => (vec!["--log-format", f], vec![("RUST_LOG", "trace")]),
-        Format::Env(f) => (
-            vec![],
-            vec![("RUST_LOG", "trace"), ("NOTIFY_LOG_FORMAT", f)],
-        ),
+    let (flag, envs): (Option<LogFormat>, Vec<(&str, &str)>) = match format {
+        Format::Flag(f) => (Some(f), vec![("RUST_LOG", "trace")]),
+        Format::Env(f) => (None, vec![("RUST_LOG", "trace"), ("NOTIFY_LOG_FORMAT", f)]),
     };
-    let mut relay = RelayProcess::start_logged(None, &args, &envs, Some(&path)).await;
+    let tweak = |s: &mut Settings| {
+        if let Some(f) = flag {
+            s.log_format = f;
+        }
+    };
+    let mut relay = RelayProcess::start_logged(None, tweak, &envs, Some(&path)).await;
     requests(&relay.base).await;
     relay.signal("TERM");
     assert!(
@@ -59,7 +62,7 @@ async fn no_token_key_or_secret_ever_appears_in_the_logs() {
         bad,
         wrong_key,
     ];
-    let log = run_logged(Format::Flag("json"), async |base: &str| {
+    let log = run_logged(Format::Flag(LogFormat::Json), async |base: &str| {
         let http = reqwest::Client::new();
         let get = |path: String| http.get(format!("{base}{path}"));
         // Valid tokens in each place a subscriber can put one.

@@ -4,13 +4,14 @@
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use notify_relay::config::{Settings, SmtpTls};
 use serde_json::{Value, json};
 
-use crate::helpers::{PUBLISH_KEY, WAIT, free_port};
+use crate::helpers::{
+    PUBLISH_KEY, Relay, WAIT, eventually, eventually_ok, eventually_ok_within, free_port,
+};
 
 /// A message the SMTP server accepted, decoded by the server.
 #[derive(Debug, Clone)]
@@ -68,14 +69,14 @@ impl SmtpServer {
             .spawn()
             .expect("python smtp server");
         self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "the SMTP server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let port = self.port;
+        eventually("the SMTP server did not start", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(drop)
+        })
+        .await;
     }
 
     /// Kills the server: connections to its port are refused until [`Self::restart`].
@@ -128,19 +129,15 @@ impl SmtpServer {
 
     /// [`Self::wait_mails`] with a longer limit, for mail that first needs Redis to recover.
     pub async fn wait_mails_within(&self, n: usize, limit: std::time::Duration) -> Vec<Mail> {
-        let deadline = Instant::now() + limit;
-        loop {
+        eventually_ok_within(limit, format!("expected {n} mails"), || async {
             let mails = self.mails();
             if mails.len() >= n {
-                return mails;
+                Ok(mails)
+            } else {
+                Err(format!("got {}", mails.len()))
             }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} mails, got {}",
-                mails.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -165,35 +162,18 @@ pub fn email_settings(s: &mut Settings, smtp: &SmtpServer) {
     s.email_retry_max_ms = 300;
 }
 
-/// The same settings as command-line flags, for relay processes.
-pub fn email_args(smtp: &SmtpServer) -> Vec<String> {
-    [
-        "--mailer",
-        "--email-grace-secs",
-        "2",
-        "--email-digest-secs",
-        "1",
-        "--email-link-base",
-        "https://app.example.com",
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-tls",
-        "none",
-        "--smtp-port",
-        &smtp.port.to_string(),
-        "--email-retry-ms",
-        "100",
-        "--email-retry-max-ms",
-        "300",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+/// Email settings for relay processes: as [`email_settings`], with the 2 s grace window the
+/// multi-process tests count on (a relay process takes longer to start than one in the test's).
+pub fn email_process_settings(s: &mut Settings, smtp: &SmtpServer) {
+    email_settings(s, smtp);
+    s.email_grace_secs = 2;
 }
 
 /// `PUT /users/{user}/contact` on any relay; returns the response.
-pub async fn put_contact(base: &str, user: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .put(format!("{base}/users/{user}/contact"))
+pub async fn put_contact(relay: &Relay, user: &str, body: Value) -> reqwest::Response {
+    relay
+        .http
+        .put(relay.url(&format!("/users/{user}/contact")))
         .bearer_auth(PUBLISH_KEY)
         .json(&body)
         .send()
@@ -202,10 +182,10 @@ pub async fn put_contact(base: &str, user: &str, body: Value) -> reqwest::Respon
 }
 
 /// Registers `user`'s address with email fallback on.
-pub async fn register(base: &str, user: &str) {
+pub async fn register(relay: &Relay, user: &str) {
     let email = format!("{user}@example.com");
     let res = put_contact(
-        base,
+        relay,
         user,
         json!({ "email": email, "email_fallback": true }),
     )
@@ -214,9 +194,10 @@ pub async fn register(base: &str, user: &str) {
 }
 
 /// `GET /notifications` with a query string; returns the records.
-pub async fn notifications(base: &str, query: &str) -> Vec<Value> {
-    let res = reqwest::Client::new()
-        .get(format!("{base}/notifications?{query}"))
+pub async fn notifications(relay: &Relay, query: &str) -> Vec<Value> {
+    let res = relay
+        .http
+        .get(relay.url(&format!("/notifications?{query}")))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await
@@ -227,19 +208,15 @@ pub async fn notifications(base: &str, query: &str) -> Vec<Value> {
 }
 
 /// Waits until the log has a record for `user` matching `done`; returns it.
-pub async fn wait_record(base: &str, user: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let records = notifications(base, &format!("user={user}")).await;
-        if let Some(r) = records.iter().find(|r| done(r)) {
-            return r.clone();
+pub async fn wait_record(relay: &Relay, user: &str, done: impl Fn(&Value) -> bool) -> Value {
+    eventually_ok(format!("no matching log record for {user}"), || async {
+        let records = notifications(relay, &format!("user={user}")).await;
+        match records.iter().find(|r| done(r)) {
+            Some(r) => Ok(r.clone()),
+            None => Err(format!("{records:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "no matching log record for {user}: {records:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// Members of a Redis sorted set of the relay's layout (`test:{0}:<name>`).

@@ -20,6 +20,7 @@ mod email;
 mod email_instances;
 mod email_smtp;
 mod errors;
+mod failover_helpers;
 mod faults;
 mod idempotency;
 mod ingest;

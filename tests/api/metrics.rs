@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, scrape, token, wait_sample},
+    helpers::{Backend, Relay, TestApp, eventually, sample, token},
     on_both_brokers,
 };
 
@@ -16,7 +16,8 @@ on_both_brokers!(
 async fn metrics_count_connections_ingest_rejections_and_deliveries(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut sse = app.sse("m-sse").await;
-    wait_sample(&app.base, r#"notify_connections{transport="sse"}"#, 1.0).await;
+    app.wait_sample(r#"notify_connections{transport="sse"}"#, 1.0)
+        .await;
 
     // A poll that waits: counted while it waits, and its event is timed.
     let cursor = app.poll("m-poll", None, 0).await["cursor"]
@@ -35,7 +36,8 @@ async fn metrics_count_connections_ingest_rejections_and_deliveries(backend: Bac
             res.json::<Value>().await.expect("json")
         })
     };
-    wait_sample(&app.base, r#"notify_connections{transport="poll"}"#, 1.0).await;
+    app.wait_sample(r#"notify_connections{transport="poll"}"#, 1.0)
+        .await;
 
     let bad = app.publish(json!({"no_recipient": true})).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
@@ -53,18 +55,18 @@ async fn metrics_count_connections_ingest_rejections_and_deliveries(backend: Bac
     let answer = waiting.await.expect("poll task");
     assert_eq!(answer["events"][0]["data"]["n"], 1);
 
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_delivered_total{transport="sse"}"#,
-        expected_sse as f64,
-    )
-    .await;
+    let text = app
+        .wait_sample(
+            r#"notify_events_delivered_total{transport="sse"}"#,
+            expected_sse as f64,
+        )
+        .await;
     assert_eq!(
-        crate::helpers::sample(&text, r#"notify_connections{transport="poll"}"#),
+        sample(&text, r#"notify_connections{transport="poll"}"#),
         0.0,
         "the poll answered, so it no longer waits"
     );
-    let v = |series: &str| crate::helpers::sample(&text, series);
+    let v = |series: &str| sample(&text, series);
     assert_eq!(v(r#"notify_events_ingested_total{source="http"}"#), 1.0);
     assert_eq!(
         v(r#"notify_events_rejected_total{reason="bad_event",source="http"}"#),
@@ -95,26 +97,22 @@ async fn metrics_count_connections_ingest_rejections_and_deliveries(backend: Bac
     assert!(v("notify_tail_entries_total") >= 1.0, "{text}");
 
     drop(sse);
-    wait_zero(&app.base, r#"notify_connections{transport="sse"}"#).await;
+    wait_zero(&app, r#"notify_connections{transport="sse"}"#).await;
 }
 
 /// Scrapes until `series` reads 0.
-async fn wait_zero(base: &str, series: &str) -> String {
-    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
-    loop {
-        let text = scrape(base).await;
-        if crate::helpers::sample(&text, series) == 0.0 {
-            return text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{series} stayed up");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+async fn wait_zero(relay: &Relay, series: &str) -> String {
+    eventually(format!("{series} stayed up"), || async {
+        let text = relay.scrape().await;
+        (sample(&text, series) == 0.0).then_some(text)
+    })
+    .await
 }
 
 async fn metrics_report_the_broker_tail_and_bridge_status(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let text = scrape(&app.base).await;
-    let v = |series: &str| crate::helpers::sample(&text, series);
+    let text = app.scrape().await;
+    let v = |series: &str| sample(&text, series);
     assert_eq!(v("notify_broker_up"), 1.0, "{text}");
     assert_eq!(v("notify_tail_live"), 1.0, "{text}");
     let holder = if backend == Backend::Redis { 1.0 } else { 0.0 };
@@ -129,14 +127,11 @@ async fn metrics_report_the_broker_tail_and_bridge_status(backend: Backend) {
 async fn the_redis_tail_counts_a_reconnect_and_the_broker_is_reported_down_meanwhile() {
     let mut app = TestApp::spawn(Backend::Redis).await;
     app.redis_mut().kill();
-    let down = wait_zero(&app.base, "notify_broker_up").await;
-    assert_eq!(crate::helpers::sample(&down, "notify_tail_live"), 1.0);
+    let down = wait_zero(&app, "notify_broker_up").await;
+    assert_eq!(sample(&down, "notify_tail_live"), 1.0);
     app.redis_mut().restart().await;
-    let text = wait_sample(&app.base, "notify_broker_reconnects_total", 1.0).await;
-    assert_eq!(
-        crate::helpers::sample(&text, "notify_broker_reconnects_total"),
-        1.0
-    );
+    let text = app.wait_sample("notify_broker_reconnects_total", 1.0).await;
+    assert_eq!(sample(&text, "notify_broker_reconnects_total"), 1.0);
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ async fn a_status_with_no_match_looks_at_a_bounded_number_of_records_and_says_so
     assert_eq!(body["partial"], true, "{body}");
 
     // Within the bound, a search still finds what it looks for.
-    let failed = notifications(&app.base, "status=failed").await;
+    let failed = notifications(&app, "status=failed").await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["id"], format!("{}-0", 1_000 + RECORDS - 1));
     let res = app

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, PUBLISH_KEY, TestApp},
+    helpers::{Backend, PUBLISH_KEY, TestApp, eventually},
     mail_helpers::{SmtpServer, email_settings, register},
     on_both_databases,
     sql_helpers::{Database, Kind, schema_file},
@@ -55,7 +55,7 @@ async fn an_offline_users_email_becomes_a_sent_row_with_the_smtp_answer(kind: Ki
     let db = Database::start(kind).await;
     let smtp = SmtpServer::start().await;
     let app = app(&db, &smtp, "relay_log").await;
-    register(&app.base, "ann").await;
+    register(&app, "ann").await;
     let event = app
         .publish_ok(json!({"user_id": "ann", "fallback": "email", "img_url": "/a.jpg"}))
         .await;
@@ -118,7 +118,7 @@ async fn a_5xx_answer_becomes_a_failed_row_with_the_error_message(kind: Kind) {
     let smtp = SmtpServer::start().await;
     let app = app(&db, &smtp, "notifications").await;
     smtp.set_mode("permfail");
-    register(&app.base, "bob").await;
+    register(&app, "bob").await;
     app.publish_ok(json!({"user_id": "bob", "fallback": "email"}))
         .await;
     let rows = db
@@ -137,7 +137,7 @@ async fn a_4xx_then_success_shows_the_attempts(kind: Kind) {
     let smtp = SmtpServer::start().await;
     let app = app(&db, &smtp, "notifications").await;
     smtp.set_mode("tempfail");
-    register(&app.base, "cat").await;
+    register(&app, "cat").await;
     app.publish_ok(json!({"user_id": "cat", "fallback": "email"}))
         .await;
     let sql = rows_sql("notifications", "cat");
@@ -166,21 +166,14 @@ async fn with_the_database_down_records_wait_in_redis_and_arrive_once_when_it_is
     db.stop();
     let users = ["dan", "eve", "fay"];
     for user in users {
-        register(&app.base, user).await;
+        register(&app, user).await;
         app.publish_ok(json!({"user_id": user, "fallback": "email"}))
             .await;
     }
     // Mail is not held up by the database.
     smtp.wait_mails(users.len()).await;
     // Three changes per email wait in Redis: queued, one attempt, sent.
-    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
-    while metric(&app, "notify_notifications_db_backlog").await < 9.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backlog never reached 9"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_backlog(&app, "the backlog never reached 9", |b| b >= 9.0).await;
     let (status, body) = log(&app, "").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "notifications_db_unavailable");
@@ -197,14 +190,7 @@ async fn with_the_database_down_records_wait_in_redis_and_arrive_once_when_it_is
         users
     );
     assert!(rows.iter().all(|r| r[2] == "1"), "{rows:?}");
-    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
-    while metric(&app, "notify_notifications_db_backlog").await > 0.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backlog never emptied"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_backlog(&app, "the backlog never emptied", |b| b <= 0.0).await;
     // Each change written once: nine copies, no repeats.
     assert_eq!(
         metric(&app, "notify_notifications_db_written_total").await,
@@ -223,8 +209,8 @@ async fn a_record_the_database_refuses_is_skipped_and_the_others_still_arrive(ki
     db.query("ALTER TABLE notifications ADD CONSTRAINT no_poison CHECK (user_id <> 'poison')");
     let smtp = SmtpServer::start().await;
     let app = app(&db, &smtp, "notifications").await;
-    register(&app.base, "poison").await;
-    register(&app.base, "hal").await;
+    register(&app, "poison").await;
+    register(&app, "hal").await;
     app.publish_ok(json!({"user_ids": ["poison", "hal"], "fallback": "email"}))
         .await;
     smtp.wait_mails(2).await;
@@ -232,14 +218,7 @@ async fn a_record_the_database_refuses_is_skipped_and_the_others_still_arrive(ki
         r.len() == 1 && r[0][3] == "sent"
     })
     .await;
-    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
-    while metric(&app, "notify_notifications_db_backlog").await > 0.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backlog never emptied"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_backlog(&app, "the backlog never emptied", |b| b <= 0.0).await;
     assert!(db.query(&rows_sql("notifications", "poison")).is_empty());
     assert!(metric(&app, "notify_notifications_db_rejected_total").await >= 1.0);
 }
@@ -251,3 +230,11 @@ on_both_databases!(
     with_the_database_down_records_wait_in_redis_and_arrive_once_when_it_is_back,
     a_record_the_database_refuses_is_skipped_and_the_others_still_arrive,
 );
+
+/// Waits until the database writer's backlog (changes waiting in Redis) satisfies `done`.
+async fn wait_backlog(app: &TestApp, what: &str, done: impl Fn(f64) -> bool) {
+    eventually(what, || async {
+        done(metric(app, "notify_notifications_db_backlog").await).then_some(())
+    })
+    .await;
+}

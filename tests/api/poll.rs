@@ -66,7 +66,7 @@ async fn a_poll_holds_until_an_event_arrives(backend: Backend) {
         tokio::spawn(async move { app.poll("1", Some(&cursor), 20).await })
     };
     // The poll is held: wait until the relay counts it as a live connection, then publish.
-    wait_connections(&app.base, 1).await;
+    app.wait_connections(1).await;
     let id = app.publish_ok(json!({"user_id": 1, "n": 1})).await;
     let poll = waiting.await.unwrap();
     assert_eq!(poll["events"][0]["id"], id);
@@ -141,7 +141,7 @@ async fn a_waiting_poll_sends_its_head_at_once_and_its_answer_when_an_event_come
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.headers()["content-type"], "application/json");
-    wait_connections(&app.base, 1).await;
+    app.wait_connections(1).await;
     let id = app.publish_ok(json!({"user_id": "h", "n": 1})).await;
     let poll: Value = res.json().await.unwrap();
     assert_eq!(
@@ -149,7 +149,7 @@ async fn a_waiting_poll_sends_its_head_at_once_and_its_answer_when_an_event_come
         json!({"events": [{"id": id, "event": null, "data": {"user_id": "h", "n": 1}}],
                "cursor": id, "reset": false})
     );
-    wait_connections(&app.base, 0).await;
+    app.wait_connections(0).await;
 }
 
 async fn a_waiting_poll_whose_client_goes_away_is_let_go(backend: Backend) {
@@ -162,30 +162,9 @@ async fn a_waiting_poll_whose_client_goes_away_is_let_go(backend: Backend) {
         .send()
         .await
         .unwrap();
-    wait_connections(&app.base, 1).await;
+    app.wait_connections(1).await;
     // Dropping an unread response closes its connection: the relay must drop the waiting poll
     // (its subscription and gauge) without waiting for its timeout.
     drop(res);
-    wait_connections(&app.base, 0).await;
-}
-
-/// Waits until the relay reports `n` open connections in /readyz.
-pub async fn wait_connections(base: &str, n: u64) {
-    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
-    loop {
-        let v: Value = reqwest::get(format!("{base}/readyz"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["connections"] == n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never reached {n} connections: {v}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    app.wait_connections(0).await;
 }

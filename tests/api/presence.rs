@@ -1,14 +1,15 @@
 //! `GET /presence/{user}`: live connections on any instance, healing when an instance dies.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
-use crate::helpers::{Backend, PUBLISH_KEY, RedisServer, RelayProcess, TestApp, WAIT, sse_at};
+use crate::helpers::{
+    Backend, PUBLISH_KEY, RedisServer, Relay, RelayProcess, TestApp, eventually_ok,
+};
 
-async fn presence(base: &str, user: &str) -> Value {
-    let res = reqwest::Client::new()
-        .get(format!("{base}/presence/{user}"))
+async fn presence(relay: &Relay, user: &str) -> Value {
+    let res = relay
+        .http
+        .get(relay.url(&format!("/presence/{user}")))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await
@@ -17,51 +18,49 @@ async fn presence(base: &str, user: &str) -> Value {
     res.json().await.expect("json")
 }
 
-/// Waits until the presence of `user` seen from `base` has `connections` connections.
-async fn wait_connections(base: &str, user: &str, connections: u64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let p = presence(base, user).await;
+/// Waits until the presence of `user` seen from `relay` has `connections` connections.
+async fn wait_connections(relay: &Relay, user: &str, connections: u64) {
+    let what = format!("{user} never had {connections} connections");
+    let p = eventually_ok(what, || async {
+        let p = presence(relay, user).await;
         if p["connections"] == connections {
-            assert_eq!(p["online"], connections > 0, "{p}");
-            return;
+            Ok(p)
+        } else {
+            Err(p)
         }
-        assert!(
-            Instant::now() < deadline,
-            "{user} never had {connections} connections: {p}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(p["online"], connections > 0, "{p}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_counts_connections_on_every_instance_and_heals_when_one_is_killed() {
     let redis = RedisServer::start().await;
-    let a = RelayProcess::start(Some(&redis.url()), &[]).await;
-    let mut b = RelayProcess::start(Some(&redis.url()), &[]).await;
-    wait_connections(&a.base, "pia", 0).await;
-    let on_a = sse_at(&a.base, "pia", None).await;
-    let _on_b = sse_at(&b.base, "pia", None).await;
-    let _other = sse_at(&b.base, "someone-else", None).await;
-    wait_connections(&a.base, "pia", 2).await;
-    wait_connections(&b.base, "pia", 2).await;
+    let a = RelayProcess::start(Some(&redis.url()), |_| {}).await;
+    let mut b = RelayProcess::start(Some(&redis.url()), |_| {}).await;
+    wait_connections(&a, "pia", 0).await;
+    let on_a = a.sse("pia").await;
+    let _on_b = b.sse("pia").await;
+    let _other = b.sse("someone-else").await;
+    wait_connections(&a, "pia", 2).await;
+    wait_connections(&b, "pia", 2).await;
     b.kill();
-    wait_connections(&a.base, "pia", 1).await;
-    wait_connections(&a.base, "someone-else", 0).await;
+    wait_connections(&a, "pia", 1).await;
+    wait_connections(&a, "someone-else", 0).await;
     drop(on_a);
-    wait_connections(&a.base, "pia", 0).await;
+    wait_connections(&a, "pia", 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_who_polled_stays_online_between_polls_on_the_memory_broker_too() {
     let app = TestApp::spawn_with(Backend::Memory, |s| s.poll_timeout_secs = 2).await;
-    assert_eq!(presence(&app.base, "quinn").await["online"], false);
+    assert_eq!(presence(&app, "quinn").await["online"], false);
     app.poll("quinn", None, 0).await;
-    let p = presence(&app.base, "quinn").await;
+    let p = presence(&app, "quinn").await;
     assert_eq!(p["online"], true, "{p}");
     assert_eq!(p["connections"], 1);
     // After the poll timeout without a new poll, the user is offline again.
-    wait_connections(&app.base, "quinn", 0).await;
+    wait_connections(&app, "quinn", 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, wait_sample},
+    helpers::{Backend, TestApp},
     on_both_brokers,
 };
 
@@ -48,8 +48,7 @@ async fn a_control_event_name_on_pubsub_is_skipped_with_a_reason() {
         let msg = json!({"user_id": 7, "event": name, "cursor": FORGED}).to_string();
         app.redis().publish("image_update", &msg).await;
     }
-    wait_sample(
-        &app.base,
+    app.wait_sample(
         r#"notify_events_rejected_total{reason="reserved_event",source="pubsub"}"#,
         RESERVED.len() as f64,
     )

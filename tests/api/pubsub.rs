@@ -75,19 +75,20 @@ async fn several_channels_can_be_ingested() {
     .await;
     let mut sse = app.sse("1").await;
     // Both channels are subscribed once the second one counts a subscriber.
-    let mut c = app.redis().connection().await;
-    loop {
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("other")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        if n > 0 {
-            break;
+    let c = app.redis().connection().await;
+    crate::helpers::eventually("the second channel was never subscribed", || {
+        let mut c = c.clone();
+        async move {
+            let (_, n): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("other")
+                .query_async(&mut c)
+                .await
+                .expect("pubsub numsub");
+            (n > 0).then_some(())
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     app.redis()
         .publish("other", r#"{"user_id":1,"via":"other"}"#)
         .await;

@@ -13,7 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{PUBLISH_KEY, SseClient, TestApp, test_settings},
+    failover_helpers::Publisher,
+    helpers::{PUBLISH_KEY, Relay, SseClient, TestApp, eventually_within, test_settings},
     mail_helpers::{SmtpServer, email_settings, notifications, register, wait_record},
     topology::{Cluster, relay_start_failure},
 };
@@ -52,21 +53,6 @@ async fn call(app: &TestApp, method: reqwest::Method, path: &str) -> (StatusCode
         .expect("request");
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Publishes `body`; the status code, or 0 when the request failed.
-async fn publish(app: &TestApp, body: &Value) -> u16 {
-    publish_to(&app.http, &app.base, body).await
-}
-
-async fn publish_to(http: &reqwest::Client, base: &str, body: &Value) -> u16 {
-    http.post(format!("{base}/publish"))
-        .bearer_auth(PUBLISH_KEY)
-        .json(body)
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,8 +236,8 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
         }
     }
     let bob = other.expect("a user on another primary");
-    register(&app.base, ann).await;
-    register(&app.base, &bob).await;
+    register(&app, ann).await;
+    register(&app, &bob).await;
     let answer = app
         .publish(json!({"user_ids": [ann, bob], "fallback": "email", "n": 1}))
         .await;
@@ -263,11 +249,11 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
     want.sort();
     assert_eq!(to, want, "one email each, from both partitions' outboxes");
     for user in [ann, bob.as_str()] {
-        let record = wait_record(&app.base, user, |r| r["status"] == "sent").await;
+        let record = wait_record(&app, user, |r| r["status"] == "sent").await;
         assert_eq!(record["attempts"], 1);
     }
     // The whole log merges every partition's records.
-    let all = notifications(&app.base, "limit=10").await;
+    let all = notifications(&app, "limit=10").await;
     assert_eq!(all.len(), 2, "{all:?}");
     // A user seen live gets no email: the delivery report removes the due entry in the
     // user's partition.
@@ -279,20 +265,12 @@ async fn email_fallback_the_notification_log_and_the_pubsub_bridge_work_on_a_clu
     // subscribers) and, holding the lease in every partition, appends a message published on
     // any other node.
     let seed = &cluster.nodes[0];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("image_update")
-            .query_async(&mut seed.connection().await)
-            .await
-            .unwrap_or_default();
-        if n > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the bridge never subscribed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_within(
+        Duration::from_secs(20),
+        "the bridge never subscribed",
+        || async { seed.bridge_subscribed().await.then_some(()) },
+    )
+    .await;
     let elsewhere = cluster
         .nodes
         .iter()
@@ -352,34 +330,6 @@ async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_
     assert_eq!(poll["reset"], false, "{poll}");
 }
 
-/// Reads `sse` until the event with `"end": true`; returns how often each `n` arrived.
-async fn counts_until_end(sse: &mut SseClient) -> HashMap<u64, usize> {
-    let mut counts = HashMap::new();
-    loop {
-        let event = sse.next_event().await;
-        if event.data["end"] == true {
-            return counts;
-        }
-        let n = event.data["n"].as_u64().expect("n");
-        *counts.entry(n).or_default() += 1;
-    }
-}
-
-/// Checks that every acknowledged `n` of `user` arrived once and nothing arrived twice.
-fn assert_exactly_once(user: &str, counts: &HashMap<u64, usize>, acked: &BTreeSet<u64>) {
-    for n in acked {
-        assert_eq!(
-            counts.get(n),
-            Some(&1),
-            "acknowledged event {n} reached {user} exactly once"
-        );
-    }
-    assert!(
-        counts.values().all(|c| *c == 1),
-        "no event reached {user} twice: {counts:?}"
-    );
-}
-
 /// Every `n` a resumed poll from `cursor` returns, page after page; fails on a reset.
 async fn poll_all(app: &TestApp, user: &str, cursor: &str) -> Vec<u64> {
     let mut cursor = cursor.to_owned();
@@ -394,16 +344,6 @@ async fn poll_all(app: &TestApp, user: &str, cursor: &str) -> Vec<u64> {
         all.extend(events.iter().filter_map(|e| e["data"]["n"].as_u64()));
         cursor = poll["cursor"].as_str().expect("cursor").to_owned();
     }
-}
-
-/// Publishes `n` for `users[n % len]`, noting it in `acked` when acknowledged.
-async fn send(app: &TestApp, users: &[String], n: u64, acked: &mut [BTreeSet<u64>]) -> u16 {
-    let i = n as usize % users.len();
-    let status = publish(app, &json!({"user_id": users[i], "n": n})).await;
-    if status == 202 {
-        acked[i].insert(n);
-    }
-    status
 }
 
 /// Users of one partition (so its slot carries them all) plus one elsewhere.
@@ -444,50 +384,41 @@ async fn moving_a_partitions_slot_between_primaries_during_publishes_loses_and_r
     for user in &users {
         streams.push(app.sse(user).await);
     }
+    let (first_acked, on_first_ack) = tokio::sync::oneshot::channel();
     let publishes = {
-        let (base, http, users) = (app.base.clone(), app.http.clone(), users.clone());
+        let (relay, mut publisher) = (Relay::clone(&app), Publisher::new(&users));
         tokio::spawn(async move {
-            let mut acked: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); users.len()];
+            let mut first_acked = Some(first_acked);
             let started = Instant::now();
-            let mut n = 0u64;
             // Long enough to span the whole migration (it runs alongside).
             while started.elapsed() < Duration::from_secs(4) {
-                let i = n as usize % users.len();
-                // An idempotency key, so a retry after a lost answer stores nothing twice.
-                let body =
-                    json!({"user_id": users[i], "n": n, "idempotency_key": format!("mig-{n}")});
-                let mut status = publish_to(&http, &base, &body).await;
-                if status != 202 {
-                    status = publish_to(&http, &base, &body).await;
+                if publisher.send_retried(&relay).await == 202
+                    && let Some(tx) = first_acked.take()
+                {
+                    let _ = tx.send(());
                 }
-                if status == 202 {
-                    acked[i].insert(n);
-                }
-                n += 1;
             }
-            (acked, n)
+            publisher
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The slot moves once publishes are being acknowledged.
+    on_first_ack.await.expect("a publish was acknowledged");
     cluster
         .migrate_slot(slot, to, Duration::from_millis(30))
         .await;
-    let (acked, sent) = publishes.await.expect("publisher");
+    let publisher = publishes.await.expect("publisher");
+    let acked = &publisher.acked;
     assert!(
         acked[0].len() > 20,
-        "publishes went on during the migration: {} of {sent} acknowledged for {}",
+        "publishes went on during the migration: {} of {} acknowledged for {}",
         acked[0].len(),
+        publisher.sent(),
         users[0]
     );
     assert_eq!(primary_of(&cluster, &users[0]).await, to);
-    for (i, user) in users.iter().enumerate() {
-        app.publish_ok(json!({"user_id": user, "end": true})).await;
-        let counts =
-            tokio::time::timeout(Duration::from_secs(30), counts_until_end(&mut streams[i]))
-                .await
-                .expect("every stream reached its end marker");
-        assert_exactly_once(user, &counts, &acked[i]);
-    }
+    publisher
+        .assert_streams_exactly_once(&app, &mut streams)
+        .await;
     // A cursor from before the migration resumes from the slot's new primary.
     let polled = poll_all(&app, &users[0], &before).await;
     let polled_set: BTreeSet<u64> = polled.iter().copied().collect();
@@ -509,17 +440,11 @@ async fn when_a_cluster_primary_is_killed_with_wait_replicas_nothing_acknowledge
     for user in &users {
         streams.push(app.sse(user).await);
     }
-    let mut acked: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); users.len()];
-    let mut n = 0u64;
+    let mut publisher = Publisher::new(&users);
     let mut pace = tokio::time::interval(Duration::from_millis(20));
     for _ in 0..20 {
         pace.tick().await;
-        assert_eq!(
-            send(&app, &users, n, &mut acked).await,
-            202,
-            "before the failover"
-        );
-        n += 1;
+        assert_eq!(publisher.send(&app).await, 202, "before the failover");
     }
     let victim = primary_of(&cluster, &users[0]).await;
     // A second replica, so that the promoted one still has a replica to confirm WAIT 1.
@@ -534,12 +459,11 @@ async fn when_a_cluster_primary_is_killed_with_wait_replicas_nothing_acknowledge
             "publishing never recovered after the failover ({refused} refused)"
         );
         pace.tick().await;
-        match send(&app, &users, n, &mut acked).await {
+        match publisher.send(&app).await {
             202 => acked_after += 1,
             503 | 0 => refused += 1,
             other => panic!("a publish during the failover answered {other}"),
         }
-        n += 1;
     }
     // The cluster client retries a publish through the promotion (each append carries a
     // record that makes a rerun store nothing), so refusals are allowed, not required.
@@ -549,14 +473,10 @@ async fn when_a_cluster_primary_is_killed_with_wait_replicas_nothing_acknowledge
         victim,
         "a replica took over the partition's slot"
     );
-    for (i, user) in users.iter().enumerate() {
-        app.publish_ok(json!({"user_id": user, "end": true})).await;
-        let counts =
-            tokio::time::timeout(Duration::from_secs(30), counts_until_end(&mut streams[i]))
-                .await
-                .expect("every stream reached its end marker");
-        assert_exactly_once(user, &counts, &acked[i]);
-    }
+    publisher
+        .assert_streams_exactly_once(&app, &mut streams)
+        .await;
+    let acked = &publisher.acked;
     let polled = poll_all(&app, &users[0], &before).await;
     let polled_set: BTreeSet<u64> = polled.iter().copied().collect();
     assert_eq!(polled.len(), polled_set.len(), "no repeats: {polled:?}");

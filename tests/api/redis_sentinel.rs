@@ -1,46 +1,18 @@
 //! Sentinel: the relay finds the primary through the sentinels and follows a failover; with
 //! `NOTIFY_REDIS_WAIT_REPLICAS=1` no acknowledged event is lost or repeated.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::{
-    helpers::{SseClient, TestApp, test_settings},
+    failover_helpers::Publisher,
+    helpers::{TestApp, test_settings},
     mail_helpers::{SmtpServer, email_settings, register},
     topology::{Node, NodeOptions, Sentinel},
 };
 
 const USERS: [&str; 3] = ["s1", "s2", "s3"];
-
-/// Publishes `n` for user `USERS[n % 3]`; the status code, or 0 when the request failed.
-async fn publish(app: &TestApp, n: usize) -> u16 {
-    let body = json!({"user_id": USERS[n % USERS.len()], "n": n});
-    app.http
-        .post(format!("{}/publish", app.base))
-        .bearer_auth(crate::helpers::PUBLISH_KEY)
-        .json(&body)
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16())
-}
-
-/// Reads `sse` until the event with `"end": true`; returns how often each `n` arrived.
-async fn counts_until_end(sse: &mut SseClient) -> HashMap<u64, usize> {
-    let mut counts = HashMap::new();
-    loop {
-        let event = sse.next_event().await;
-        if event.data["end"] == true {
-            return counts;
-        }
-        let n = event.data["n"].as_u64().expect("n");
-        *counts.entry(n).or_default() += 1;
-    }
-}
 
 /// How the primary is replaced in a scenario.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,15 +69,12 @@ async fn failover_under_load(switch: Switch) {
         streams.push(app.sse(user).await);
     }
 
-    let mut acked = Vec::new();
+    let mut publisher = Publisher::new(&USERS);
     let mut refused = 0;
-    let mut n = 0;
     let mut pace = tokio::time::interval(Duration::from_millis(20));
     for _ in 0..30 {
         pace.tick().await;
-        assert_eq!(publish(&app, n).await, 202, "before the failover");
-        acked.push(n);
-        n += 1;
+        assert_eq!(publisher.send(&app).await, 202, "before the failover");
     }
     let old_port = primary.port;
     match switch {
@@ -140,15 +109,11 @@ async fn failover_under_load(switch: Switch) {
             "publishing never recovered after the failover ({refused} refused)"
         );
         pace.tick().await;
-        match publish(&app, n).await {
-            202 => {
-                acked.push(n);
-                acked_after += usize::from(switched);
-            }
+        match publisher.send(&app).await {
+            202 => acked_after += usize::from(switched),
             503 | 0 => refused += 1,
             other => panic!("a publish during the failover answered {other}"),
         }
-        n += 1;
     }
     let new_port = sentinels[0].primary_port().await.expect("a primary");
     drop(primary);
@@ -162,24 +127,9 @@ async fn failover_under_load(switch: Switch) {
         "the switch was noticed: some publishes were refused"
     );
 
-    for (i, user) in USERS.iter().enumerate() {
-        app.publish_ok(json!({"user_id": user, "end": true})).await;
-        let counts =
-            tokio::time::timeout(Duration::from_secs(30), counts_until_end(&mut streams[i]))
-                .await
-                .expect("every stream reached its end marker");
-        for n in acked.iter().filter(|n| *n % USERS.len() == i) {
-            assert_eq!(
-                counts.get(&(*n as u64)),
-                Some(&1),
-                "acknowledged event {n} reached {user} exactly once"
-            );
-        }
-        assert!(
-            counts.values().all(|c| *c == 1),
-            "no event reached {user} twice: {counts:?}"
-        );
-    }
+    publisher
+        .assert_streams_exactly_once(&app, &mut streams)
+        .await;
     if switch == Switch::Kill {
         // The pub/sub bridge took its lease again and subscribed on the new primary.
         promoted.wait_bridge_subscribed().await;
@@ -188,7 +138,7 @@ async fn failover_under_load(switch: Switch) {
             .await;
         assert_eq!(streams[1].next_event().await.data["bridged"], true);
         // The email mover and the mail worker carry on against the new primary.
-        register(&app.base, "offline").await;
+        register(&app, "offline").await;
         app.publish_ok(json!({"user_id": "offline", "fallback": "email", "n": -1}))
             .await;
         // The mover and the mail worker find the new primary through their reconnect backoff
@@ -205,9 +155,9 @@ async fn failover_under_load(switch: Switch) {
         .iter()
         .filter_map(|e| e["data"]["n"].as_u64())
         .collect();
-    for n in acked.iter().filter(|n| *n % USERS.len() == 0) {
+    for n in &publisher.acked[0] {
         assert_eq!(
-            polled.iter().filter(|p| **p == *n as u64).count(),
+            polled.iter().filter(|p| *p == n).count(),
             1,
             "the resumed poll has acknowledged event {n} once: {polled:?}"
         );

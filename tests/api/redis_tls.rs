@@ -229,7 +229,7 @@ async fn topics_resume_and_email_work_over_mutual_tls_with_an_acl_user() {
     let mut resumed = app.sse_from("fan", Some(&first)).await;
     assert_eq!(resumed.next_event().await.id, second);
     // Email: an offline user's fallback event is mailed (mover and mail worker over TLS).
-    register(&app.base, "ann").await;
+    register(&app, "ann").await;
     app.publish_ok(json!({"user_id": "ann", "fallback": "email", "img_url": "/tls.jpg"}))
         .await;
     let mails = smtp.wait_mails(1).await;

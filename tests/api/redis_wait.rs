@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, sample, scrape, test_settings, wait_sample},
+    helpers::{TestApp, sample, test_settings},
     topology::{Node, NodeOptions},
 };
 
@@ -55,6 +55,7 @@ async fn with_one_replica_required_a_202_means_the_replica_already_has_the_event
     let (res, ()) = tokio::join!(
         app.publish(json!({"user_id": 42, "img_url": "/late.jpg"})),
         async {
+            // How long the replica stays paused: the 202 must take at least about this long.
             tokio::time::sleep(Duration::from_millis(300)).await;
             replica.signal("CONT");
         }
@@ -85,12 +86,12 @@ async fn without_the_required_replica_a_publish_answers_503_and_a_pubsub_message
     primary
         .publish("image_update", r#"{"user_id":42,"img_url":"/p.jpg"}"#)
         .await;
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_rejected_total{reason="broker_unavailable",source="pubsub"}"#,
-        1.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(
+            r#"notify_events_rejected_total{reason="broker_unavailable",source="pubsub"}"#,
+            1.0,
+        )
+        .await;
     assert_eq!(
         sample(&text, r#"notify_events_ingested_total{source="pubsub"}"#),
         0.0
@@ -100,7 +101,7 @@ async fn without_the_required_replica_a_publish_answers_503_and_a_pubsub_message
         0.0
     );
     // One attempt only: an unconfirmed append may exist, so retrying could store it twice.
-    let again = scrape(&app.base).await;
+    let again = app.scrape().await;
     assert_eq!(
         sample(
             &again,

@@ -20,7 +20,7 @@ async fn contacts_that_could_never_be_mailed_are_refused_with_the_reason() {
         ("ann@exämple.com", "xn--"),
         ("Ann <ann@example.com>", "bare address"),
     ] {
-        let res = put_contact(&app.base, "ann", json!({ "email": email })).await;
+        let res = put_contact(&app, "ann", json!({ "email": email })).await;
         assert_eq!(res.status(), 400, "{email}");
         let v: Value = res.json().await.expect("json");
         assert_eq!(v["error"], "bad_contact", "{v}");
@@ -48,7 +48,7 @@ async fn a_stored_idn_address_fails_once_with_the_reason_instead_of_being_retrie
         .expect("hset");
     app.publish_ok(json!({"user_id": "idn", "fallback": "email", "img_url": "/i.jpg"}))
         .await;
-    let record = wait_record(&app.base, "idn", |r| r["status"] == "failed").await;
+    let record = wait_record(&app, "idn", |r| r["status"] == "failed").await;
     assert_eq!(record["attempts"], 1, "{record}");
     let reason = record["error_message"].as_str().expect("reason");
     assert!(reason.contains("xn--"), "{reason}");
@@ -59,7 +59,7 @@ async fn a_stored_idn_address_fails_once_with_the_reason_instead_of_being_retrie
 async fn an_img_url_on_another_host_gets_no_link_in_the_email() {
     let smtp = SmtpServer::start().await;
     let app = TestApp::spawn_with(Backend::Redis, |s| email_settings(s, &smtp)).await;
-    register(&app.base, "phished").await;
+    register(&app, "phished").await;
     app.publish_ok(json!({"user_id": "phished", "fallback": "email",
                           "img_url": "https://evil.example/login"}))
         .await;
@@ -67,7 +67,7 @@ async fn an_img_url_on_another_host_gets_no_link_in_the_email() {
     assert!(!mails[0].text.contains("evil.example"), "{}", mails[0].text);
     assert!(!mails[0].html.contains("evil.example"), "{}", mails[0].html);
     // The same under the link base is linked.
-    register(&app.base, "linked").await;
+    register(&app, "linked").await;
     app.publish_ok(json!({"user_id": "linked", "fallback": "email",
                           "img_url": "https://app.example.com/uploads/ok.jpg"}))
         .await;

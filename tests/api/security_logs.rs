@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use notify_relay::config::LogFormat;
 use serde_json::json;
 
 use crate::helpers::{
@@ -20,7 +21,7 @@ async fn run_logged(level: &str, requests: impl AsyncFnOnce(&str)) -> String {
     let path = dir.path().join("relay.log");
     let mut relay = RelayProcess::start_logged(
         None,
-        &["--log-format", "text"],
+        |s| s.log_format = LogFormat::Text,
         &[("RUST_LOG", level)],
         Some(&path),
     )
@@ -83,7 +84,7 @@ async fn a_broker_outage_writes_a_bounded_number_of_failure_lines_however_many_r
     let path = dir.path().join("relay.log");
     let mut relay = RelayProcess::start_logged(
         Some(&redis.url()),
-        &["--log-format", "text"],
+        |s| s.log_format = LogFormat::Text,
         &[("RUST_LOG", "info")],
         Some(&path),
     )

@@ -7,7 +7,6 @@ use serde_json::json;
 use crate::{
     helpers::{Backend, TestApp},
     on_both_brokers,
-    poll::wait_connections,
 };
 
 on_both_brokers!(stopping_ends_streams_and_answers_waiting_polls_at_once);
@@ -22,7 +21,7 @@ async fn stopping_ends_streams_and_answers_waiting_polls_at_once(backend: Backen
         let id = id.clone();
         tokio::spawn(async move { app.poll("2", Some(&id), 60).await })
     };
-    wait_connections(&app.base, 2).await;
+    app.wait_connections(2).await;
     let started = Instant::now();
     app.stopper.stop().await;
     let poll = waiting.await.unwrap();

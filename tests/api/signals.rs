@@ -2,38 +2,21 @@
 
 use std::time::Duration;
 
-use crate::helpers::{RelayProcess, WAIT, token};
+use crate::helpers::{Relay, RelayProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_answers_polls_and_exits_promptly() {
-    let mut relay = RelayProcess::start(None, &[]).await;
-    let mut sse = crate::helpers::sse_at(&relay.base, "1", None).await;
-    let cursor: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/poll", relay.base))
-        .bearer_auth(token("2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cursor = cursor["cursor"].as_str().unwrap().to_owned();
+    let mut relay = RelayProcess::start(None, |_| {}).await;
+    let mut sse = relay.sse("1").await;
+    let cursor = relay.cursor_now("2").await;
     let poll = tokio::spawn({
-        let url = format!("{}/poll?cursor={cursor}&timeout=60", relay.base);
-        async move {
-            reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token("2"))
-                .send()
-                .await
-                .unwrap()
-        }
+        let (relay, path) = (
+            Relay::clone(&relay),
+            format!("/poll?cursor={cursor}&timeout=60"),
+        );
+        async move { relay.get_as("2", &path).await }
     });
-    let deadline = std::time::Instant::now() + WAIT;
-    while relay.ready_json().await["connections"] != 2 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    relay.wait_connections(2).await;
     relay.signal("TERM");
     let answered = tokio::time::timeout(Duration::from_secs(3), poll)
         .await

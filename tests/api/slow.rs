@@ -6,9 +6,8 @@ use serde_json::json;
 use tokio::{io::AsyncWriteExt, net::TcpSocket};
 
 use crate::{
-    helpers::{Backend, RedisServer, RelayProcess, TestApp, publish_at, sample, scrape, token},
+    helpers::{Backend, RedisServer, RelayProcess, TestApp, sample, token},
     on_both_brokers,
-    poll::wait_connections,
 };
 
 on_both_brokers!(
@@ -48,15 +47,15 @@ async fn a_client_that_stops_reading_is_dropped_and_later_catches_up_from_histor
     .await;
     let start = app.cursor_now("slow").await;
     let _stuck = stuck_client(&app.base, "slow").await;
-    wait_connections(&app.base, 1).await;
+    app.wait_connections(1).await;
     let blob = "x".repeat(16 * 1024);
     for n in 0..events {
         app.publish_ok(json!({"user_id": "slow", "n": n, "blob": blob}))
             .await;
     }
     // 24 MB were published to a client that reads nothing: the relay let go of it.
-    wait_connections(&app.base, 0).await;
-    let metrics = scrape(&app.base).await;
+    app.wait_connections(0).await;
+    let metrics = app.scrape().await;
     assert_eq!(
         sample(&metrics, "notify_slow_client_disconnects_total"),
         1.0,
@@ -76,9 +75,9 @@ async fn a_client_that_vanishes_is_freed_promptly(backend: Backend) {
     // No keepalive would reveal the dead peer: the relay must notice the closed socket itself.
     let app = TestApp::spawn_with(backend, |s| s.keepalive_secs = 3600).await;
     let sse = app.sse("gone").await;
-    wait_connections(&app.base, 1).await;
+    app.wait_connections(1).await;
     drop(sse);
-    tokio::time::timeout(Duration::from_secs(5), wait_connections(&app.base, 0))
+    tokio::time::timeout(Duration::from_secs(5), app.wait_connections(0))
         .await
         .expect("freed within 5 s");
 }
@@ -90,29 +89,24 @@ async fn a_stuck_client_does_not_make_the_relay_buffer_the_flood() {
         Some(&redis.url()),
         // The recent-event cache keeps up to --cache-bytes of the flood on purpose; kept small
         // here so that growth beyond it can only be buffering for the stuck client.
-        &[
-            "--queue-len",
-            "16",
-            "--keepalive-secs",
-            "3600",
-            "--cache-bytes",
-            "4194304",
-        ],
+        |s| {
+            s.queue_len = 16;
+            s.keepalive_secs = 3600;
+            s.cache_bytes = 4_194_304;
+        },
     )
     .await;
     let _stuck = stuck_client(&relay.base, "slow").await;
-    wait_connections(&relay.base, 1).await;
+    relay.wait_connections(1).await;
     let before = rss_kib(relay.pid());
     let blob = "x".repeat(16 * 1024);
     let flood_mib = 48;
     for n in 0..flood_mib * 64 {
-        publish_at(
-            &relay.base,
-            json!({"user_id": "slow", "n": n, "blob": blob}),
-        )
-        .await;
+        relay
+            .publish_ok(json!({"user_id": "slow", "n": n, "blob": blob}))
+            .await;
     }
-    wait_connections(&relay.base, 0).await;
+    relay.wait_connections(0).await;
     let grown_mib = rss_kib(relay.pid()).saturating_sub(before) / 1024;
     eprintln!("relay RSS grew by {grown_mib} MiB while {flood_mib} MiB flowed to a stuck client");
     assert!(

@@ -11,10 +11,9 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::OnceLock,
-    time::{Duration, Instant},
 };
 
-use crate::helpers::{WAIT, free_port};
+use crate::helpers::{WAIT, eventually_ok_within, eventually_within, free_port};
 
 /// Runs a test case once per database, as two tests named after the databases.
 #[macro_export]
@@ -219,11 +218,12 @@ impl Database {
                 .expect("mariadbd"),
         };
         self.child = Some(child);
-        let deadline = Instant::now() + WAIT * 2;
-        while !self.client("SELECT 1").0 {
-            assert!(Instant::now() < deadline, "{:?} did not start", self.kind);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_within(
+            WAIT * 2,
+            format!("{:?} did not start", self.kind),
+            || async { self.client("SELECT 1").0.then_some(()) },
+        )
+        .await;
     }
 
     /// Stops the server by its pid (a clean, fast shutdown) and waits until it is gone.
@@ -323,21 +323,14 @@ impl Database {
         sql: &str,
         done: impl Fn(&[Vec<String>]) -> bool,
     ) -> Vec<Vec<String>> {
-        let deadline = Instant::now() + WAIT * 2;
-        loop {
-            let rows = self.try_query(sql);
-            if let Ok(rows) = &rows
-                && done(rows)
-            {
-                return rows.clone();
+        let what = format!("{:?}: {sql}: never as wanted", self.kind);
+        eventually_ok_within(WAIT * 2, what, || async {
+            match self.try_query(sql) {
+                Ok(rows) if done(&rows) => Ok(rows),
+                other => Err(format!("still {other:?}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{:?}: {sql}: still {rows:?}",
-                self.kind
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 }
 

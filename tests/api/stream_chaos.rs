@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use notify_relay::config::Settings;
 use serde_json::Value;
 
 use crate::helpers::{Frame, RedisServer, RelayProcess, SseClient, token};
@@ -14,7 +15,12 @@ use crate::helpers::{Frame, RedisServer, RelayProcess, SseClient, token};
 const USERS: u64 = 10;
 const ENTRIES: u64 = 1_000;
 const RELAYS: usize = 3;
-const ARGS: &[&str] = &["--bridge-lease-ms", "400", "--ingest-claim-secs", "1"];
+
+/// Quick lease and claim hand-over, so that killed relays are replaced within the test.
+fn quick_takeover(s: &mut Settings) {
+    s.bridge_lease_ms = 400;
+    s.ingest_claim_secs = 1;
+}
 
 /// A random number below `n`.
 fn below(n: u64) -> u64 {
@@ -52,6 +58,7 @@ async fn collect(live: Live, user: u64, want: usize, deadline: Instant) -> Vec<u
     let mut got = Vec::new();
     while got.len() < want && Instant::now() < deadline {
         let Some(mut sse) = connect(&live, &user, &last).await else {
+            // A client's reconnect delay, not a wait for something: every relay may be down.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -92,7 +99,7 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
     let url = redis.url();
     let mut relays: Vec<Option<RelayProcess>> = Vec::new();
     for _ in 0..RELAYS {
-        relays.push(Some(RelayProcess::start(Some(&url), ARGS).await));
+        relays.push(Some(RelayProcess::start(Some(&url), quick_takeover).await));
     }
     let live: Live = Arc::new(Mutex::new(
         relays.iter().flatten().map(|r| r.base.clone()).collect(),
@@ -128,6 +135,7 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
                     .query_async(&mut c)
                     .await
                     .unwrap();
+                // Paced on purpose: the entries spread over the kill rounds below.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -136,6 +144,7 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
     // Chaos: kill a random relay and start a new one, at random points; once, all of them.
     let mut round = 0;
     while !writer.is_finished() {
+        // Random points in time are the chaos itself, not a wait for something.
         tokio::time::sleep(Duration::from_millis(300 + below(900))).await;
         round += 1;
         let victims: Vec<usize> = if round == 4 {
@@ -149,9 +158,10 @@ async fn entries_xadded_while_relays_are_killed_reach_each_user_once_in_stream_o
                 relay.kill();
             }
         }
+        // A random downtime before the replacements start.
         tokio::time::sleep(Duration::from_millis(below(600))).await;
         for &i in &victims {
-            let relay = RelayProcess::start(Some(&url), ARGS).await;
+            let relay = RelayProcess::start(Some(&url), quick_takeover).await;
             live.lock().unwrap().push(relay.base.clone());
             relays[i] = Some(relay);
         }

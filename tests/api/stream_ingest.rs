@@ -2,12 +2,10 @@
 //! is skipped without blocking the rest, entries written while no relay runs are delivered
 //! when one starts, and acknowledged entries are trimmed.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, RedisServer, RelayProcess, TestApp, WAIT, sample, scrape, test_settings, wait_sample,
+    Backend, RedisServer, Relay, RelayProcess, TestApp, eventually_ok, sample, test_settings,
 };
 
 /// `XADD <stream> * <field> <value>`; returns the entry id.
@@ -23,28 +21,17 @@ pub async fn xadd(redis: &RedisServer, stream: &str, field: &str, value: &str) -
 }
 
 /// Polls from the beginning until `n` events for `user` are stored; returns their data.
-async fn stored_events(app_base: &str, user: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let res: Value = reqwest::Client::new()
-            .get(format!("{app_base}/poll?cursor=0-0&timeout=1"))
-            .bearer_auth(crate::helpers::token(user))
-            .send()
-            .await
-            .expect("poll")
-            .json()
-            .await
-            .expect("json");
+async fn stored_events(relay: &Relay, user: &str, n: usize) -> Vec<Value> {
+    eventually_ok(format!("fewer than {n} events"), || async {
+        let res = relay.poll(user, Some("0-0"), 1).await;
         let events = res["events"].as_array().cloned().unwrap_or_default();
         if events.len() >= n {
-            return events.into_iter().map(|e| e["data"].clone()).collect();
+            Ok(events.into_iter().map(|e| e["data"].clone()).collect())
+        } else {
+            Err(format!("only {}", events.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} events",
-            events.len()
-        );
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,12 +50,9 @@ async fn an_xadded_entry_reaches_its_user_and_is_acknowledged() {
         sse.next_event().await.data,
         json!({"user_id": 42, "img_url": "/x.jpg"})
     );
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_ingested_total{source="stream"}"#,
-        1.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(r#"notify_events_ingested_total{source="stream"}"#, 1.0)
+        .await;
     assert!(text.contains("notify_ingest_stream_lag"));
     let pending: Value = redis::cmd("XPENDING")
         .arg("notify:ingest")
@@ -93,12 +77,12 @@ async fn a_poison_entry_is_acknowledged_counted_and_blocks_none_behind_it() {
     xadd(redis, "notify:ingest", "data", r#"{"img":"no recipient"}"#).await;
     xadd(redis, "notify:ingest", "data", r#"{"user_id":7,"n":1}"#).await;
     assert_eq!(sse.next_event().await.data, json!({"user_id": 7, "n": 1}));
-    let text = wait_sample(
-        &app.base,
-        r#"notify_events_rejected_total{reason="bad_event",source="stream"}"#,
-        3.0,
-    )
-    .await;
+    let text = app
+        .wait_sample(
+            r#"notify_events_rejected_total{reason="bad_event",source="stream"}"#,
+            3.0,
+        )
+        .await;
     assert_eq!(
         sample(
             &text,
@@ -117,7 +101,7 @@ async fn entries_xadded_while_no_relay_runs_are_delivered_once_one_starts() {
     }
     let app = TestApp::start(test_settings(Some(redis.url())), Some(redis)).await;
     app.wait_ready().await;
-    let got = stored_events(&app.base, "3", 5).await;
+    let got = stored_events(&app, "3", 5).await;
     let ns: Vec<i64> = got.iter().map(|d| d["n"].as_i64().unwrap()).collect();
     assert_eq!(ns, [0, 1, 2, 3, 4], "each once, in stream order");
 }
@@ -147,21 +131,21 @@ async fn acknowledged_entries_are_trimmed_from_the_stream() {
     }
     sse.events(3).await;
     // The reader trims on its upkeep round, every few seconds.
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually_ok("entries never trimmed", || async {
         let len: u64 = redis::cmd("XLEN")
             .arg("notify:ingest")
             .query_async(&mut redis.connection().await)
             .await
-            .unwrap();
+            .expect("xlen");
         if len == 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{len} left"))
         }
-        assert!(Instant::now() < deadline, "{len} entries never trimmed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(
-        scrape(&app.base)
+        app.scrape()
             .await
             .contains("notify_ingest_stream_pending 0")
     );
@@ -181,6 +165,6 @@ async fn asking_for_stream_ingest_on_the_memory_broker_fails_at_start_up_and_say
         "{stderr}"
     );
     // Without the setting, the memory broker starts as before (the README's first command).
-    let relay = RelayProcess::start(None, &[]).await;
+    let relay = RelayProcess::start(None, |_| {}).await;
     assert_eq!(relay.ready_json().await["bridge"], "off");
 }

@@ -3,19 +3,17 @@
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
+use notify_relay::config::{LogFormat, Settings};
 use serde_json::{Value, json};
 
 use crate::{
     admin_helpers::ADMIN_KEY,
-    helpers::{
-        Backend, JWT_SECRET, PUBLISH_KEY, RedisServer, RelayProcess, TestApp, eventually,
-        publish_at, sse_at,
-    },
-    mail_helpers::{SmtpServer, email_args, register, wait_record},
+    helpers::{Backend, MailerProcess, RedisServer, RelayProcess, TestApp, eventually},
+    mail_helpers::{SmtpServer, email_process_settings, register, wait_record},
     sql_helpers::{Database, Kind},
 };
 
@@ -79,34 +77,24 @@ async fn on_sigterm_every_task_of_the_relay_ends_by_name_and_it_exits_0() {
     let db = Database::start(Kind::Postgres).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("relay.log");
-    let mut args = email_args(&smtp);
-    let url = db.url();
-    args.extend(
-        [
-            "--admin-key",
-            ADMIN_KEY,
-            "--notifications-db",
-            &url,
-            "--log-format",
-            "json",
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let everything = |s: &mut Settings| {
+        email_process_settings(s, &smtp);
+        s.admin_key = Some(ADMIN_KEY.parse().expect("key"));
+        s.notifications_db = Some(db.url().parse().expect("url"));
+        s.log_format = LogFormat::Json;
+    };
     let mut relay =
-        RelayProcess::start_logged(Some(&redis.url()), &args, &[LOG_ENV], Some(&log)).await;
+        RelayProcess::start_logged(Some(&redis.url()), everything, &[LOG_ENV], Some(&log)).await;
     // Work for the loops that hold some: a live stream, and an email sent and written to SQL.
-    let mut sse = sse_at(&relay.base, "1", None).await;
-    let live = publish_at(&relay.base, json!({"user_id": 1})).await;
+    let mut sse = relay.sse("1").await;
+    let live = relay.publish_ok(json!({"user_id": 1})).await;
     assert_eq!(sse.next_event().await.id, live);
-    register(&relay.base, "kim").await;
-    publish_at(
-        &relay.base,
-        json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}),
-    )
-    .await;
+    register(&relay, "kim").await;
+    relay
+        .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
+        .await;
     smtp.wait_mails(1).await;
-    wait_record(&relay.base, "kim", |r| r["status"] == "sent").await;
+    wait_record(&relay, "kim", |r| r["status"] == "sent").await;
     relay.signal("TERM");
     while sse.next_frame().await.is_some() {}
     assert!(
@@ -118,35 +106,30 @@ async fn on_sigterm_every_task_of_the_relay_ends_by_name_and_it_exits_0() {
     assert_every_task_ended(&log, &RELAY_TASKS);
 }
 
-/// Starts `notify-relay mailer` logging to `log`, and waits until its worker runs.
+/// Starts `notify-relay mailer` with email settings for `smtp`, adjusted by `tweak`, logging to
+/// `log`, and waits until its worker runs.
 async fn start_mailer(
     redis: &RedisServer,
     smtp: &SmtpServer,
-    extra: &[&str],
+    tweak: impl FnOnce(&mut Settings),
     log: &Path,
-) -> std::process::Child {
-    let mut args = email_args(smtp);
-    args.retain(|a| a != "--mailer");
-    let file = std::fs::File::create(log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-        .arg("mailer")
-        .args(&args)
-        .args(extra)
-        .args(["--redis-url", &redis.url(), "--redis-prefix", "test"])
-        .args(["--jwt-secret", JWT_SECRET, "--publish-key", PUBLISH_KEY])
-        .args(["--log-format", "json"])
-        .env(LOG_ENV.0, LOG_ENV.1)
-        .stdout(file.try_clone().expect("log file"))
-        .stderr(file)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("mailer process");
+) -> MailerProcess {
+    let worker = MailerProcess::start_logged(
+        &redis.url(),
+        |s| {
+            email_process_settings(s, smtp);
+            s.log_format = LogFormat::Json;
+            tweak(s);
+        },
+        &[LOG_ENV],
+        Some(log),
+    );
     eventually("the mail worker never started", || async {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         text.contains("mail worker started").then_some(())
     })
     .await;
-    child
+    worker
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,37 +137,42 @@ async fn on_sigterm_the_mail_worker_stops_waiting_to_retry_ends_its_tasks_and_ex
     let redis = RedisServer::start().await;
     let smtp = SmtpServer::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = email_args(&smtp);
-    args.retain(|a| a != "--mailer");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let relay = RelayProcess::start(Some(&redis.url()), &args).await;
-    let reclaim = ["--email-reclaim-secs", "1", "--email-max-attempts", "50"];
-    let slow_retry = ["--email-retry-ms", "5000", "--email-retry-max-ms", "5000"];
+    let relay = RelayProcess::start(Some(&redis.url()), |s| {
+        email_process_settings(s, &smtp);
+        s.mailer = false;
+    })
+    .await;
+    let reclaim = |s: &mut Settings| {
+        s.email_reclaim_secs = 1;
+        s.email_max_attempts = 50;
+    };
     let first_log = dir.path().join("first.log");
     let mut first = start_mailer(
         &redis,
         &smtp,
-        &[&reclaim[..], &slow_retry].concat(),
+        |s| {
+            reclaim(s);
+            s.email_retry_ms = 5_000;
+            s.email_retry_max_ms = 5_000;
+        },
         &first_log,
     )
     .await;
     smtp.set_mode("tempfail");
-    register(&relay.base, "kim").await;
-    publish_at(
-        &relay.base,
-        json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}),
-    )
-    .await;
+    register(&relay, "kim").await;
+    relay
+        .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
+        .await;
     // The worker failed once and waits 5 s to retry: the signal ends that wait.
-    wait_record(&relay.base, "kim", |r| r["error_message"].is_string()).await;
+    wait_record(&relay, "kim", |r| r["error_message"].is_string()).await;
     let signalled = Instant::now();
     let killed = Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
+        .args(["-TERM", &first.pid().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
     let status = eventually("the mail worker did not exit", || {
-        let exited = first.try_wait().expect("try_wait");
+        let exited = first.try_exit();
         async move { exited }
     })
     .await;
@@ -198,14 +186,12 @@ async fn on_sigterm_the_mail_worker_stops_waiting_to_retry_ends_its_tasks_and_ex
     assert_every_task_ended(&log, &MAILER_TASKS);
     // The email it left pending is sent once, by the next worker.
     smtp.set_mode("accept");
-    let mut second = start_mailer(&redis, &smtp, &reclaim, &dir.path().join("second.log")).await;
+    let _second = start_mailer(&redis, &smtp, reclaim, &dir.path().join("second.log")).await;
     let mails = smtp.wait_mails(1).await;
     assert_eq!(mails[0].to, ["kim@example.com"]);
-    let sent = wait_record(&relay.base, "kim", |r| r["status"] == "sent").await;
+    let sent = wait_record(&relay, "kim", |r| r["status"] == "sent").await;
     assert_eq!(sent["attempts"], 2, "{sent}");
     assert_eq!(smtp.mails().len(), 1, "sent once");
-    let _ = second.kill();
-    let _ = second.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,38 +6,11 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PUBLISH_KEY, SseClient, TestApp, WAIT};
+use crate::helpers::{Backend, SseClient, TestApp, eventually, eventually_within};
 
 /// The topic's members: `m0000`, `m0001`, ... (byte order is number order).
 fn members(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("m{i:04}")).collect()
-}
-
-async fn replace_subscribers(app: &TestApp, topic: &str, users: &[String]) {
-    let res = app
-        .http
-        .put(format!("{}/topics/{topic}/subscribers", app.base))
-        .bearer_auth(PUBLISH_KEY)
-        .json(&json!({ "subscribers": users }))
-        .send()
-        .await
-        .expect("replace subscribers");
-    assert_eq!(res.status().as_u16(), 200);
-}
-
-async fn subscriber(app: &TestApp, topic: &str, user: &str, add: bool) {
-    let url = format!("{}/topics/{topic}/subscribers/{user}", app.base);
-    let req = if add {
-        app.http.put(url)
-    } else {
-        app.http.delete(url)
-    };
-    let res = req
-        .bearer_auth(PUBLISH_KEY)
-        .send()
-        .await
-        .expect("subscriber");
-    assert_eq!(res.status().as_u16(), 200);
 }
 
 fn parse_id(id: &str) -> (u64, u64) {
@@ -98,7 +71,7 @@ async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a
     let app =
         Arc::new(TestApp::spawn_with(Backend::Redis, |s| s.append_batch = BATCH as u64).await);
     let everyone = members(3_000);
-    replace_subscribers(&app, "crowd", &everyone).await;
+    app.replace_subscribers("crowd", &everyone).await;
     let excluded = ["m0007", "m0100"];
     let named = ["m0000", "m0100", "m1500", "m2999", "outsider"];
     let start = app.cursor_now("m0000").await;
@@ -156,23 +129,17 @@ async fn a_topic_bigger_than_the_batch_reaches_every_member_once_in_order_from_a
     let direct_ids = direct.await.expect("direct publisher");
 
     // Pub/sub appends are not acknowledged: wait until the log holds all of them.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let pubsub_ids: Vec<String> = loop {
-        let ids: Vec<String> = log_entries(&app)
-            .await
-            .into_iter()
-            .filter(|(_, fields)| fields.iter().any(|(k, v)| k == "d" && v.contains("\"p\"")))
-            .map(|(id, _)| id)
-            .collect();
-        if ids.len() == pubsub_events {
-            break ids;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pub/sub events stored: {ids:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let pubsub_ids: Vec<String> =
+        eventually("the pub/sub events were never all stored", || async {
+            let ids: Vec<String> = log_entries(&app)
+                .await
+                .into_iter()
+                .filter(|(_, fields)| fields.iter().any(|(k, v)| k == "d" && v.contains("\"p\"")))
+                .map(|(id, _)| id)
+                .collect();
+            (ids.len() == pubsub_events).then_some(ids)
+        })
+        .await;
     let topic_ids: HashSet<&String> = http_ids.iter().chain(&pubsub_ids).collect();
     let direct_set: HashSet<&String> = direct_ids.iter().collect();
 
@@ -263,7 +230,7 @@ async fn a_big_fallback_topic_event_leaves_a_due_entry_for_every_recipient_not_s
     // The default grace period (60 s) keeps the due entries where the test can see them.
     let app = TestApp::spawn_with(Backend::Redis, |s| s.append_batch = 25).await;
     let everyone = members(1_000);
-    replace_subscribers(&app, "crowd", &everyone).await;
+    app.replace_subscribers("crowd", &everyone).await;
     // Batches take members in byte order: the last member is written in the last batch.
     let mut live = app.sse("m0999").await;
     let res = app
@@ -280,29 +247,23 @@ async fn a_big_fallback_topic_event_leaves_a_due_entry_for_every_recipient_not_s
         .filter(|u| !["m0003", "m0999"].contains(&u.as_str()))
         .map(|u| format!("{id}|{u}"))
         .collect();
-    let mut conn = app.redis().connection().await;
+    let conn = app.redis().connection().await;
     // The delivery report is written within about 100 ms.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let due: HashSet<String> = redis::cmd("ZRANGE")
-            .arg("test:{0}:due")
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .expect("zrange");
-        if due == want {
-            break;
+    let what = format!("the due entries never were the {} wanted", want.len());
+    eventually(what, || {
+        let (mut conn, want) = (conn.clone(), &want);
+        async move {
+            let due: HashSet<String> = redis::cmd("ZRANGE")
+                .arg("test:{0}:due")
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .expect("zrange");
+            (due == *want).then_some(())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "due entries: {} (want {}); seen live still due: {}",
-            due.len(),
-            want.len(),
-            due.contains(&format!("{id}|m0999"))
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 /// While big topic events are published one after another, one user joins the topic and one
@@ -313,7 +274,7 @@ async fn a_member_who_joins_or_leaves_during_big_topic_events_is_in_or_out_of_ea
     let app = Arc::new(TestApp::spawn_with(Backend::Redis, |s| s.append_batch = 10).await);
     let mut everyone = members(500);
     everyone.push("leaver".into());
-    replace_subscribers(&app, "crowd", &everyone).await;
+    app.replace_subscribers("crowd", &everyone).await;
     let start = app.cursor_now("joiner").await;
     let mut joiner_live = app.sse("joiner").await;
     let publisher = {
@@ -327,13 +288,12 @@ async fn a_member_who_joins_or_leaves_during_big_topic_events_is_in_or_out_of_ea
         })
     };
     // Let a few events go out first, then change the membership while the rest go out.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while history(&app, "leaver", &start).await.len() < 5 {
-        assert!(tokio::time::Instant::now() < deadline, "the first events");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    subscriber(&app, "crowd", "joiner", true).await;
-    subscriber(&app, "crowd", "leaver", false).await;
+    eventually("the first events never went out", || async {
+        (history(&app, "leaver", &start).await.len() >= 5).then_some(())
+    })
+    .await;
+    app.set_subscriber("crowd", "joiner", true).await;
+    app.set_subscriber("crowd", "leaver", false).await;
     let ids = publisher.await.expect("publisher");
 
     let joined: Vec<String> = history(&app, "joiner", &start)
@@ -388,7 +348,7 @@ async fn a_big_append_left_unfinished_by_a_dead_relay_is_finished_by_another_wit
 {
     let app = TestApp::spawn(Backend::Redis).await;
     let everyone = members(300);
-    replace_subscribers(&app, "crowd", &everyone).await;
+    app.replace_subscribers("crowd", &everyone).await;
     let mut live = app.sse("m0299").await;
     let script = redis::Script::new(&format!(
         "{}\nlocal function append_event()\n{}\nend\n{}",
@@ -450,31 +410,30 @@ async fn a_big_append_left_unfinished_by_a_dead_relay_is_finished_by_another_wit
         .filter(|u| !["m0001", "m0150", "m0299"].contains(&u.as_str()))
         .map(|u| format!("{id}|{u}"))
         .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
-        let left: usize = redis::cmd("ZCARD")
-            .arg(key("pending"))
-            .query_async(&mut conn)
-            .await
-            .expect("zcard");
-        let due: HashSet<String> = redis::cmd("ZRANGE")
-            .arg(key("due"))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .expect("zrange");
-        if left == 0 && due == want {
-            break;
+    // The append counts as stale after 10 s; finishing it then takes a few batches more.
+    let what = format!(
+        "the append was never finished with the {} due entries",
+        want.len()
+    );
+    eventually_within(Duration::from_secs(40), what, || {
+        let (mut conn, want, key) = (conn.clone(), &want, &key);
+        async move {
+            let left: usize = redis::cmd("ZCARD")
+                .arg(key("pending"))
+                .query_async(&mut conn)
+                .await
+                .expect("zcard");
+            let due: HashSet<String> = redis::cmd("ZRANGE")
+                .arg(key("due"))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .expect("zrange");
+            (left == 0 && due == *want).then_some(())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still pending: {left}; due entries {} of {}",
-            due.len(),
-            want.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     for user in &everyone {
         let held = history(&app, user, "0-0").await;
         let ids: Vec<&str> = held.iter().map(|(id, _)| id.as_str()).collect();

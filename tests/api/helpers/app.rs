@@ -1,6 +1,9 @@
 //! The relay in the test's own process, on port 0, with test settings and tokens.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    ops::Deref,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use notify_relay::{
@@ -9,20 +12,25 @@ use notify_relay::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    Backend, JWT_SECRET, PUBLISH_KEY, RedisServer, SseClient, TestAppProbe, eventually, publish_at,
-    sse_at,
-};
+use super::{Backend, JWT_SECRET, PUBLISH_KEY, RedisServer, Relay, eventually};
 
-/// A running relay and the redis-server behind it (if any).
+/// A running relay and the redis-server behind it (if any). Talk to it through [`Relay`], which
+/// it derefs to.
 pub struct TestApp {
-    pub base: String,
+    relay: Relay,
     pub redis: Option<RedisServer>,
-    pub http: reqwest::Client,
     pub stopper: Stopper,
 }
 
+impl Deref for TestApp {
+    type Target = Relay;
+    fn deref(&self) -> &Relay {
+        &self.relay
+    }
+}
+
 impl TestApp {
+    /// Starts the relay with the test defaults on `backend` and waits until ready.
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
     }
@@ -49,40 +57,28 @@ impl TestApp {
     /// Starts the relay without waiting for readiness.
     pub async fn start(settings: Settings, redis: Option<RedisServer>) -> Self {
         let app = Application::build(settings).await.expect("relay builds");
-        let base = format!("http://127.0.0.1:{}", app.port());
+        let relay = Relay::at(format!("http://127.0.0.1:{}", app.port()));
         let stopper = app.stopper();
         tokio::spawn(app.run());
         Self {
-            base,
+            relay,
             redis,
-            http: reqwest::Client::new(),
             stopper,
         }
     }
 
+    /// The redis-server behind the relay; panics on the memory broker.
     pub fn redis(&self) -> &RedisServer {
         self.redis
             .as_ref()
             .expect("this test runs on the redis broker")
     }
 
+    /// The redis-server behind the relay, to kill or restart; panics on the memory broker.
     pub fn redis_mut(&mut self) -> &mut RedisServer {
         self.redis
             .as_mut()
             .expect("this test runs on the redis broker")
-    }
-
-    pub async fn wait_ready(&self) {
-        self.wait_status("/readyz", 200).await;
-    }
-
-    /// Polls a path until it answers `status`.
-    pub async fn wait_status(&self, path: &str, status: u16) {
-        TestAppProbe {
-            base: self.base.clone(),
-        }
-        .wait_status(path, status)
-        .await;
     }
 
     /// Waits until the pub/sub bridge is subscribed (PUBSUB NUMSUB > 0).
@@ -102,72 +98,9 @@ impl TestApp {
         })
         .await;
     }
-
-    pub async fn publish(&self, body: Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/publish", self.base))
-            .bearer_auth(PUBLISH_KEY)
-            .json(&body)
-            .send()
-            .await
-            .expect("publish request")
-    }
-
-    /// Publishes over HTTP and returns the assigned id.
-    pub async fn publish_ok(&self, body: Value) -> String {
-        publish_at(&self.base, body).await
-    }
-
-    pub async fn sse(&self, user: &str) -> SseClient {
-        self.sse_from(user, None).await
-    }
-
-    /// Opens `/events` for `user`, resuming from `last_event_id` if given.
-    pub async fn sse_from(&self, user: &str, last_event_id: Option<&str>) -> SseClient {
-        sse_at(&self.base, user, last_event_id).await
-    }
-
-    /// The current position for `user`: a poll without cursor, which answers at once.
-    pub async fn cursor_now(&self, user: &str) -> String {
-        let poll = self.poll(user, None, 0).await;
-        poll["cursor"].as_str().expect("cursor").to_owned()
-    }
-
-    pub async fn poll(&self, user: &str, cursor: Option<&str>, timeout: u64) -> Value {
-        let mut url = format!("{}/poll?timeout={timeout}", self.base);
-        if let Some(c) = cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token(user))
-            .send()
-            .await
-            .expect("poll");
-        assert_eq!(res.status().as_u16(), 200);
-        res.json().await.expect("poll json")
-    }
-
-    /// `GET path` as `user` (a bearer token).
-    pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token(user))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request")
-    }
 }
 
+/// The settings every test relay starts from, in-process or as the binary.
 pub fn test_settings(redis_url: Option<String>) -> Settings {
     let mut s = Settings::defaults();
     s.listen = "127.0.0.1:0".parse().expect("addr");
@@ -183,6 +116,7 @@ pub fn test_settings(redis_url: Option<String>) -> Settings {
     s
 }
 
+/// Seconds since the Unix epoch, for token expiries.
 pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -195,6 +129,7 @@ pub fn token(user: &str) -> String {
     token_with(json!({ "sub": user, "exp": now_secs() + 3600 }), JWT_SECRET)
 }
 
+/// A token with any `claims`, signed with `secret` (HS256).
 pub fn token_with(claims: Value, secret: &str) -> String {
     encode(
         &Header::new(Algorithm::HS256),

@@ -2,28 +2,36 @@
 //!
 //! - [`redis_server`]: a redis-server of the test's own, to kill and restart.
 //! - [`app`]: the relay in the test's process ([`TestApp`]) and its settings and tokens.
-//! - [`process`]: the relay binary as a child process ([`RelayProcess`]), to signal or kill.
+//! - [`process`]: the relay binary as a child process ([`RelayProcess`]), to signal or kill;
+//!   started from the same [`Settings`](notify_relay::config::Settings) and tweak closure as a
+//!   [`TestApp`], which [`flags`] turns into its command line.
+//! - [`client`]: [`Relay`], the one client for any relay (both of the above deref to it, and
+//!   [`Relay::at`] makes one from a base URL), and metrics samples.
 //! - [`sse`]: an SSE client that parses frames.
-//! - [`remote`]: clients for any relay by its base URL, and its metrics.
-//! - [`wait`]: the one deadline loop, [`eventually`].
+//! - [`wait`]: the one deadline loop, [`eventually`] (with a longer limit: `_within`; showing
+//!   the last thing seen: `eventually_ok`).
 
 use std::time::Duration;
 
 pub mod app;
+pub mod client;
+pub mod flags;
 pub mod process;
 pub mod redis_server;
-pub mod remote;
 pub mod sse;
 pub mod wait;
 
 pub use app::{TestApp, now_secs, test_settings, token, token_with};
-pub use process::RelayProcess;
+pub use client::{Relay, sample};
+pub use flags::flags;
+pub use process::{MailerProcess, RelayProcess};
 pub use redis_server::{RedisServer, free_port};
-pub use remote::{TestAppProbe, publish_at, sample, scrape, sse_at, wait_sample};
 pub use sse::{Frame, SseClient};
-pub use wait::eventually;
+pub use wait::{eventually, eventually_ok, eventually_ok_within, eventually_within};
 
+/// The secret every test relay verifies subscriber tokens with.
 pub const JWT_SECRET: &str = "test-jwt-secret";
+/// The publish key of every test relay.
 pub const PUBLISH_KEY: &str = "test-publish-key";
 /// Longest any single wait in a test may take before it counts as a failure.
 pub const WAIT: Duration = Duration::from_secs(10);

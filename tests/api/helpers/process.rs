@@ -1,73 +1,62 @@
 //! The relay binary as a child process, so a test can signal it, SIGKILL it, and see it exit.
 
 use std::{
+    ops::Deref,
+    path::Path,
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
+use notify_relay::config::Settings;
 
-use super::{JWT_SECRET, PUBLISH_KEY, TestAppProbe, free_port};
+use super::{Relay, flags, free_port, test_settings};
 
 /// The relay as a separate process (the real binary), so a test can SIGKILL or SIGTERM it.
+/// Talk to it through [`Relay`], which it derefs to.
 pub struct RelayProcess {
-    pub base: String,
+    relay: Relay,
     child: Option<Child>,
     /// How it exited, once [`Self::wait_exit`] saw it exit.
     status: Option<ExitStatus>,
 }
 
+impl Deref for RelayProcess {
+    type Target = Relay;
+    fn deref(&self) -> &Relay {
+        &self.relay
+    }
+}
+
 impl RelayProcess {
-    /// Starts `notify-relay` with the test defaults plus `args`, and waits until it is ready.
-    pub async fn start(redis_url: Option<&str>, args: &[&str]) -> Self {
-        Self::start_logged(redis_url, args, &[("RUST_LOG", "warn")], None).await
+    /// Starts `notify-relay` with the test settings adjusted by `tweak` (as
+    /// [`super::TestApp::spawn_with`]), and waits until it is ready.
+    pub async fn start(redis_url: Option<&str>, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_logged(redis_url, tweak, &[("RUST_LOG", "warn")], None).await
     }
 
     /// Like [`Self::start`], with environment `envs` and stdout and stderr written to `log`.
     pub async fn start_logged(
         redis_url: Option<&str>,
-        args: &[&str],
+        tweak: impl FnOnce(&mut Settings),
         envs: &[(&str, &str)],
-        log: Option<&std::path::Path>,
+        log: Option<&Path>,
     ) -> Self {
+        // The port is chosen here, not by the relay: the test needs it before the relay runs.
         let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_notify-relay"));
-        cmd.args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--jwt-secret",
-            JWT_SECRET,
-            "--publish-key",
-            PUBLISH_KEY,
-        ])
-        .args(["--keepalive-secs", "1", "--redis-prefix", "test"])
-        .args(["--connects-per-sec", "0", "--publishes-per-sec", "0"])
-        .args(args)
-        .envs(envs.iter().copied());
-        match log {
-            Some(path) => {
-                let file = std::fs::File::create(path).expect("log file");
-                cmd.stdout(file.try_clone().expect("log file")).stderr(file);
-            }
-            None => {
-                cmd.stdout(Stdio::null()).stderr(Stdio::null());
-            }
-        }
-        if let Some(url) = redis_url {
-            cmd.args(["--redis-url", url]);
-        }
+        let child = spawn_binary(None, redis_url, envs, log, |s| {
+            tweak(s);
+            s.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+        });
         let relay = Self {
-            base: format!("http://127.0.0.1:{port}"),
-            child: Some(cmd.spawn().expect("relay binary")),
+            relay: Relay::at(format!("http://127.0.0.1:{port}")),
+            child: Some(child),
             status: None,
         };
-        let probe = TestAppProbe {
-            base: relay.base.clone(),
-        };
-        probe.wait_status("/readyz", 200).await;
+        relay.wait_ready().await;
         relay
     }
 
+    /// The process id, to read its memory or signal it.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).expect("running")
     }
@@ -102,21 +91,12 @@ impl RelayProcess {
         self.status.and_then(|s| s.code())
     }
 
+    /// Kills the relay (SIGKILL) and waits for it to be gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    /// The relay's /readyz JSON.
-    pub async fn ready_json(&self) -> Value {
-        reqwest::get(format!("{}/readyz", self.base))
-            .await
-            .expect("readyz")
-            .json()
-            .await
-            .expect("json")
     }
 }
 
@@ -124,4 +104,82 @@ impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `notify-relay mailer`, the mail worker as a process of its own; killed when dropped.
+pub struct MailerProcess(Child);
+
+impl MailerProcess {
+    /// Starts the worker with the test settings for `redis_url` adjusted by `tweak`.
+    pub fn start(redis_url: &str, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_logged(redis_url, tweak, &[("RUST_LOG", "warn")], None)
+    }
+
+    /// Like [`Self::start`], with environment `envs` and stdout and stderr written to `log`.
+    pub fn start_logged(
+        redis_url: &str,
+        tweak: impl FnOnce(&mut Settings),
+        envs: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Self {
+        Self(spawn_binary(
+            Some("mailer"),
+            Some(redis_url),
+            envs,
+            log,
+            |s| {
+                tweak(s);
+                // The subcommand is the worker; the flag would be redundant.
+                s.mailer = false;
+            },
+        ))
+    }
+
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// How it exited, if it has.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.0.try_wait().expect("try_wait")
+    }
+
+    /// Kills the worker (SIGKILL) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for MailerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the binary (`subcommand` first if any) with the test settings adjusted by `tweak`.
+fn spawn_binary(
+    subcommand: Option<&str>,
+    redis_url: Option<&str>,
+    envs: &[(&str, &str)],
+    log: Option<&Path>,
+    tweak: impl FnOnce(&mut Settings),
+) -> Child {
+    let mut settings = test_settings(redis_url.map(str::to_owned));
+    tweak(&mut settings);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_notify-relay"));
+    cmd.args(subcommand)
+        .args(flags(&settings))
+        .envs(envs.iter().copied());
+    match log {
+        Some(path) => {
+            let file = std::fs::File::create(path).expect("log file");
+            cmd.stdout(file.try_clone().expect("log file")).stderr(file);
+        }
+        None => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    cmd.spawn().expect("relay binary")
 }

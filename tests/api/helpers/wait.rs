@@ -1,22 +1,77 @@
 //! The one way a test waits for something that happens on its own time: ask again every 20 ms
-//! until it is so, and fail after [`WAIT`] saying what never happened.
+//! until it is so, and fail after [`WAIT`] (or a longer limit) saying what never happened.
 
-use std::{fmt::Display, future::Future, time::Instant};
+use std::{
+    fmt::Display,
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use super::WAIT;
 
 /// Runs `probe` until it answers `Some`, and returns that; panics naming `what` after [`WAIT`].
-pub async fn eventually<T, F, Fut>(what: impl Display, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: impl Display, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + WAIT;
+    eventually_within(WAIT, what, probe).await
+}
+
+/// [`eventually`] for the few things documented to take longer than [`WAIT`].
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: impl Display, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let probe = || {
+        let answer = probe();
+        async move { answer.await.ok_or("") }
+    };
+    wait_until(limit, what, probe).await
+}
+
+/// [`eventually`] for a probe that answers `Err(what it saw)` until it is so: the last thing
+/// seen is in the panic message.
+pub async fn eventually_ok<T, E, F, Fut>(what: impl Display, probe: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    eventually_ok_within(WAIT, what, probe).await
+}
+
+/// [`eventually_ok`] with a longer limit than [`WAIT`].
+pub async fn eventually_ok_within<T, E, F, Fut>(
+    limit: Duration,
+    what: impl Display,
+    mut probe: F,
+) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let probe = || {
+        let answer = probe();
+        async move { answer.await.map_err(|seen| format!(": {seen}")) }
+    };
+    wait_until(limit, what, probe).await
+}
+
+async fn wait_until<T, E, F, Fut>(limit: Duration, what: impl Display, mut probe: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + limit;
     loop {
-        if let Some(value) = probe().await {
-            return value;
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "{what}{seen}"),
         }
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,13 +1,10 @@
 //! A Redis Cluster of 3 primaries and 3 replicas on loopback ports, made with `redis-cli
 //! --cluster create`, every node killed by pid when the cluster drops.
 
-use std::{
-    collections::HashMap,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, process::Command, time::Duration};
 
 use super::{Node, NodeOptions};
+use crate::helpers::eventually_within;
 
 /// Six cluster nodes: after `start`, three primaries with a replica each.
 pub struct Cluster {
@@ -60,25 +57,21 @@ impl Cluster {
 
     /// Waits until every node still running says `cluster_state:ok` and agrees on the slots.
     pub async fn wait_ok(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        'retry: loop {
-            assert!(Instant::now() < deadline, "the cluster never became ok");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let limit = Duration::from_secs(30);
+        eventually_within(limit, "the cluster never became ok", || async {
             for node in self.nodes.iter().filter(|n| n.running()) {
-                let info: String = match redis::cmd("CLUSTER")
+                let info: String = redis::cmd("CLUSTER")
                     .arg("INFO")
                     .query_async(&mut node.connection().await)
                     .await
-                {
-                    Ok(info) => info,
-                    Err(_) => continue 'retry,
-                };
+                    .ok()?;
                 if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384") {
-                    continue 'retry;
+                    return None;
                 }
             }
-            return;
-        }
+            Some(())
+        })
+        .await;
     }
 
     /// The node at `port`.

@@ -2,15 +2,12 @@
 //! `openssl` in the test, ACL users, primaries with replicas, and sentinels. Every process is
 //! started on a free loopback port and killed by pid when its guard drops.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::{Child, Command, Stdio};
 
 use redis::Client;
 use tempfile::TempDir;
 
-use crate::helpers::{JWT_SECRET, PUBLISH_KEY, WAIT, free_port};
+use crate::helpers::{JWT_SECRET, PUBLISH_KEY, WAIT, eventually, free_port};
 
 mod certs;
 mod cluster;
@@ -127,19 +124,11 @@ impl Node {
     }
 
     async fn wait_pong(&self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(mut c) = self.client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut c)
-                    .await
-                    .is_ok()
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("redis-server did not start", || async {
+            let mut c = self.client.get_multiplexed_async_connection().await.ok()?;
+            redis::cmd("PING").query_async::<String>(&mut c).await.ok()
+        })
+        .await;
     }
 
     /// A connection as the test (with the node's TLS and ACL user).
@@ -162,42 +151,38 @@ impl Node {
 
     /// Waits until the relay's pub/sub bridge is subscribed to `image_update`.
     pub async fn wait_bridge_subscribed(&self) {
-        let deadline = Instant::now() + WAIT;
-        let mut c = self.connection().await;
-        loop {
-            let (_, n): (String, i64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg("image_update")
-                .query_async(&mut c)
-                .await
-                .unwrap_or_default();
-            if n > 0 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the bridge never subscribed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("the bridge never subscribed", || async {
+            self.bridge_subscribed().await.then_some(())
+        })
+        .await;
+    }
+
+    /// Whether the relay's pub/sub bridge is subscribed to `image_update` on this node.
+    pub async fn bridge_subscribed(&self) -> bool {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("image_update")
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap_or_default();
+        n > 0
     }
 
     /// Waits until `n` replicas are connected and in sync with this primary.
     pub async fn wait_replicas_online(&self, n: usize) {
-        let deadline = Instant::now() + WAIT;
-        let mut c = self.connection().await;
-        loop {
-            let info: String = redis::cmd("INFO")
-                .arg("replication")
-                .query_async(&mut c)
-                .await
-                .expect("info");
-            if info.matches("state=online").count() >= n {
-                return;
+        let c = self.connection().await;
+        eventually(format!("{n} replicas never came online"), || {
+            let mut c = c.clone();
+            async move {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut c)
+                    .await
+                    .expect("info");
+                (info.matches("state=online").count() >= n).then_some(())
             }
-            assert!(
-                Instant::now() < deadline,
-                "replicas never came online:\n{info}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
     }
 
     /// True until the node is killed.

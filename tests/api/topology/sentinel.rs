@@ -2,13 +2,13 @@
 
 use std::{
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use redis::Client;
 use tempfile::TempDir;
 
-use crate::helpers::free_port;
+use crate::helpers::{eventually_within, free_port};
 
 /// One `redis-sentinel` process watching the primary `mymaster`, killed by pid when dropped.
 pub struct Sentinel {
@@ -65,21 +65,14 @@ impl Sentinel {
     /// Waits until this sentinel sees `replicas` replicas and `others` other sentinels, so
     /// that a failover can be agreed on.
     pub async fn wait_sees(&self, replicas: usize, others: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(info) = self.master_info().await {
-                let n = |k: &str| info.get(k).and_then(|v| v.parse::<usize>().ok());
-                if n("num-slaves") >= Some(replicas) && n("num-other-sentinels") >= Some(others) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sentinel {} never saw the topology",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("sentinel {} never saw the topology", self.port);
+        eventually_within(Duration::from_secs(20), what, || async {
+            let info = self.master_info().await?;
+            let n = |k: &str| info.get(k).and_then(|v| v.parse::<usize>().ok());
+            (n("num-slaves") >= Some(replicas) && n("num-other-sentinels") >= Some(others))
+                .then_some(())
+        })
+        .await;
     }
 
     /// The port of the primary this sentinel names now.
