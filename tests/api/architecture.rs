@@ -2,7 +2,8 @@
 //!
 //! Reads `src/`: a module `a` depends on `b` when code in `a` (outside its tests) names
 //! `crate::b`. The layers this keeps are drawn in docs/ARCHITECTURE.md; a change that makes two
-//! modules need each other fails here, naming the cycle.
+//! modules need each other fails here, naming the cycle, and so does a change of dependencies
+//! the document's module tables do not draw.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -180,4 +181,89 @@ fn names_in_a_use_group_are_read_at_its_top_level_only() {
         &modules,
     );
     assert_eq!(named, ["event", "hub", "sse"].map(String::from).into());
+}
+
+/// The backticked names in a cell of a markdown table, outside parentheses: `` `a`, `b` (`X`) ``
+/// gives a and b.
+fn cell_names(cell: &str) -> BTreeSet<String> {
+    let mut depth = 0;
+    let mut outside = String::new();
+    for c in cell.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            c if depth == 0 => outside.push(c),
+            _ => {}
+        }
+    }
+    outside
+        .split(',')
+        .map(|w| w.trim().trim_matches('`').to_owned())
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect()
+}
+
+#[test]
+fn architecture_md_draws_the_dependencies_the_code_has() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let deps = dependencies(&root.join("src"));
+    let doc = fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut wrong = Vec::new();
+    let mut domain = BTreeSet::new();
+    let mut checked = 0;
+    let mut in_domain = false;
+    // Every module drawn so far: a row's dependencies must all be drawn above it.
+    let mut above: BTreeSet<String> = BTreeSet::new();
+    for line in doc.lines() {
+        // Each table follows its layer's bold title; the domain's has no "depends on" column.
+        if line.starts_with("**") {
+            in_domain = line.starts_with("**Domain**");
+        }
+        let Some(row) = line.strip_prefix("| `").map(|_| line) else {
+            continue;
+        };
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let modules: BTreeSet<String> = cell_names(cells[0])
+            .into_iter()
+            .filter(|m| deps.contains_key(m))
+            .collect();
+        if modules.is_empty() {
+            continue;
+        }
+        match cells.len() {
+            // The domain table: its modules name no module outside it (checked below).
+            2 if in_domain => domain.extend(modules.iter().cloned()),
+            3 if cells[2].contains("everything") || cells[2].contains("whose") => {}
+            3 => {
+                checked += 1;
+                let drawn = cell_names(cells[2]);
+                let has: BTreeSet<String> = modules
+                    .iter()
+                    .flat_map(|m| deps[m].iter().cloned())
+                    .filter(|d| !modules.contains(d))
+                    .collect();
+                if drawn != has {
+                    wrong.push(format!("{modules:?}: drawn {drawn:?}, code {has:?}"));
+                }
+                let below: Vec<&String> = has.iter().filter(|d| !above.contains(*d)).collect();
+                if !below.is_empty() {
+                    wrong.push(format!("{modules:?} depends on {below:?}, drawn below it"));
+                }
+            }
+            _ => {}
+        }
+        above.extend(modules);
+    }
+    for m in &domain {
+        let outside: Vec<&String> = deps[m].iter().filter(|d| !domain.contains(*d)).collect();
+        if !outside.is_empty() {
+            wrong.push(format!("domain module {m} names {outside:?}"));
+        }
+    }
+    assert!(checked > 12 && domain.len() > 5, "read the module tables");
+    assert!(
+        wrong.is_empty(),
+        "docs/ARCHITECTURE.md's module tables differ from src/:\n{}",
+        wrong.join("\n")
+    );
 }
