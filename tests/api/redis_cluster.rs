@@ -8,25 +8,24 @@ use std::{
     time::{Duration, Instant},
 };
 
-use notify_relay::redis_store::Partitions;
+use notify_relay::{config::Settings, redis_store::Partitions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
     failover_helpers::Publisher,
-    helpers::{PUBLISH_KEY, Relay, SseClient, TestApp, eventually_within, test_settings},
+    helpers::{
+        PUBLISH_KEY, Relay, SseClient, TestApp, eventually_within, start_failure, test_settings,
+    },
     mail_helpers::{SmtpServer, email_settings, notifications, register, wait_record},
-    topology::{Cluster, relay_start_failure},
+    topology::Cluster,
 };
 
 /// The relay's partition count in these tests (its default).
 const PARTITIONS: u16 = 16;
 
 /// Starts the relay on `cluster`, adjusted by `tweak`, and waits until it is ready.
-async fn relay_on(
-    cluster: &Cluster,
-    tweak: impl FnOnce(&mut notify_relay::config::Settings),
-) -> TestApp {
+async fn relay_on(cluster: &Cluster, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(None);
     settings.redis_cluster = cluster.seeds();
     tweak(&mut settings);
@@ -304,9 +303,11 @@ async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_
     let app = relay_on(&cluster, |_| {}).await;
     app.publish_ok(json!({"user_id": "p1", "n": 1})).await;
     let old_cursor = app.cursor_now("p1").await;
-    let seeds = cluster.seeds().join(",");
-    let (code, output) =
-        relay_start_failure(&["--redis-cluster", &seeds, "--redis-partitions", "8"], &[]).await;
+    let eight_partitions = |s: &mut Settings| {
+        s.redis_cluster = cluster.seeds();
+        s.redis_partitions = 8;
+    };
+    let (code, output) = start_failure(None, None, eight_partitions, &[], &[]).await;
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("NOTIFY_REDIS_PARTITIONS"), "{output}");
     assert!(output.contains("16"), "names the count in use: {output}");
