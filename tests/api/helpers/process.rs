@@ -61,13 +61,9 @@ impl RelayProcess {
         self.child.as_ref().map(Child::id).expect("running")
     }
 
-    /// Sends a signal with kill(1).
+    /// Sends a signal (`TERM`, `STOP`, ...).
     pub fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        signal(self.pid(), name);
     }
 
     /// Waits for the process to exit, at most `limit`; returns whether it did.
@@ -159,9 +155,9 @@ impl MailerProcess {
         ))
     }
 
-    /// The process id, to signal it.
-    pub fn pid(&self) -> u32 {
-        self.0.id()
+    /// Sends a signal (`TERM`, ...).
+    pub fn signal(&self, name: &str) {
+        signal(self.0.id(), name);
     }
 
     /// How it exited, if it has.
@@ -180,6 +176,15 @@ impl Drop for MailerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends the signal `name` (`TERM`, `STOP`, `CONT`, ...) to process `pid` with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill -{name} {pid}");
 }
 
 /// Runs the binary (`subcommand` first if any) with the test settings adjusted by `tweak`,

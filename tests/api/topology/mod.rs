@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use redis::Client;
 use tempfile::TempDir;
 
-use crate::helpers::{eventually, free_port, subscribed, wait_bridge_subscribed};
+use crate::helpers::{eventually, free_port, signal, subscribed, wait_bridge_subscribed};
 
 mod certs;
 mod cluster;
@@ -183,12 +183,7 @@ impl Node {
 
     /// Sends a signal (`STOP`, `CONT`, ...) with kill(1).
     pub fn signal(&self, name: &str) {
-        let pid = self.child.as_ref().map(Child::id).expect("running");
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        signal(self.child.as_ref().map(Child::id).expect("running"), name);
     }
 
     /// Kills the server (SIGKILL) and reaps it.
