@@ -30,9 +30,7 @@ fn retry_after(res: &Response) -> u64 {
 
 /// A poll without a cursor: answered at once, so it costs only the connect.
 fn quick_poll(app: &TestApp) -> RequestBuilder {
-    app.http
-        .get(format!("{}/poll", app.base))
-        .bearer_auth(token("1"))
+    app.http.get(app.url("/poll")).bearer_auth(token("1"))
 }
 
 async fn status(req: RequestBuilder) -> u16 {
@@ -172,7 +170,7 @@ async fn demo_tokens_are_httponly_lax_cookies_and_refused_to_forwarded_requests(
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     let res = app
         .http
-        .get(format!("{}/demo/token?user_id=7", app.base))
+        .get(app.url("/demo/token?user_id=7"))
         .header("X-Forwarded-For", "203.0.113.5")
         .send()
         .await

@@ -180,7 +180,7 @@ async fn on_a_cluster_sse_poll_resume_and_topics_work_with_users_on_every_primar
     // Replacing the topic's members replaces every partition's share.
     let res = app
         .http
-        .put(format!("{}/topics/room/subscribers", app.base))
+        .put(app.url("/topics/room/subscribers"))
         .bearer_auth(PUBLISH_KEY)
         .json(&json!({"subscribers": ["c3", "c7"]}))
         .send()

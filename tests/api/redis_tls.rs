@@ -224,7 +224,7 @@ async fn topics_resume_and_email_work_over_mutual_tls_with_an_acl_user() {
     // Topics: one publish reaches the subscriber.
     let res = app
         .http
-        .put(format!("{}/topics/image:7/subscribers/fan", app.base))
+        .put(app.url("/topics/image:7/subscribers/fan"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

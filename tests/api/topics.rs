@@ -133,7 +133,7 @@ async fn bad_topic_input_gets_400(backend: Backend) {
     assert_eq!(res.status(), 400);
     let res = app
         .http
-        .put(format!("{}/topics/ok/subscribers/1", app.base))
+        .put(app.url("/topics/ok/subscribers/1"))
         .send()
         .await
         .unwrap();
