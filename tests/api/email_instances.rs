@@ -96,7 +96,7 @@ async fn a_mail_left_pending_by_a_killed_worker_is_reclaimed_and_sent_by_another
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mailer_subcommand_refuses_to_start_without_redis() {
-    let (code, err) = start_failure(Some("mailer"), None, |_| {}, &[], &[]).await;
+    let (code, err) = start_failure(Some("mailer"), None, |_| {}, &[]).await;
     assert_eq!(code, Some(2));
     assert!(err.contains("--redis-url"), "{err}");
 }

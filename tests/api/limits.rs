@@ -187,7 +187,7 @@ async fn demo_mode_refuses_to_listen_on_a_non_loopback_address() {
             ..Settings::defaults()
         };
     };
-    let (code, err) = start_failure(None, None, demo_on_every_address, &[], &[]).await;
+    let (code, err) = start_failure(None, None, demo_on_every_address, &[]).await;
     assert_ne!(code, Some(0), "the relay started in demo mode on 0.0.0.0");
     assert!(
         err.contains("NOTIFY_JWT_SECRET") && err.contains("loopback"),

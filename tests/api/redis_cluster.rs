@@ -284,7 +284,7 @@ async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_
         s.redis_cluster = cluster.seeds();
         s.redis_partitions = 8;
     };
-    let (code, output) = start_failure(None, None, eight_partitions, &[], &[]).await;
+    let (code, output) = start_failure(None, None, eight_partitions, &[]).await;
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("NOTIFY_REDIS_PARTITIONS"), "{output}");
     assert!(output.contains("16"), "names the count in use: {output}");

@@ -114,7 +114,6 @@ async fn a_redis_certificate_from_another_ca_stops_start_up_naming_the_ca_settin
         None,
         Some(&url),
         |_| {},
-        &[],
         &[("NOTIFY_REDIS_CA_FILE", other_ca.to_str().expect("path"))],
     )
     .await;
@@ -141,7 +140,6 @@ async fn a_tls_redis_that_wants_a_client_certificate_stops_start_up_without_one(
         None,
         Some(&url),
         |_| {},
-        &[],
         &[("NOTIFY_REDIS_CA_FILE", ca.to_str().expect("path"))],
     )
     .await;
@@ -164,7 +162,6 @@ async fn a_wrong_redis_password_stops_start_up_naming_the_setting_and_never_prin
         None,
         Some(&url),
         |_| {},
-        &[],
         &[
             ("NOTIFY_REDIS_USERNAME", "relay"),
             ("NOTIFY_REDIS_PASSWORD", "wrong-pw-1234"),

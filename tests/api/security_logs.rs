@@ -145,7 +145,7 @@ async fn refused(tweak: impl FnOnce(&mut Settings), envs: &[(&str, &str)]) -> St
         };
         tweak(s);
     };
-    let (code, out) = start_failure(None, None, from_defaults, &[], envs).await;
+    let (code, out) = start_failure(None, None, from_defaults, envs).await;
     assert_ne!(code, Some(0), "{envs:?}");
     out
 }

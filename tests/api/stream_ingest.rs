@@ -158,7 +158,6 @@ async fn asking_for_stream_ingest_on_the_memory_broker_fails_at_start_up_and_say
         None,
         None,
         |_| {},
-        &[],
         &[("NOTIFY_INGEST_STREAM", "notify:ingest")],
     )
     .await;

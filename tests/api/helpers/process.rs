@@ -189,19 +189,17 @@ pub fn signal(pid: u32, name: &str) {
 
 /// Runs the binary (`subcommand` first if any) with the test settings adjusted by `tweak`,
 /// expecting it to stop at start-up; returns its exit code and everything it wrote (stdout,
-/// then stderr). `raw` flags go after the settings' own, for a malformed value that no
-/// [`Settings`] can hold; `envs` are set, and `RUST_LOG` is not inherited. Panics if the
-/// binary is still running after [`WAIT`].
+/// then stderr). A malformed value no [`Settings`] can hold goes in `envs` (as an operator's
+/// environment would carry it); `RUST_LOG` is not inherited. Panics if the binary is still
+/// running after [`WAIT`].
 pub async fn start_failure(
     subcommand: Option<&str>,
     redis_url: Option<&str>,
     tweak: impl FnOnce(&mut Settings),
-    raw: &[&str],
     envs: &[(&str, &str)],
 ) -> (Option<i32>, String) {
     let mut cmd = tokio::process::Command::from(command(subcommand, redis_url, envs, tweak));
-    cmd.args(raw)
-        .stdout(Stdio::piped())
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let child = cmd.spawn().expect("relay binary");
