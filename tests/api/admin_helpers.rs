@@ -37,7 +37,7 @@ pub async fn admin(relay: &Relay, method: &str, path: &str) -> Value {
     body
 }
 
-/// Waits until `user`'s trace, read at `base`, has a record matching `found`; returns it.
+/// Waits until `user`'s trace has a record matching `found`; returns it.
 pub async fn wait_record(relay: &Relay, user: &str, found: impl Fn(&Value) -> bool) -> Value {
     eventually_ok(format!("no matching trace record for {user}"), || async {
         let trace = admin(relay, "GET", &format!("/admin/trace/{user}")).await;

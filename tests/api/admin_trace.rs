@@ -2,13 +2,11 @@
 //! up for a traced user, records of two instances merge, and the admin routes exist only with
 //! `NOTIFY_ADMIN_KEY`, answering 401 without it.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::{
     admin_helpers::{ADMIN_KEY, admin, admin_app, admin_as, wait_record},
-    helpers::{Backend, Relay, RelayProcess, TestApp, eventually, test_settings},
+    helpers::{Backend, Relay, TestApp, eventually, logged_run, test_settings},
     on_both_brokers,
 };
 
@@ -250,27 +248,21 @@ async fn the_records_of_two_instances_merge_into_one_timeline() {
 
 #[tokio::test]
 async fn the_admin_key_never_appears_in_the_logs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("relay.log");
     let wrong = "wrong-admin-key-8086";
-    let mut relay = RelayProcess::start_logged(
+    let envs = [("RUST_LOG", "trace"), ("NOTIFY_ADMIN_KEY", ADMIN_KEY)];
+    let log = logged_run(
         None,
         |_| {},
-        &[("RUST_LOG", "trace"), ("NOTIFY_ADMIN_KEY", ADMIN_KEY)],
-        Some(&path),
+        &envs,
+        async |relay: &Relay| {
+            admin(relay, "POST", "/admin/trace/ivy?minutes=1").await;
+            admin(relay, "GET", "/admin/trace/ivy").await;
+            admin(relay, "GET", "/admin/overview").await;
+            let (status, _) = admin_as(relay, "GET", "/admin/overview", Some(wrong)).await;
+            assert_eq!(status, 401);
+        },
     )
     .await;
-    admin(&relay, "POST", "/admin/trace/ivy?minutes=1").await;
-    admin(&relay, "GET", "/admin/trace/ivy").await;
-    admin(&relay, "GET", "/admin/overview").await;
-    let (status, _) = admin_as(&relay, "GET", "/admin/overview", Some(wrong)).await;
-    assert_eq!(status, 401);
-    relay.signal("TERM");
-    assert!(
-        relay.wait_exit(Duration::from_secs(10)).await,
-        "relay did not stop"
-    );
-    let log = std::fs::read_to_string(&path).expect("log");
     assert!(log.contains("delivery trace started"), "{log}");
     for secret in [ADMIN_KEY, wrong] {
         assert!(!log.contains(secret), "{secret} is in the log:\n{log}");

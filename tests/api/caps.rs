@@ -58,7 +58,7 @@ async fn a_pubsub_message_to_a_topic_over_the_cap_is_skipped_with_a_reason() {
 /// the response, open or refused.
 async fn open_events(app: &TestApp, user: &str, forwarded: &str) -> reqwest::Response {
     app.http
-        .get(format!("{}/events", app.base))
+        .get(app.url("/events"))
         .bearer_auth(crate::helpers::token(user))
         .header("X-Forwarded-For", forwarded)
         .send()

@@ -10,7 +10,7 @@ use crate::{
 
 async fn get_contact(app: &TestApp, user: &str) -> reqwest::Response {
     reqwest::Client::new()
-        .get(format!("{}/users/{user}/contact", app.base))
+        .get(app.url(&format!("/users/{user}/contact")))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await
@@ -30,7 +30,7 @@ async fn a_contact_can_be_set_read_and_removed() {
         json!({"email": "ann@example.com", "email_fallback": true})
     );
     let res = reqwest::Client::new()
-        .delete(format!("{}/users/ann/contact", app.base))
+        .delete(app.url("/users/ann/contact"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await
@@ -78,7 +78,7 @@ async fn bad_contact_input_gets_a_clear_400() {
     let res = put_contact(&app, "ann", json!({"email": "a@b.c"})).await;
     assert_eq!(res.status(), 200, "the valid form is accepted");
     let res = reqwest::Client::new()
-        .put(format!("{}/users/ann/contact", app.base))
+        .put(app.url("/users/ann/contact"))
         .json(&json!({"email": "a@b.c"}))
         .send()
         .await
@@ -98,7 +98,7 @@ async fn on_the_memory_broker_contacts_and_the_log_say_email_needs_redis() {
         "{v}"
     );
     let res = reqwest::Client::new()
-        .get(format!("{}/notifications", app.base))
+        .get(app.url("/notifications"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

@@ -21,7 +21,7 @@ fn header<'a>(res: &'a Response, name: &str) -> Option<&'a str> {
 
 async fn get_from(app: &TestApp, path: &str, origin: &str) -> Response {
     app.http
-        .get(format!("{}{path}", app.base))
+        .get(app.url(path))
         .header("Origin", origin)
         .bearer_auth(token("1"))
         .send()
@@ -74,7 +74,7 @@ async fn a_preflight_for_poll_with_an_authorization_header_is_allowed_for_an_all
     let app = spawn_with_origin().await;
     let preflight = |origin: &'static str| {
         app.http
-            .request(Method::OPTIONS, format!("{}/poll", app.base))
+            .request(Method::OPTIONS, app.url("/poll"))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "GET")
             .header("Access-Control-Request-Headers", "authorization")
@@ -109,7 +109,7 @@ async fn publish_gets_no_cors_headers_even_for_an_allowed_origin() {
     let app = spawn_with_origin().await;
     let res = app
         .http
-        .post(format!("{}/publish", app.base))
+        .post(app.url("/publish"))
         .header("Origin", APP_ORIGIN)
         .bearer_auth(crate::helpers::PUBLISH_KEY)
         .json(&serde_json::json!({"user_id": 1}))

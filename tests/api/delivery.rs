@@ -80,7 +80,7 @@ async fn a_stream_opens_with_retry_and_the_current_position(backend: Backend) {
     let before = app.publish_ok(json!({"user_id": 9, "n": 0})).await;
     let res = app
         .http
-        .get(format!("{}/events", app.base))
+        .get(app.url("/events"))
         .bearer_auth(crate::helpers::token("5"))
         .send()
         .await
@@ -140,7 +140,7 @@ async fn user_ids_reach_every_listed_user_once(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalives_can_be_visible_events_for_pages_that_watch_for_stalls() {
     let app = TestApp::spawn(Backend::Memory).await;
-    let url = format!("{}/events?keepalive=event", app.base);
+    let url = app.url("/events?keepalive=event");
     let res = app
         .http
         .get(url)
@@ -165,7 +165,7 @@ async fn keepalives_can_be_visible_events_for_pages_that_watch_for_stalls() {
     }
     let res = app
         .http
-        .get(format!("{}/events?keepalive=loud", app.base))
+        .get(app.url("/events?keepalive=loud"))
         .bearer_auth(crate::helpers::token("1"))
         .send()
         .await

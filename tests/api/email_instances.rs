@@ -1,13 +1,13 @@
 //! The mail path across processes: the bridge lease holder dies with due entries, a mail worker
 //! dies holding a mail. Nothing is lost and nothing is sent twice.
 
-use std::{collections::HashSet, process::Command};
+use std::collections::HashSet;
 
 use notify_relay::config::Settings;
 use serde_json::json;
 
 use crate::{
-    helpers::{JWT_SECRET, MailerProcess, RedisServer, RelayProcess},
+    helpers::{MailerProcess, RedisServer, RelayProcess, start_failure},
     mail_helpers::{
         SmtpServer, email_process_settings, notifications, register, wait_record, zcard,
     },
@@ -96,12 +96,7 @@ async fn a_mail_left_pending_by_a_killed_worker_is_reclaimed_and_sent_by_another
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mailer_subcommand_refuses_to_start_without_redis() {
-    let out = Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-        .args(["mailer", "--jwt-secret", JWT_SECRET])
-        .env_remove("NOTIFY_REDIS_URL")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = start_failure(Some("mailer"), None, |_| {}, &[]).await;
+    assert_eq!(code, Some(2));
     assert!(err.contains("--redis-url"), "{err}");
 }

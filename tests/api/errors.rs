@@ -29,7 +29,7 @@ async fn expect_error(res: reqwest::Response, status: StatusCode, code: &str) ->
 async fn subscribers_without_a_valid_token_get_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for path in ["/events", "/poll"] {
-        let url = format!("{}{path}", app.base);
+        let url = app.url(path);
         expect_error(
             app.http.get(&url).send().await.unwrap(),
             StatusCode::UNAUTHORIZED,
@@ -74,7 +74,7 @@ async fn subscribers_without_a_valid_token_get_401(backend: Backend) {
     // The cookie works when valid.
     let res = app
         .http
-        .get(format!("{}/poll", app.base))
+        .get(app.url("/poll"))
         .header("Cookie", format!("notify_token={}", token("1")))
         .send()
         .await
@@ -87,7 +87,7 @@ async fn malformed_cursors_get_400(backend: Backend) {
     for bad in ["abc", "-1-0", "1-2-3", "99999999999999999999999-0", "1.5-0"] {
         let res = app
             .http
-            .get(format!("{}/events", app.base))
+            .get(app.url("/events"))
             .bearer_auth(token("1"))
             .header("Last-Event-ID", bad)
             .send()
@@ -103,7 +103,7 @@ async fn malformed_cursors_get_400(backend: Backend) {
 
 async fn publishing_without_the_right_key_gets_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let url = format!("{}/publish", app.base);
+    let url = app.url("/publish");
     let body = json!({"user_id": 1});
     expect_error(
         app.http.post(&url).json(&body).send().await.unwrap(),
@@ -134,7 +134,7 @@ async fn publishing_without_the_right_key_gets_401(backend: Backend) {
 
 async fn bad_messages_get_400_and_oversize_ones_413(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.max_payload_bytes = 1024).await;
-    let url = format!("{}/publish", app.base);
+    let url = app.url("/publish");
     let send = |body: String| {
         app.http
             .post(&url)

@@ -5,8 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::time::Interval;
 
 use crate::helpers::{Relay, SseClient};
+
+/// How long publishing may take to recover from a failover before a test fails.
+pub const FAILOVER: Duration = Duration::from_secs(40);
 
 /// Publishes numbered events round-robin to its users and remembers which were acknowledged.
 pub struct Publisher {
@@ -58,6 +62,37 @@ impl Publisher {
             self.acked[i].insert(n);
         }
         status
+    }
+
+    /// Publishes on every tick of `pace` through a failover until `n` publishes were acknowledged
+    /// after `switched` first answered true; returns how many were refused (503, or no answer)
+    /// meanwhile. Fails if that takes [`FAILOVER`] or a publish answers anything else.
+    pub async fn through_failover(
+        &mut self,
+        relay: &Relay,
+        pace: &mut Interval,
+        n: usize,
+        mut switched: impl AsyncFnMut() -> bool,
+    ) -> usize {
+        let mut refused = 0;
+        let recovered = tokio::time::timeout(FAILOVER, async {
+            let (mut seen_switch, mut acked_after) = (false, 0);
+            while acked_after < n {
+                seen_switch = seen_switch || switched().await;
+                pace.tick().await;
+                match self.send(relay).await {
+                    202 => acked_after += usize::from(seen_switch),
+                    503 | 0 => refused += 1,
+                    other => panic!("a publish during the failover answered {other}"),
+                }
+            }
+        })
+        .await;
+        assert!(
+            recovered.is_ok(),
+            "publishing never recovered after the failover ({refused} refused)"
+        );
+        refused
     }
 
     /// Sends every user an end marker and checks that its stream (`streams[i]` for

@@ -19,7 +19,7 @@ on_both_brokers!(
 /// `POST /publish` with an `Idempotency-Key` header on a client of its own (its own connection).
 async fn publish_keyed(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
     let res = reqwest::Client::new()
-        .post(format!("{}/publish", app.base))
+        .post(app.url("/publish"))
         .bearer_auth(PUBLISH_KEY)
         .header("Idempotency-Key", key)
         .json(&body)
@@ -122,7 +122,7 @@ async fn a_key_on_a_publish_to_an_empty_topic_answers_the_same_empty_result(back
     assert_eq!(first, json!({"id": null, "recipients": 0}));
     let res = app
         .http
-        .put(format!("{}/topics/image:1/subscribers/8", app.base))
+        .put(app.url("/topics/image:1/subscribers/8"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

@@ -31,10 +31,7 @@ async fn until_end_frame(sse: &mut SseClient, name: &str) -> Value {
 }
 
 async fn open(app: &TestApp, bearer: &str, last_event_id: Option<&str>) -> SseClient {
-    let mut req = app
-        .http
-        .get(format!("{}/events", app.base))
-        .bearer_auth(bearer);
+    let mut req = app.http.get(app.url("/events")).bearer_auth(bearer);
     if let Some(id) = last_event_id {
         req = req.header("Last-Event-ID", id);
     }
@@ -98,7 +95,7 @@ async fn a_poll_is_not_held_past_its_tokens_expiry() {
     let started = Instant::now();
     let res = app
         .http
-        .get(format!("{}/poll?cursor={head}&timeout=20", app.base))
+        .get(app.url(&format!("/poll?cursor={head}&timeout=20")))
         .bearer_auth(short)
         .send()
         .await

@@ -2,12 +2,14 @@
 //! window), client addresses from trusted proxies only, bounded heads, queries and recipients,
 //! and demo mode kept to this machine.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
+
+use notify_relay::config::Settings;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, free_port, token};
+use crate::helpers::{Backend, TestApp, free_port, start_failure, token};
 
 async fn expect_json_error(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status);
@@ -28,9 +30,7 @@ fn retry_after(res: &Response) -> u64 {
 
 /// A poll without a cursor: answered at once, so it costs only the connect.
 fn quick_poll(app: &TestApp) -> RequestBuilder {
-    app.http
-        .get(format!("{}/poll", app.base))
-        .bearer_auth(token("1"))
+    app.http.get(app.url("/poll")).bearer_auth(token("1"))
 }
 
 async fn status(req: RequestBuilder) -> u16 {
@@ -170,7 +170,7 @@ async fn demo_tokens_are_httponly_lax_cookies_and_refused_to_forwarded_requests(
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     let res = app
         .http
-        .get(format!("{}/demo/token?user_id=7", app.base))
+        .get(app.url("/demo/token?user_id=7"))
         .header("X-Forwarded-For", "203.0.113.5")
         .send()
         .await
@@ -180,16 +180,15 @@ async fn demo_tokens_are_httponly_lax_cookies_and_refused_to_forwarded_requests(
 
 #[tokio::test]
 async fn demo_mode_refuses_to_listen_on_a_non_loopback_address() {
-    let out = Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-        .args(["--listen", &format!("0.0.0.0:{}", free_port())])
-        .env_remove("NOTIFY_JWT_SECRET")
-        .output()
-        .expect("run the relay");
-    assert!(
-        !out.status.success(),
-        "the relay started in demo mode on 0.0.0.0"
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Demo mode is the defaults: no secrets.
+    let demo_on_every_address = |s: &mut Settings| {
+        *s = Settings {
+            listen: format!("0.0.0.0:{}", free_port()).parse().expect("addr"),
+            ..Settings::defaults()
+        };
+    };
+    let (code, err) = start_failure(None, None, demo_on_every_address, &[]).await;
+    assert_ne!(code, Some(0), "the relay started in demo mode on 0.0.0.0");
     assert!(
         err.contains("NOTIFY_JWT_SECRET") && err.contains("loopback"),
         "{err}"

@@ -1,13 +1,12 @@
 //! Logs: JSON or text lines, request ids in and out, SSE open/close lines, and never a secret.
 
-use std::time::Duration;
-
 use notify_relay::config::{LogFormat, Settings};
 use reqwest::header::{AUTHORIZATION, COOKIE};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, JWT_SECRET, PUBLISH_KEY, RelayProcess, SseClient, TestApp, now_secs, token, token_with,
+    Backend, JWT_SECRET, PUBLISH_KEY, Relay, SseClient, TestApp, logged_run, now_secs, token,
+    token_with,
 };
 
 const REQUEST_ID: &str = "x-request-id";
@@ -19,9 +18,7 @@ enum Format {
 }
 
 /// Runs the real binary with trace logs, makes `requests`, stops it, returns its log.
-async fn run_logged(format: Format, requests: impl AsyncFnOnce(&str)) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("relay.log");
+async fn run_logged(format: Format, requests: impl AsyncFnOnce(&Relay)) -> String {
     let (flag, envs): (Option<LogFormat>, Vec<(&str, &str)>) = match format {
         Format::Flag(f) => (Some(f), vec![("RUST_LOG", "trace")]),
         Format::Env(f) => (None, vec![("RUST_LOG", "trace"), ("NOTIFY_LOG_FORMAT", f)]),
@@ -31,14 +28,7 @@ async fn run_logged(format: Format, requests: impl AsyncFnOnce(&str)) -> String 
             s.log_format = f;
         }
     };
-    let mut relay = RelayProcess::start_logged(None, tweak, &envs, Some(&path)).await;
-    requests(&relay.base).await;
-    relay.signal("TERM");
-    assert!(
-        relay.wait_exit(Duration::from_secs(10)).await,
-        "relay did not stop"
-    );
-    std::fs::read_to_string(&path).expect("log")
+    logged_run(None, tweak, &envs, requests).await
 }
 
 #[tokio::test]
@@ -62,9 +52,9 @@ async fn no_token_key_or_secret_ever_appears_in_the_logs() {
         bad,
         wrong_key,
     ];
-    let log = run_logged(Format::Flag(LogFormat::Json), async |base: &str| {
-        let http = reqwest::Client::new();
-        let get = |path: String| http.get(format!("{base}{path}"));
+    let log = run_logged(Format::Flag(LogFormat::Json), async |relay: &Relay| {
+        let http = &relay.http;
+        let get = |path: String| http.get(relay.url(&path));
         // Valid tokens in each place a subscriber can put one.
         let res = get(format!("/events?token={query_token}"))
             .send()
@@ -100,7 +90,7 @@ async fn no_token_key_or_secret_ever_appears_in_the_logs() {
         }
         for key in [PUBLISH_KEY, wrong_key] {
             let res = http
-                .post(format!("{base}/publish"))
+                .post(relay.url("/publish"))
                 .bearer_auth(key)
                 .json(&json!({"user_id": "log-query", "n": 1}))
                 .send()
@@ -121,9 +111,10 @@ async fn no_token_key_or_secret_ever_appears_in_the_logs() {
 
 #[tokio::test]
 async fn json_logs_are_one_object_a_line_with_request_ids_and_sse_close_lines() {
-    let log = run_logged(Format::Env("json"), async |base: &str| {
-        let res = reqwest::Client::new()
-            .get(format!("{base}/events"))
+    let log = run_logged(Format::Env("json"), async |relay: &Relay| {
+        let res = relay
+            .http
+            .get(relay.url("/events"))
             .bearer_auth(token("log-json"))
             .header(REQUEST_ID, "trace-me-42")
             .send()
@@ -150,7 +141,7 @@ async fn json_logs_are_one_object_a_line_with_request_ids_and_sse_close_lines() 
 
 #[tokio::test]
 async fn text_logs_are_plain_lines() {
-    let log = run_logged(Format::Env("text"), async |_: &str| {}).await;
+    let log = run_logged(Format::Env("text"), async |_: &Relay| {}).await;
     let line = log
         .lines()
         .find(|l| l.contains("notify-relay listening"))
@@ -162,7 +153,7 @@ async fn text_logs_are_plain_lines() {
 async fn a_request_id_is_echoed_when_usable_and_generated_otherwise() {
     let app = TestApp::spawn(Backend::Memory).await;
     let get = |id: Option<&str>| {
-        let mut req = app.http.get(format!("{}/no-such-route", app.base));
+        let mut req = app.http.get(app.url("/no-such-route"));
         if let Some(id) = id {
             req = req.header(REQUEST_ID, id);
         }

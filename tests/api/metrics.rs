@@ -25,10 +25,11 @@ async fn metrics_count_connections_ingest_rejections_and_deliveries(backend: Bac
         .expect("cursor")
         .to_owned();
     let waiting = {
-        let (http, base) = (app.http.clone(), app.base.clone());
+        let relay = Relay::clone(&app);
         tokio::spawn(async move {
-            let res = http
-                .get(format!("{base}/poll?cursor={cursor}&timeout=10"))
+            let res = relay
+                .http
+                .get(relay.url(&format!("/poll?cursor={cursor}&timeout=10")))
                 .bearer_auth(token("m-poll"))
                 .send()
                 .await
@@ -140,7 +141,7 @@ async fn a_metrics_key_protects_metrics() {
         s.metrics_key = Some("scrape-key".parse().expect("key"));
     })
     .await;
-    let url = format!("{}/metrics", app.base);
+    let url = app.url("/metrics");
     let res = app.http.get(&url).send().await.expect("metrics");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body: Value = res.json().await.expect("json");

@@ -67,7 +67,7 @@ async fn a_status_with_no_match_looks_at_a_bounded_number_of_records_and_says_so
 
     let res = app
         .http
-        .get(format!("{}/notifications?status=sent&limit=10", app.base))
+        .get(app.url("/notifications?status=sent&limit=10"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await
@@ -89,7 +89,7 @@ async fn a_status_with_no_match_looks_at_a_bounded_number_of_records_and_says_so
     assert_eq!(failed[0]["id"], format!("{}-0", 1_000 + RECORDS - 1));
     let res = app
         .http
-        .get(format!("{}/notifications?limit=5", app.base))
+        .get(app.url("/notifications?limit=5"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

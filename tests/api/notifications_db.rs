@@ -35,7 +35,7 @@ fn rows_sql(table: &str, user: &str) -> String {
 async fn log(app: &TestApp, query: &str) -> (u16, Value) {
     let res = app
         .http
-        .get(format!("{}/notifications?{query}", app.base))
+        .get(app.url(&format!("/notifications?{query}")))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

@@ -77,7 +77,7 @@ async fn names_exactly(app: &TestApp, served_routes: &[(&str, &str)]) {
     assert_eq!(described, served);
     for (method, path) in served_routes {
         let path = path.replace("{topic}", "image:1").replace("{user}", "7");
-        let url = format!("{}{path}", app.base);
+        let url = app.url(&path);
         let req = match *method {
             "post" => app.http.post(url),
             "put" => app.http.put(url),

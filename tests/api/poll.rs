@@ -44,7 +44,7 @@ async fn a_poll_with_waiting_events_answers_at_once(backend: Backend) {
         .await;
     let res = app
         .http
-        .get(format!("{}/poll?cursor={cursor}&timeout=20", app.base))
+        .get(app.url(&format!("/poll?cursor={cursor}&timeout=20")))
         .bearer_auth(crate::helpers::token("1"))
         .send()
         .await
@@ -132,7 +132,7 @@ async fn a_waiting_poll_sends_its_head_at_once_and_its_answer_when_an_event_come
     let cursor = app.cursor_now("h").await;
     let res = app
         .http
-        .get(format!("{}/poll?cursor={cursor}&timeout=20", app.base))
+        .get(app.url(&format!("/poll?cursor={cursor}&timeout=20")))
         .bearer_auth(crate::helpers::token("h"))
         .send()
         .await
@@ -157,7 +157,7 @@ async fn a_waiting_poll_whose_client_goes_away_is_let_go(backend: Backend) {
     let cursor = app.cursor_now("g").await;
     let res = app
         .http
-        .get(format!("{}/poll?cursor={cursor}&timeout=20", app.base))
+        .get(app.url(&format!("/poll?cursor={cursor}&timeout=20")))
         .bearer_auth(crate::helpers::token("g"))
         .send()
         .await

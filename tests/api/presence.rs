@@ -70,7 +70,7 @@ async fn presence_needs_the_publish_key_and_a_valid_user_id() {
     assert_eq!(res.status().as_u16(), 401);
     let long = "x".repeat(200);
     let res = reqwest::Client::new()
-        .get(format!("{}/presence/{long}", app.base))
+        .get(app.url(&format!("/presence/{long}")))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

@@ -66,7 +66,7 @@ on_both_brokers!(recipients_get_the_data_without_the_routing_fields);
 async fn recipients_get_the_data_without_the_routing_fields(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.http
-        .put(format!("{}/topics/image:9/subscribers/3", app.base))
+        .put(app.url("/topics/image:9/subscribers/3"))
         .bearer_auth(crate::helpers::PUBLISH_KEY)
         .send()
         .await

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, eventually, subscribed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_php_style_publish_reaches_user_42_and_nobody_else() {
@@ -76,17 +76,8 @@ async fn several_channels_can_be_ingested() {
     let mut sse = app.sse("1").await;
     // Both channels are subscribed once the second one counts a subscriber.
     let c = app.redis().connection().await;
-    crate::helpers::eventually("the second channel was never subscribed", || {
-        let mut c = c.clone();
-        async move {
-            let (_, n): (String, i64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg("other")
-                .query_async(&mut c)
-                .await
-                .expect("pubsub numsub");
-            (n > 0).then_some(())
-        }
+    eventually("the second channel was never subscribed", || async {
+        subscribed(&c, "other").await.then_some(())
     })
     .await;
     app.redis()

@@ -1,32 +1,24 @@
-//! Redis Cluster: the log is partitioned over the shards of a real 3-primary, 3-replica
-//! cluster. Users spread over every primary, a topic publish reaches subscribers on all of
-//! them, a slot moving between primaries or a primary failing over loses and repeats nothing
-//! acknowledged, and a relay with another partition count refuses to start.
+//! Redis Cluster, its layout: the log is partitioned over the shards of a real 3-primary,
+//! 3-replica cluster. Users spread over every primary, a topic publish reaches subscribers on
+//! all of them, email and the pub/sub bridge work, and a relay with another partition count
+//! refuses to start. Slots moving and primaries failing: redis_cluster_faults.rs.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Duration};
 
-use notify_relay::redis_store::Partitions;
-use reqwest::StatusCode;
+use notify_relay::{config::Settings, redis_store::Partitions};
 use serde_json::{Value, json};
 
 use crate::{
-    failover_helpers::Publisher,
-    helpers::{PUBLISH_KEY, Relay, SseClient, TestApp, eventually_within, test_settings},
+    helpers::{PUBLISH_KEY, SseClient, TestApp, eventually_within, start_failure, test_settings},
     mail_helpers::{SmtpServer, email_settings, notifications, register, wait_record},
-    topology::{Cluster, relay_start_failure},
+    topology::Cluster,
 };
 
 /// The relay's partition count in these tests (its default).
-const PARTITIONS: u16 = 16;
+pub const PARTITIONS: u16 = 16;
 
 /// Starts the relay on `cluster`, adjusted by `tweak`, and waits until it is ready.
-async fn relay_on(
-    cluster: &Cluster,
-    tweak: impl FnOnce(&mut notify_relay::config::Settings),
-) -> TestApp {
+pub async fn relay_on(cluster: &Cluster, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(None);
     settings.redis_cluster = cluster.seeds();
     tweak(&mut settings);
@@ -36,23 +28,11 @@ async fn relay_on(
 }
 
 /// The primary holding `user`'s partition now.
-async fn primary_of(cluster: &Cluster, user: &str) -> u16 {
+pub async fn primary_of(cluster: &Cluster, user: &str) -> u16 {
     let parts = Partitions::spread(PARTITIONS);
     let tag = parts.tag(parts.of_user(user));
     let slot = cluster.slot_of(&format!("test:{{{tag}}}:log")).await;
     cluster.owner_of(slot).await
-}
-
-async fn call(app: &TestApp, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
-    let res = app
-        .http
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(PUBLISH_KEY)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,12 +66,8 @@ async fn on_a_cluster_sse_poll_resume_and_topics_work_with_users_on_every_primar
         "these users' partitions lie on all three primaries: {by_primary:?}"
     );
     for user in &users {
-        let (status, _) = call(
-            &app,
-            reqwest::Method::PUT,
-            &format!("/topics/room/subscribers/{user}"),
-        )
-        .await;
+        let path = format!("/topics/room/subscribers/{user}");
+        let (status, _) = app.keyed(reqwest::Method::PUT, &path, None).await;
         assert_eq!(status, 200);
     }
     let mut streams: Vec<SseClient> = Vec::new();
@@ -184,7 +160,7 @@ async fn on_a_cluster_sse_poll_resume_and_topics_work_with_users_on_every_primar
             Some(a) => format!("/topics/room/subscribers?limit=5&after={a}"),
             None => "/topics/room/subscribers?limit=5".into(),
         };
-        let (_, page) = call(&app, reqwest::Method::GET, &path).await;
+        let (_, page) = app.keyed(reqwest::Method::GET, &path, None).await;
         let page: Vec<String> = page["subscribers"]
             .as_array()
             .expect("subscribers")
@@ -204,7 +180,7 @@ async fn on_a_cluster_sse_poll_resume_and_topics_work_with_users_on_every_primar
     // Replacing the topic's members replaces every partition's share.
     let res = app
         .http
-        .put(format!("{}/topics/room/subscribers", app.base))
+        .put(app.url("/topics/room/subscribers"))
         .bearer_auth(PUBLISH_KEY)
         .json(&json!({"subscribers": ["c3", "c7"]}))
         .send()
@@ -304,9 +280,11 @@ async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_
     let app = relay_on(&cluster, |_| {}).await;
     app.publish_ok(json!({"user_id": "p1", "n": 1})).await;
     let old_cursor = app.cursor_now("p1").await;
-    let seeds = cluster.seeds().join(",");
-    let (code, output) =
-        relay_start_failure(&["--redis-cluster", &seeds, "--redis-partitions", "8"], &[]).await;
+    let eight_partitions = |s: &mut Settings| {
+        s.redis_cluster = cluster.seeds();
+        s.redis_partitions = 8;
+    };
+    let (code, output) = start_failure(None, None, eight_partitions, &[]).await;
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("NOTIFY_REDIS_PARTITIONS"), "{output}");
     assert!(output.contains("16"), "names the count in use: {output}");
@@ -328,160 +306,4 @@ async fn a_relay_with_another_partition_count_refuses_to_start_and_a_new_layout_
         .poll("p1", Some(poll["cursor"].as_str().expect("cursor")), 0)
         .await;
     assert_eq!(poll["reset"], false, "{poll}");
-}
-
-/// Every `n` a resumed poll from `cursor` returns, page after page; fails on a reset.
-async fn poll_all(app: &TestApp, user: &str, cursor: &str) -> Vec<u64> {
-    let mut cursor = cursor.to_owned();
-    let mut all = Vec::new();
-    loop {
-        let poll = app.poll(user, Some(&cursor), 0).await;
-        assert_eq!(poll["reset"], false, "{poll}");
-        let events = poll["events"].as_array().expect("events");
-        if events.is_empty() {
-            return all;
-        }
-        all.extend(events.iter().filter_map(|e| e["data"]["n"].as_u64()));
-        cursor = poll["cursor"].as_str().expect("cursor").to_owned();
-    }
-}
-
-/// Users of one partition (so its slot carries them all) plus one elsewhere.
-fn users_of_one_partition() -> Vec<String> {
-    let parts = Partitions::spread(PARTITIONS);
-    let first = parts.of_user("m0");
-    let mut users: Vec<String> = (0..200)
-        .map(|i| format!("m{i}"))
-        .filter(|u| parts.of_user(u) == first)
-        .take(3)
-        .collect();
-    users.extend(
-        (0..200)
-            .map(|i| format!("o{i}"))
-            .find(|u| parts.of_user(u) != first),
-    );
-    users
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moving_a_partitions_slot_between_primaries_during_publishes_loses_and_repeats_nothing() {
-    let cluster = Cluster::start().await;
-    // Histories long enough that the resumed poll below reaches back to before the move.
-    let app = relay_on(&cluster, |s| s.history_len = 10_000).await;
-    let users = users_of_one_partition();
-    let parts = Partitions::spread(PARTITIONS);
-    let tag = parts.tag(parts.of_user(&users[0]));
-    let slot = cluster.slot_of(&format!("test:{{{tag}}}:log")).await;
-    let from = cluster.owner_of(slot).await;
-    let to = *cluster
-        .primaries()
-        .await
-        .iter()
-        .find(|p| **p != from)
-        .expect("another primary");
-    let before = app.cursor_now(&users[0]).await;
-    let mut streams = Vec::new();
-    for user in &users {
-        streams.push(app.sse(user).await);
-    }
-    let (first_acked, on_first_ack) = tokio::sync::oneshot::channel();
-    let publishes = {
-        let (relay, mut publisher) = (Relay::clone(&app), Publisher::new(&users));
-        tokio::spawn(async move {
-            let mut first_acked = Some(first_acked);
-            let started = Instant::now();
-            // Long enough to span the whole migration (it runs alongside).
-            while started.elapsed() < Duration::from_secs(4) {
-                if publisher.send_retried(&relay).await == 202
-                    && let Some(tx) = first_acked.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-            publisher
-        })
-    };
-    // The slot moves once publishes are being acknowledged.
-    on_first_ack.await.expect("a publish was acknowledged");
-    cluster
-        .migrate_slot(slot, to, Duration::from_millis(30))
-        .await;
-    let publisher = publishes.await.expect("publisher");
-    let acked = &publisher.acked;
-    assert!(
-        acked[0].len() > 20,
-        "publishes went on during the migration: {} of {} acknowledged for {}",
-        acked[0].len(),
-        publisher.sent(),
-        users[0]
-    );
-    assert_eq!(primary_of(&cluster, &users[0]).await, to);
-    publisher
-        .assert_streams_exactly_once(&app, &mut streams)
-        .await;
-    // A cursor from before the migration resumes from the slot's new primary.
-    let polled = poll_all(&app, &users[0], &before).await;
-    let polled_set: BTreeSet<u64> = polled.iter().copied().collect();
-    assert_eq!(polled.len(), polled_set.len(), "no repeats: {polled:?}");
-    assert!(acked[0].is_subset(&polled_set), "{polled:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_cluster_primary_is_killed_with_wait_replicas_nothing_acknowledged_is_lost() {
-    let mut cluster = Cluster::start().await;
-    let app = relay_on(&cluster, |s| {
-        s.redis_wait_replicas = 1;
-        s.redis_wait_ms = 500;
-    })
-    .await;
-    let users = users_of_one_partition();
-    let before = app.cursor_now(&users[0]).await;
-    let mut streams = Vec::new();
-    for user in &users {
-        streams.push(app.sse(user).await);
-    }
-    let mut publisher = Publisher::new(&users);
-    let mut pace = tokio::time::interval(Duration::from_millis(20));
-    for _ in 0..20 {
-        pace.tick().await;
-        assert_eq!(publisher.send(&app).await, 202, "before the failover");
-    }
-    let victim = primary_of(&cluster, &users[0]).await;
-    // A second replica, so that the promoted one still has a replica to confirm WAIT 1.
-    cluster.add_replica(victim).await;
-    cluster.node_mut(victim).kill();
-    let killed = Instant::now();
-    let mut refused = 0;
-    let mut acked_after = 0;
-    while acked_after < 20 {
-        assert!(
-            killed.elapsed() < Duration::from_secs(40),
-            "publishing never recovered after the failover ({refused} refused)"
-        );
-        pace.tick().await;
-        match publisher.send(&app).await {
-            202 => acked_after += 1,
-            503 | 0 => refused += 1,
-            other => panic!("a publish during the failover answered {other}"),
-        }
-    }
-    // The cluster client retries a publish through the promotion (each append carries a
-    // record that makes a rerun store nothing), so refusals are allowed, not required.
-    eprintln!("publishes refused during the failover: {refused}");
-    assert_ne!(
-        primary_of(&cluster, &users[0]).await,
-        victim,
-        "a replica took over the partition's slot"
-    );
-    publisher
-        .assert_streams_exactly_once(&app, &mut streams)
-        .await;
-    let acked = &publisher.acked;
-    let polled = poll_all(&app, &users[0], &before).await;
-    let polled_set: BTreeSet<u64> = polled.iter().copied().collect();
-    assert_eq!(polled.len(), polled_set.len(), "no repeats: {polled:?}");
-    assert!(
-        acked[0].is_subset(&polled_set),
-        "the resumed poll has every acknowledged event: {polled:?}"
-    );
 }

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use crate::{
-    helpers::{PUBLISH_KEY, TestApp, test_settings},
+    helpers::{PUBLISH_KEY, TestApp, start_failure, test_settings},
     mail_helpers::{SmtpServer, email_settings, register},
-    topology::{Certs, Node, NodeOptions, relay_start_failure},
+    topology::{Certs, Node, NodeOptions},
 };
 
 /// Starts the relay in-process against `node` with `tweak`, and waits until it bridges.
@@ -110,8 +110,10 @@ async fn a_redis_certificate_from_another_ca_stops_start_up_naming_the_ca_settin
     .await;
     let url = format!("rediss://127.0.0.1:{}", node.port);
     let other_ca = certs.path("other-ca.crt");
-    let (code, out) = relay_start_failure(
-        &["--redis-url", &url],
+    let (code, out) = start_failure(
+        None,
+        Some(&url),
+        |_| {},
         &[("NOTIFY_REDIS_CA_FILE", other_ca.to_str().expect("path"))],
     )
     .await;
@@ -134,8 +136,10 @@ async fn a_tls_redis_that_wants_a_client_certificate_stops_start_up_without_one(
     .await;
     let url = format!("rediss://127.0.0.1:{}", node.port);
     let ca = certs.path("ca.crt");
-    let (code, out) = relay_start_failure(
-        &["--redis-url", &url],
+    let (code, out) = start_failure(
+        None,
+        Some(&url),
+        |_| {},
         &[("NOTIFY_REDIS_CA_FILE", ca.to_str().expect("path"))],
     )
     .await;
@@ -154,8 +158,10 @@ async fn a_wrong_redis_password_stops_start_up_naming_the_setting_and_never_prin
     })
     .await;
     let url = format!("redis://127.0.0.1:{}", node.port);
-    let (code, out) = relay_start_failure(
-        &["--redis-url", &url],
+    let (code, out) = start_failure(
+        None,
+        Some(&url),
+        |_| {},
         &[
             ("NOTIFY_REDIS_USERNAME", "relay"),
             ("NOTIFY_REDIS_PASSWORD", "wrong-pw-1234"),
@@ -215,7 +221,7 @@ async fn topics_resume_and_email_work_over_mutual_tls_with_an_acl_user() {
     // Topics: one publish reaches the subscriber.
     let res = app
         .http
-        .put(format!("{}/topics/image:7/subscribers/fan", app.base))
+        .put(app.url("/topics/image:7/subscribers/fan"))
         .bearer_auth(PUBLISH_KEY)
         .send()
         .await

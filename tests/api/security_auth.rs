@@ -71,11 +71,7 @@ async fn issuer_audience_and_longest_lifetime_are_enforced_when_configured() {
     .await;
     let status = |claims: Value| {
         let t = token_with(claims, JWT_SECRET);
-        let req = app
-            .http
-            .get(format!("{}/poll", app.base))
-            .bearer_auth(t)
-            .send();
+        let req = app.http.get(app.url("/poll")).bearer_auth(t).send();
         async move { req.await.expect("poll").status().as_u16() }
     };
     let good = json!({"sub": "1", "exp": now_secs() + 300,
@@ -108,7 +104,7 @@ async fn a_token_whose_exp_is_now_has_expired() {
     let t = token_with(json!({"sub": "1", "exp": now_secs()}), JWT_SECRET);
     let res = app
         .http
-        .get(format!("{}/poll", app.base))
+        .get(app.url("/poll"))
         .bearer_auth(t)
         .send()
         .await
@@ -128,7 +124,7 @@ async fn the_publish_rate_limit_counts_the_publisher_however_the_header_is_spell
     ] {
         let res = app
             .http
-            .post(format!("{}/publish", app.base))
+            .post(app.url("/publish"))
             .header("Authorization", auth)
             .json(&json!({"user_id": 1}))
             .send()
@@ -149,7 +145,7 @@ async fn wrong_keys_are_throttled_per_address_and_then_even_the_right_key_waits(
     .await;
     let publish = |key: &str| {
         app.http
-            .post(format!("{}/publish", app.base))
+            .post(app.url("/publish"))
             .bearer_auth(key)
             .json(&json!({"user_id": 1}))
             .send()
@@ -166,7 +162,7 @@ async fn wrong_keys_are_throttled_per_address_and_then_even_the_right_key_waits(
     // Other publisher routes and the metrics key share the budget.
     let res = app
         .http
-        .get(format!("{}/metrics", app.base))
+        .get(app.url("/metrics"))
         .bearer_auth("guess-5")
         .send()
         .await
@@ -185,7 +181,7 @@ async fn publish_takes_a_json_body_only() {
     ] {
         let mut req = app
             .http
-            .post(format!("{}/publish", app.base))
+            .post(app.url("/publish"))
             .bearer_auth(PUBLISH_KEY)
             .body(body);
         if let Some(ct) = content_type {
@@ -201,7 +197,7 @@ async fn publish_takes_a_json_body_only() {
     }
     let res = app
         .http
-        .post(format!("{}/publish", app.base))
+        .post(app.url("/publish"))
         .bearer_auth(PUBLISH_KEY)
         .header(CONTENT_TYPE, "application/json; charset=utf-8")
         .body(body)

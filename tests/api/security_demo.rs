@@ -36,21 +36,18 @@ async fn demo_mode_refuses_forwarded_requests_on_every_route() {
     for (name, value) in headers {
         let token = app
             .http
-            .get(format!("{}/demo/token?user_id=7", app.base))
+            .get(app.url("/demo/token?user_id=7"))
             .header(name, value);
         let publish = app
             .http
-            .post(format!("{}/publish", app.base))
+            .post(app.url("/publish"))
             .header(name, value)
             .json(&json!({"user_id": 7}));
         let topics = app
             .http
-            .put(format!("{}/topics/t/subscribers/7", app.base))
+            .put(app.url("/topics/t/subscribers/7"))
             .header(name, value);
-        let presence = app
-            .http
-            .get(format!("{}/presence/7", app.base))
-            .header(name, value);
+        let presence = app.http.get(app.url("/presence/7")).header(name, value);
         for (route, req) in [
             ("/demo/token", token),
             ("/publish", publish),
@@ -72,7 +69,7 @@ async fn demo_mode_answers_loopback_host_names_only_so_a_rebinding_page_cannot_m
     let port = app.base.rsplit(':').next().expect("port").to_owned();
     let with_host = |host: String| {
         app.http
-            .get(format!("{}/demo/token?user_id=7", app.base))
+            .get(app.url("/demo/token?user_id=7"))
             .header("Host", host)
             .send()
     };
@@ -87,7 +84,7 @@ async fn demo_mode_answers_loopback_host_names_only_so_a_rebinding_page_cannot_m
     // A cross-site form can POST text/plain without a preflight; it must not publish.
     let res = app
         .http
-        .post(format!("{}/publish", app.base))
+        .post(app.url("/publish"))
         .header("Content-Type", "text/plain")
         .body(r#"{"user_id":7}"#)
         .send()

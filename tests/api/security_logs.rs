@@ -2,52 +2,38 @@
 //! start-up errors that name their setting, secrets that are never printed and never weak.
 
 use std::{
-    io::Read,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use notify_relay::config::LogFormat;
+use notify_relay::config::{LogFormat, Settings};
 use serde_json::json;
 
 use crate::helpers::{
-    JWT_SECRET, PUBLISH_KEY, RedisServer, RelayProcess, SseClient, free_port, now_secs, token_with,
+    JWT_SECRET, PUBLISH_KEY, RedisServer, Relay, RelayProcess, SseClient, logged_run, now_secs,
+    start_failure, token_with,
 };
 
 /// Runs the real binary with `RUST_LOG=level` and `--log-format text`, makes `requests`,
 /// stops it and returns its log.
-async fn run_logged(level: &str, requests: impl AsyncFnOnce(&str)) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("relay.log");
-    let mut relay = RelayProcess::start_logged(
-        None,
-        |s| s.log_format = LogFormat::Text,
-        &[("RUST_LOG", level)],
-        Some(&path),
-    )
-    .await;
-    requests(&relay.base).await;
-    relay.signal("TERM");
-    assert!(
-        relay.wait_exit(Duration::from_secs(10)).await,
-        "relay did not stop"
-    );
-    std::fs::read_to_string(&path).expect("log")
+async fn run_logged(level: &str, requests: impl AsyncFnOnce(&Relay)) -> String {
+    let text = |s: &mut Settings| s.log_format = LogFormat::Text;
+    logged_run(None, text, &[("RUST_LOG", level)], requests).await
 }
 
 /// `n` requests with long paths and bad tokens, each a 4xx.
-async fn bad_requests(base: &str, n: usize) {
-    let http = reqwest::Client::new();
+async fn bad_requests(relay: &Relay, n: usize) {
+    let http = &relay.http;
     for i in 0..n {
         let res = http
-            .get(format!("{base}/{}/{i}", "x".repeat(900)))
+            .get(relay.url(&format!("/{}/{i}", "x".repeat(900))))
             .bearer_auth("not-a-token")
             .send()
             .await
             .expect("request");
         assert!(res.status().is_client_error(), "{}", res.status());
         let res = http
-            .get(format!("{base}/{}", "p".repeat(8_000)))
+            .get(relay.url(&format!("/{}", "p".repeat(8_000))))
             .send()
             .await
             .expect("request");
@@ -60,8 +46,8 @@ async fn bad_requests(base: &str, n: usize) {
 #[tokio::test]
 async fn bad_requests_write_nothing_at_the_default_level_and_little_at_debug() {
     let n = 100;
-    let quiet = run_logged("info", async |base: &str| bad_requests(base, n).await).await;
-    let baseline = run_logged("info", async |_: &str| {}).await;
+    let quiet = run_logged("info", async |relay: &Relay| bad_requests(relay, n).await).await;
+    let baseline = run_logged("info", async |_: &Relay| {}).await;
     // At the default level, 200 refused requests add nothing to the log.
     assert!(
         quiet.len() <= baseline.len() + 200,
@@ -71,7 +57,7 @@ async fn bad_requests_write_nothing_at_the_default_level_and_little_at_debug() {
         baseline.len()
     );
     // At debug, every line carries a path cut short: bounded per request, whatever its size.
-    let debug = run_logged("debug", async |base: &str| bad_requests(base, n).await).await;
+    let debug = run_logged("debug", async |relay: &Relay| bad_requests(relay, n).await).await;
     let longest = debug.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 1_000, "a {longest}-byte line");
     assert!(debug.len() < 2 * n * 2_000, "{} bytes", debug.len());
@@ -95,7 +81,7 @@ async fn a_broker_outage_writes_a_bounded_number_of_failure_lines_however_many_r
     // Concurrently: during an outage each one waits for the broker's timeout.
     let n = 200;
     let publishes = (0..n).map(|i| {
-        http.post(format!("{}/publish", relay.base))
+        http.post(relay.url("/publish"))
             .bearer_auth(PUBLISH_KEY)
             .json(&json!({"user_id": 1, "n": i}))
             .send()
@@ -120,10 +106,11 @@ async fn a_broker_outage_writes_a_bounded_number_of_failure_lines_however_many_r
 #[tokio::test]
 async fn a_user_id_cannot_forge_fields_in_text_logs() {
     let sub = "victim resume=false request_id=forged user=admin";
-    let log = run_logged("info", async |base: &str| {
+    let log = run_logged("info", async |relay: &Relay| {
         let t = token_with(json!({"sub": sub, "exp": now_secs() + 60}), JWT_SECRET);
-        let res = reqwest::Client::new()
-            .get(format!("{base}/events"))
+        let res = relay
+            .http
+            .get(relay.url("/events"))
             .bearer_auth(t)
             .send()
             .await
@@ -147,44 +134,25 @@ async fn a_user_id_cannot_forge_fields_in_text_logs() {
     );
 }
 
-/// Runs the binary with `envs` (and no secrets of the test's own), expecting it to refuse to
-/// start; returns what it printed. One that starts anyway is killed after a few seconds.
-fn refused(args: &[&str], envs: &[(&str, &str)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-        .args(args)
-        .envs(envs.iter().copied())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the relay");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("started with {args:?} {envs:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// Runs the binary from the defaults (not the test settings, whose flags would win over `envs`
+/// and bring secrets of their own) adjusted by `tweak`, expecting it to refuse to start;
+/// returns what it printed.
+async fn refused(tweak: impl FnOnce(&mut Settings), envs: &[(&str, &str)]) -> String {
+    let from_defaults = |s: &mut Settings| {
+        *s = Settings {
+            listen: s.listen,
+            ..Settings::defaults()
+        };
+        tweak(s);
     };
-    assert!(!status.success(), "{args:?} {envs:?}");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("stderr text");
-    err
+    let (code, out) = start_failure(None, None, from_defaults, envs).await;
+    assert_ne!(code, Some(0), "{envs:?}");
+    out
 }
 
-#[test]
-fn every_bad_start_up_value_names_its_flag_and_environment_variable() {
-    let err = refused(&[], &[("NOTIFY_REDIS_URL", "not-a-url")]);
+#[tokio::test]
+async fn every_bad_start_up_value_names_its_flag_and_environment_variable() {
+    let err = refused(|_| {}, &[("NOTIFY_REDIS_URL", "not-a-url")]).await;
     assert!(
         err.contains("--redis-url") && err.contains("NOTIFY_REDIS_URL"),
         "{err}"
@@ -200,7 +168,7 @@ fn every_bad_start_up_value_names_its_flag_and_environment_variable() {
         ),
         ("NOTIFY_TRUSTED_PROXIES", "--trusted-proxies", "a-proxy"),
     ] {
-        let err = refused(&[], &[(env, value)]);
+        let err = refused(|_| {}, &[(env, value)]).await;
         assert!(
             err.contains(flag) && err.contains(env),
             "{env}={value}: {err}"
@@ -208,8 +176,8 @@ fn every_bad_start_up_value_names_its_flag_and_environment_variable() {
     }
 }
 
-#[test]
-fn secrets_are_never_printed_by_help_and_example_or_shared_secrets_are_refused() {
+#[tokio::test]
+async fn secrets_are_never_printed_by_help_and_example_or_shared_secrets_are_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_notify-relay"))
         .arg("--help")
         .env("NOTIFY_REDIS_URL", "redis://:hunter2-redis@127.0.0.1:6379")
@@ -222,13 +190,17 @@ fn secrets_are_never_printed_by_help_and_example_or_shared_secrets_are_refused()
     assert!(help.contains("NOTIFY_REDIS_URL"), "{help}");
     assert!(!help.contains("hunter2"), "{help}");
 
-    let err = refused(&[], &[("NOTIFY_JWT_SECRET", "change-me")]);
+    let err = refused(|_| {}, &[("NOTIFY_JWT_SECRET", "change-me")]).await;
     assert!(
         err.contains("NOTIFY_JWT_SECRET") && err.contains("change-me"),
         "{err}"
     );
     let same = "the-same-secret-for-both-0123456789";
-    let err = refused(&["--jwt-secret", same, "--publish-key", same], &[]);
+    let same_for_both = |s: &mut Settings| {
+        s.jwt_secret = Some(same.parse().expect("secret"));
+        s.publish_key = Some(same.parse().expect("key"));
+    };
+    let err = refused(same_for_both, &[]).await;
     assert!(
         err.contains("--jwt-secret") && err.contains("--publish-key"),
         "{err}"
@@ -240,7 +212,7 @@ fn secrets_are_never_printed_by_help_and_example_or_shared_secrets_are_refused()
 async fn a_short_secret_is_warned_about_loudly_but_runs() {
     // The test secrets are short on purpose: the relay starts, and says why it should not.
     assert!(JWT_SECRET.len() < 32 && PUBLISH_KEY.len() < 32);
-    let log = run_logged("warn", async |_: &str| {}).await;
+    let log = run_logged("warn", async |_: &Relay| {}).await;
     let warned = |name: &str| {
         log.lines()
             .any(|l| l.contains("INSECURE") && l.contains(name))

@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, RedisServer, Relay, RelayProcess, TestApp, eventually_ok, sample, test_settings,
+    Backend, RedisServer, Relay, RelayProcess, TestApp, eventually_ok, sample, start_failure,
+    test_settings,
 };
 
 /// `XADD <stream> * <field> <value>`; returns the entry id.
@@ -153,13 +154,14 @@ async fn acknowledged_entries_are_trimmed_from_the_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_for_stream_ingest_on_the_memory_broker_fails_at_start_up_and_says_why() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-        .env("NOTIFY_INGEST_STREAM", "notify:ingest")
-        .env_remove("NOTIFY_REDIS_URL")
-        .output()
-        .expect("binary runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = start_failure(
+        None,
+        None,
+        |_| {},
+        &[("NOTIFY_INGEST_STREAM", "notify:ingest")],
+    )
+    .await;
+    assert_ne!(code, Some(0));
     assert!(
         stderr.contains("NOTIFY_INGEST_STREAM") && stderr.contains("needs Redis"),
         "{stderr}"

@@ -3,7 +3,6 @@
 
 use std::{
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -166,11 +165,7 @@ async fn on_sigterm_the_mail_worker_stops_waiting_to_retry_ends_its_tasks_and_ex
     // The worker failed once and waits 5 s to retry: the signal ends that wait.
     wait_record(&relay, "kim", |r| r["error_message"].is_string()).await;
     let signalled = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-TERM", &first.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    first.signal("TERM");
     let status = eventually("the mail worker did not exit", || {
         let exited = first.try_exit();
         async move { exited }

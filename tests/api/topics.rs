@@ -1,86 +1,59 @@
-//! Topics: subscriber sets kept ahead of time, expanded at append time.
+//! Topics, the subscriber sets: kept ahead of time with the publish key, added, removed,
+//! replaced and listed in pages, addressed percent-encoded, bad input refused. What a topic
+//! event does with them: topic_delivery.rs.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, PUBLISH_KEY, TestApp},
+    helpers::{Backend, TestApp},
     on_both_brokers,
 };
 
 on_both_brokers!(
     subscribers_can_be_added_removed_replaced_and_listed_in_pages,
-    a_topic_event_reaches_exactly_its_subscribers_on_every_connection_once,
-    exclude_leaves_out_the_named_users,
-    a_subscriber_added_after_an_event_does_not_get_it,
-    a_topic_without_subscribers_is_accepted_and_delivers_nothing,
     bad_topic_input_gets_400,
 );
-
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = app
-        .http
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(PUBLISH_KEY);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn follow(app: &TestApp, topic: &str, user: &str) {
-    let (status, body) = call(
-        app,
-        reqwest::Method::PUT,
-        &format!("/topics/{topic}/subscribers/{user}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-}
 
 async fn subscribers_can_be_added_removed_replaced_and_listed_in_pages(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let put = reqwest::Method::PUT;
-    let (_, first) = call(&app, put.clone(), "/topics/image:42/subscribers/7", None).await;
+    let (_, first) = app
+        .keyed(put.clone(), "/topics/image:42/subscribers/7", None)
+        .await;
     assert_eq!(first["added"], true);
-    let (_, again) = call(&app, put.clone(), "/topics/image:42/subscribers/7", None).await;
+    let (_, again) = app
+        .keyed(put.clone(), "/topics/image:42/subscribers/7", None)
+        .await;
     assert_eq!(again["added"], false, "adding twice is idempotent");
-    let (_, gone) = call(
-        &app,
-        reqwest::Method::DELETE,
-        "/topics/image:42/subscribers/7",
-        None,
-    )
-    .await;
+    let (_, gone) = app
+        .keyed(
+            reqwest::Method::DELETE,
+            "/topics/image:42/subscribers/7",
+            None,
+        )
+        .await;
     assert_eq!(gone["removed"], true);
-    let (_, gone) = call(
-        &app,
-        reqwest::Method::DELETE,
-        "/topics/image:42/subscribers/7",
-        None,
-    )
-    .await;
+    let (_, gone) = app
+        .keyed(
+            reqwest::Method::DELETE,
+            "/topics/image:42/subscribers/7",
+            None,
+        )
+        .await;
     assert_eq!(gone["removed"], false);
 
     let users: Vec<Value> = (0..25)
         .map(|i| json!(format!("u{i:02}")))
         .chain([json!(5), json!("u00")])
         .collect();
-    let (status, set) = call(
-        &app,
-        put,
-        "/topics/image:42/subscribers",
-        Some(json!({"subscribers": users})),
-    )
-    .await;
+    let (status, set) = app
+        .keyed(
+            put,
+            "/topics/image:42/subscribers",
+            Some(json!({"subscribers": users})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(set["count"], 26, "duplicates collapse; 5 is the user \"5\"");
     let mut listed = Vec::new();
@@ -90,7 +63,7 @@ async fn subscribers_can_be_added_removed_replaced_and_listed_in_pages(backend: 
             Some(a) => format!("/topics/image:42/subscribers?limit=10&after={a}"),
             None => "/topics/image:42/subscribers?limit=10".into(),
         };
-        let (_, page) = call(&app, reqwest::Method::GET, &path, None).await;
+        let (_, page) = app.keyed(reqwest::Method::GET, &path, None).await;
         listed.extend(
             page["subscribers"]
                 .as_array()
@@ -112,115 +85,18 @@ async fn subscribers_can_be_added_removed_replaced_and_listed_in_pages(backend: 
         listed, expected,
         "every subscriber once, in order, across pages"
     );
-    let (_, cleared) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/topics/image:42/subscribers",
-        Some(json!({"subscribers": []})),
-    )
-    .await;
+    let (_, cleared) = app
+        .keyed(
+            reqwest::Method::PUT,
+            "/topics/image:42/subscribers",
+            Some(json!({"subscribers": []})),
+        )
+        .await;
     assert_eq!(cleared["count"], 0);
-    let (_, empty) = call(
-        &app,
-        reqwest::Method::GET,
-        "/topics/image:42/subscribers",
-        None,
-    )
-    .await;
+    let (_, empty) = app
+        .keyed(reqwest::Method::GET, "/topics/image:42/subscribers", None)
+        .await;
     assert_eq!(empty["subscribers"], json!([]));
-}
-
-async fn a_topic_event_reaches_exactly_its_subscribers_on_every_connection_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    for user in ["uploader", "reviewer"] {
-        follow(&app, "image:42", user).await;
-    }
-    let mut tabs = vec![
-        app.sse("uploader").await,
-        app.sse("uploader").await,
-        app.sse("reviewer").await,
-    ];
-    let mut outsider = app.sse("outsider").await;
-    let res = app
-        .publish(json!({"topic": "image:42", "user_id": "reviewer", "img_url": "/new.jpg"}))
-        .await;
-    assert_eq!(res.status(), 202);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(
-        body["recipients"], 2,
-        "reviewer is named and subscribed: counted once"
-    );
-    let marker = app
-        .publish_ok(json!({"user_ids": ["uploader", "reviewer", "outsider"], "marker": true}))
-        .await;
-    for tab in &mut tabs {
-        let got = tab.events(2).await;
-        assert_eq!(got[0].data["img_url"], "/new.jpg");
-        assert_eq!(got[1].id, marker, "once, not twice");
-    }
-    assert_eq!(
-        outsider.next_event().await.id,
-        marker,
-        "the outsider got only the marker"
-    );
-    // And it is in each subscriber's history, for resume and poll.
-    let poll = app.poll("reviewer", Some("0-0"), 0).await;
-    assert_eq!(poll["events"][0]["data"]["img_url"], "/new.jpg");
-}
-
-async fn exclude_leaves_out_the_named_users(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    for user in ["a", "b"] {
-        follow(&app, "image:1", user).await;
-    }
-    let mut a = app.sse("a").await;
-    let mut b = app.sse("b").await;
-    let body: Value = app
-        .publish(json!({"topic": "image:1", "exclude": ["a"], "n": 1}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["recipients"], 1);
-    let marker = app
-        .publish_ok(json!({"user_ids": ["a", "b"], "marker": true}))
-        .await;
-    assert_eq!(b.next_event().await.data["n"], 1);
-    assert_eq!(
-        a.next_event().await.id,
-        marker,
-        "the excluded user got nothing before the marker"
-    );
-}
-
-async fn a_subscriber_added_after_an_event_does_not_get_it(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    follow(&app, "image:2", "early").await;
-    let start = app.cursor_now("late").await;
-    app.publish_ok(json!({"topic": "image:2", "n": 1})).await;
-    follow(&app, "image:2", "late").await;
-    let second = app.publish_ok(json!({"topic": "image:2", "n": 2})).await;
-    let poll = app.poll("late", Some(&start), 0).await;
-    let ids: Vec<&str> = poll["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [second.as_str()]);
-}
-
-async fn a_topic_without_subscribers_is_accepted_and_delivers_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let mut sse = app.sse("someone").await;
-    let res = app.publish(json!({"topic": "image:nobody", "n": 1})).await;
-    assert_eq!(res.status(), 202);
-    assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        json!({"id": null, "recipients": 0})
-    );
-    let marker = app.publish_ok(json!({"user_id": "someone"})).await;
-    assert_eq!(sse.next_event().await.id, marker);
 }
 
 async fn bad_topic_input_gets_400(backend: Backend) {
@@ -230,34 +106,34 @@ async fn bad_topic_input_gets_400(backend: Backend) {
         format!("/topics/{long}/subscribers/1"),
         "/topics/bad%20name/subscribers/1".into(),
     ] {
-        let (status, body) = call(&app, reqwest::Method::PUT, &path, None).await;
+        let (status, body) = app.keyed(reqwest::Method::PUT, &path, None).await;
         assert_eq!(status, 400, "{path}");
         assert_eq!(body["error"], "bad_topic");
     }
-    let (status, body) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/topics/ok/subscribers",
-        Some(json!({"subscribers": [1.5]})),
-    )
-    .await;
+    let (status, body) = app
+        .keyed(
+            reqwest::Method::PUT,
+            "/topics/ok/subscribers",
+            Some(json!({"subscribers": [1.5]})),
+        )
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_event"))
     );
-    let (status, _) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/topics/ok/subscribers",
-        Some(json!(["not", "wrapped"])),
-    )
-    .await;
+    let (status, _) = app
+        .keyed(
+            reqwest::Method::PUT,
+            "/topics/ok/subscribers",
+            Some(json!(["not", "wrapped"])),
+        )
+        .await;
     assert_eq!(status, 400);
     let res = app.publish(json!({"topic": "has space"})).await;
     assert_eq!(res.status(), 400);
     let res = app
         .http
-        .put(format!("{}/topics/ok/subscribers/1", app.base))
+        .put(app.url("/topics/ok/subscribers/1"))
         .send()
         .await
         .unwrap();
@@ -265,108 +141,29 @@ async fn bad_topic_input_gets_400(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_php_publish_to_a_topic_reaches_its_followers() {
-    let app = TestApp::spawn(Backend::Redis).await;
-    follow(&app, "image:42", "9").await;
-    let mut sse = app.sse("9").await;
-    app.redis()
-        .publish("image_update", r#"{"topic":"image:42","img_url":"/t.jpg"}"#)
-        .await;
-    assert_eq!(sse.next_event().await.data["img_url"], "/t.jpg");
-}
-
-/// Batches of one history per script, while direct events to the same users interleave: each
-/// user's history must still hold every event once, in id order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn big_topic_appends_in_batches_keep_every_history_complete_and_ordered() {
-    let app =
-        std::sync::Arc::new(TestApp::spawn_with(Backend::Redis, |s| s.append_batch = 1).await);
-    let users: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
-    let (status, _) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/topics/big/subscribers",
-        Some(json!({"subscribers": users})),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let start = app.cursor_now("f0").await;
-    let mut tasks = Vec::new();
-    for k in 0..3 {
-        let app = app.clone();
-        let users = users.clone();
-        tasks.push(tokio::spawn(async move {
-            for n in 0..20 {
-                // Topic events are big appends (one history per script); direct events to one
-                // user take the ordinary path and must first write any pending entry for them.
-                let bodies = if k == 0 {
-                    vec![json!({"topic": "big", "n": n, "k": k})]
-                } else {
-                    users
-                        .iter()
-                        .map(|u| json!({"user_id": u, "n": n, "k": k}))
-                        .collect()
-                };
-                for body in bodies {
-                    let res = app.publish(body).await;
-                    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    for user in &users {
-        let poll = app.poll(user, Some(&start), 0).await;
-        let events = poll["events"].as_array().unwrap();
-        assert_eq!(events.len(), 60, "{user} has every event");
-        let ids: Vec<(u64, u64)> = events
-            .iter()
-            .map(|e| {
-                let (a, b) = e["id"].as_str().unwrap().split_once('-').unwrap();
-                (a.parse().unwrap(), b.parse().unwrap())
-            })
-            .collect();
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "{user}'s history is in id order"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_and_users_with_slash_plus_or_percent_are_addressed_percent_encoded() {
     let app = TestApp::spawn(Backend::Memory).await;
-    let (status, body) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/topics/album%2F3/subscribers/x%2By%25",
-        None,
-    )
-    .await;
+    let (status, body) = app
+        .keyed(
+            reqwest::Method::PUT,
+            "/topics/album%2F3/subscribers/x%2By%25",
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (body["topic"].as_str(), body["user"].as_str()),
         (Some("album/3"), Some("x+y%"))
     );
-    let (_, page) = call(
-        &app,
-        reqwest::Method::GET,
-        "/topics/album%2f3/subscribers",
-        None,
-    )
-    .await;
+    let (_, page) = app
+        .keyed(reqwest::Method::GET, "/topics/album%2f3/subscribers", None)
+        .await;
     assert_eq!(page["subscribers"], json!(["x+y%"]));
     let res = app.publish(json!({"topic": "album/3"})).await;
     assert_eq!(res.json::<Value>().await.unwrap()["recipients"], 1);
-    let (status, body) = call(
-        &app,
-        reqwest::Method::PUT,
-        "/topics/a%252Fb/subscribers/1",
-        None,
-    )
-    .await;
+    let (status, body) = app
+        .keyed(reqwest::Method::PUT, "/topics/a%252Fb/subscribers/1", None)
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_topic")),

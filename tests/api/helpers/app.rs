@@ -12,7 +12,7 @@ use notify_relay::{
 };
 use serde_json::{Value, json};
 
-use super::{Backend, JWT_SECRET, PUBLISH_KEY, RedisServer, Relay, eventually};
+use super::{Backend, JWT_SECRET, PUBLISH_KEY, RedisServer, Relay, wait_bridge_subscribed};
 
 /// A running relay and the redis-server behind it (if any). Talk to it through [`Relay`], which
 /// it derefs to.
@@ -83,20 +83,7 @@ impl TestApp {
 
     /// Waits until the pub/sub bridge is subscribed (PUBSUB NUMSUB > 0).
     pub async fn wait_bridge_subscribed(&self) {
-        let c = self.redis().connection().await;
-        eventually("the bridge never subscribed", || {
-            let mut c = c.clone();
-            async move {
-                let (_, n): (String, i64) = redis::cmd("PUBSUB")
-                    .arg("NUMSUB")
-                    .arg("image_update")
-                    .query_async(&mut c)
-                    .await
-                    .unwrap_or_default();
-                (n > 0).then_some(())
-            }
-        })
-        .await;
+        wait_bridge_subscribed(&self.redis().connection().await).await;
     }
 }
 

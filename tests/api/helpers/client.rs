@@ -177,6 +177,26 @@ impl Relay {
         assert_eq!(res.status().as_u16(), 200);
     }
 
+    /// Any request with the publish key and an optional JSON body: the status and the JSON
+    /// answer (`null` if it has none).
+    pub async fn keyed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(PUBLISH_KEY);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Scrapes `/metrics` on a connection of its own, so the scrape adds no pooled connection.
     pub async fn scrape(&self) -> String {
         let res = reqwest::get(self.url("/metrics")).await.expect("metrics");

@@ -4,7 +4,8 @@
 //! - [`app`]: the relay in the test's process ([`TestApp`]) and its settings and tokens.
 //! - [`process`]: the relay binary as a child process ([`RelayProcess`]), to signal or kill;
 //!   started from the same [`Settings`](notify_relay::config::Settings) and tweak closure as a
-//!   [`TestApp`], which [`flags`] turns into its command line.
+//!   [`TestApp`], which [`flags`] turns into its command line; [`start_failure`] runs it
+//!   expecting it to stop at start-up.
 //! - [`client`]: [`Relay`], the one client for any relay (both of the above deref to it, and
 //!   [`Relay::at`] makes one from a base URL), and metrics samples.
 //! - [`sse`]: an SSE client that parses frames.
@@ -24,10 +25,10 @@ pub mod wait;
 pub use app::{TestApp, now_secs, test_settings, token, token_with};
 pub use client::{Relay, sample};
 pub use flags::flags;
-pub use process::{MailerProcess, RelayProcess};
-pub use redis_server::{RedisServer, free_port};
+pub use process::{MailerProcess, RelayProcess, logged_run, signal, start_failure};
+pub use redis_server::{RedisServer, free_port, subscribed, wait_bridge_subscribed};
 pub use sse::{Frame, SseClient};
-pub use wait::{eventually, eventually_ok, eventually_ok_within, eventually_within};
+pub use wait::{eventually, eventually_ok, eventually_ok_within, eventually_within, within};
 
 /// The secret every test relay verifies subscriber tokens with.
 pub const JWT_SECRET: &str = "test-jwt-secret";

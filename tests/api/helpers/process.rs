@@ -4,12 +4,12 @@ use std::{
     ops::Deref,
     path::Path,
     process::{Child, Command, ExitStatus, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use notify_relay::config::Settings;
 
-use super::{Relay, flags, free_port, test_settings};
+use super::{Relay, WAIT, flags, free_port, test_settings, within};
 
 /// The relay as a separate process (the real binary), so a test can SIGKILL or SIGTERM it.
 /// Talk to it through [`Relay`], which it derefs to.
@@ -61,29 +61,29 @@ impl RelayProcess {
         self.child.as_ref().map(Child::id).expect("running")
     }
 
-    /// Sends a signal with kill(1).
+    /// Sends a signal (`TERM`, `STOP`, ...).
     pub fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        signal(self.pid(), name);
     }
 
     /// Waits for the process to exit, at most `limit`; returns whether it did.
     pub async fn wait_exit(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait().expect("try_wait")
-            {
+        let Some(child) = self.child.as_mut() else {
+            return self.status.is_some();
+        };
+        let exited = within(limit, || {
+            let status = child.try_wait().expect("try_wait");
+            async move { status.ok_or(()) }
+        })
+        .await;
+        match exited {
+            Ok(status) => {
                 self.child = None;
                 self.status = Some(status);
-                return true;
+                true
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(()) => false,
         }
-        false
     }
 
     /// The exit code, once [`Self::wait_exit`] saw the process exit (`None` if a signal ended it).
@@ -104,6 +104,26 @@ impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs the binary with its stdout and stderr written to a file, makes `requests` to it, stops
+/// it with SIGTERM and returns everything it wrote: what a test of the logs reads.
+pub async fn logged_run(
+    redis_url: Option<&str>,
+    tweak: impl FnOnce(&mut Settings),
+    envs: &[(&str, &str)],
+    requests: impl AsyncFnOnce(&Relay),
+) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("relay.log");
+    let mut relay = RelayProcess::start_logged(redis_url, tweak, envs, Some(&path)).await;
+    requests(&relay).await;
+    relay.signal("TERM");
+    assert!(
+        relay.wait_exit(Duration::from_secs(10)).await,
+        "relay did not stop"
+    );
+    std::fs::read_to_string(&path).expect("log")
 }
 
 /// `notify-relay mailer`, the mail worker as a process of its own; killed when dropped.
@@ -135,9 +155,9 @@ impl MailerProcess {
         ))
     }
 
-    /// The process id, to signal it.
-    pub fn pid(&self) -> u32 {
-        self.0.id()
+    /// Sends a signal (`TERM`, ...).
+    pub fn signal(&self, name: &str) {
+        signal(self.0.id(), name);
     }
 
     /// How it exited, if it has.
@@ -158,6 +178,40 @@ impl Drop for MailerProcess {
     }
 }
 
+/// Sends the signal `name` (`TERM`, `STOP`, `CONT`, ...) to process `pid` with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill -{name} {pid}");
+}
+
+/// Runs the binary (`subcommand` first if any) with the test settings adjusted by `tweak`,
+/// expecting it to stop at start-up; returns its exit code and everything it wrote (stdout,
+/// then stderr). A malformed value no [`Settings`] can hold goes in `envs` (as an operator's
+/// environment would carry it); `RUST_LOG` is not inherited. Panics if the binary is still
+/// running after [`WAIT`].
+pub async fn start_failure(
+    subcommand: Option<&str>,
+    redis_url: Option<&str>,
+    tweak: impl FnOnce(&mut Settings),
+    envs: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::from(command(subcommand, redis_url, envs, tweak));
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("relay binary");
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the relay should have stopped at start-up: {cmd:?}"))
+        .expect("wait");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
 /// Runs the binary (`subcommand` first if any) with the test settings adjusted by `tweak`.
 fn spawn_binary(
     subcommand: Option<&str>,
@@ -166,12 +220,7 @@ fn spawn_binary(
     log: Option<&Path>,
     tweak: impl FnOnce(&mut Settings),
 ) -> Child {
-    let mut settings = test_settings(redis_url.map(str::to_owned));
-    tweak(&mut settings);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_notify-relay"));
-    cmd.args(subcommand)
-        .args(flags(&settings))
-        .envs(envs.iter().copied());
+    let mut cmd = command(subcommand, redis_url, envs, tweak);
     match log {
         Some(path) => {
             let file = std::fs::File::create(path).expect("log file");
@@ -182,4 +231,22 @@ fn spawn_binary(
         }
     }
     cmd.spawn().expect("relay binary")
+}
+
+/// The binary's command line for the test settings adjusted by `tweak`, with `envs` set and
+/// the test's own `RUST_LOG` left out (so what it prints does not depend on who runs it).
+fn command(
+    subcommand: Option<&str>,
+    redis_url: Option<&str>,
+    envs: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Settings),
+) -> Command {
+    let mut settings = test_settings(redis_url.map(str::to_owned));
+    tweak(&mut settings);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_notify-relay"));
+    cmd.args(subcommand)
+        .args(flags(&settings))
+        .env_remove("RUST_LOG")
+        .envs(envs.iter().copied());
+    cmd
 }

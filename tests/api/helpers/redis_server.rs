@@ -5,6 +5,8 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
+use redis::aio::MultiplexedConnection;
+
 use super::eventually;
 
 pub fn free_port() -> u16 {
@@ -68,7 +70,8 @@ impl RedisServer {
         }
     }
 
-    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+    /// A connection of the test's own to this server.
+    pub async fn connection(&self) -> MultiplexedConnection {
         redis::Client::open(self.url())
             .expect("url")
             .get_multiplexed_async_connection()
@@ -102,4 +105,25 @@ impl RedisServer {
             child: None,
         }
     }
+}
+
+/// Whether anything (in a test: the relay's pub/sub bridge) is subscribed to `channel` on the
+/// server behind `c` (`PUBSUB NUMSUB`); an error counts as no, so a caller can keep asking.
+pub async fn subscribed(c: &MultiplexedConnection, channel: &str) -> bool {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut c.clone())
+        .await
+        .unwrap_or_default();
+    n > 0
+}
+
+/// Waits until the relay's pub/sub bridge is subscribed to `image_update` on the server behind
+/// `c`: before that, an event published there would not reach the relay.
+pub async fn wait_bridge_subscribed(c: &MultiplexedConnection) {
+    eventually("the bridge never subscribed", || async {
+        subscribed(c, "image_update").await.then_some(())
+    })
+    .await;
 }

@@ -1,5 +1,6 @@
 //! The one way a test waits for something that happens on its own time: ask again every 20 ms
 //! until it is so, and fail after [`WAIT`] (or a longer limit) saying what never happened.
+//! [`within`] is the same loop for a caller that handles the timeout itself.
 
 use std::{
     fmt::Display,
@@ -60,17 +61,31 @@ where
     wait_until(limit, what, probe).await
 }
 
-async fn wait_until<T, E, F, Fut>(limit: Duration, what: impl Display, mut probe: F) -> T
+async fn wait_until<T, E, F, Fut>(limit: Duration, what: impl Display, probe: F) -> T
 where
     E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    match within(limit, probe).await {
+        Ok(value) => value,
+        Err(seen) => panic!("{what}{seen}"),
+    }
+}
+
+/// The deadline loop itself, for a caller that decides what a timeout means: runs `probe` until
+/// it answers `Ok`, at most `limit`; then the last `Err` it answered.
+pub async fn within<T, E, F, Fut>(limit: Duration, mut probe: F) -> Result<T, E>
+where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let deadline = Instant::now() + limit;
     loop {
         match probe().await {
-            Ok(value) => return value,
-            Err(seen) => assert!(Instant::now() < deadline, "{what}{seen}"),
+            Ok(value) => return Ok(value),
+            Err(seen) if Instant::now() >= deadline => return Err(seen),
+            Err(_) => {}
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use redis::Client;
 use tempfile::TempDir;
 
-use crate::helpers::{JWT_SECRET, PUBLISH_KEY, WAIT, eventually, free_port};
+use crate::helpers::{eventually, free_port, signal, subscribed, wait_bridge_subscribed};
 
 mod certs;
 mod cluster;
@@ -151,21 +151,12 @@ impl Node {
 
     /// Waits until the relay's pub/sub bridge is subscribed to `image_update`.
     pub async fn wait_bridge_subscribed(&self) {
-        eventually("the bridge never subscribed", || async {
-            self.bridge_subscribed().await.then_some(())
-        })
-        .await;
+        wait_bridge_subscribed(&self.connection().await).await;
     }
 
     /// Whether the relay's pub/sub bridge is subscribed to `image_update` on this node.
     pub async fn bridge_subscribed(&self) -> bool {
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("image_update")
-            .query_async(&mut self.connection().await)
-            .await
-            .unwrap_or_default();
-        n > 0
+        subscribed(&self.connection().await, "image_update").await
     }
 
     /// Waits until `n` replicas are connected and in sync with this primary.
@@ -192,12 +183,7 @@ impl Node {
 
     /// Sends a signal (`STOP`, `CONT`, ...) with kill(1).
     pub fn signal(&self, name: &str) {
-        let pid = self.child.as_ref().map(Child::id).expect("running");
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        signal(self.child.as_ref().map(Child::id).expect("running"), name);
     }
 
     /// Kills the server (SIGKILL) and reaps it.
@@ -227,37 +213,4 @@ fn test_client(opts: &NodeOptions<'_>, port: u16) -> Client {
         None => Client::open(format!("redis://{auth}127.0.0.1:{port}")),
     }
     .expect("test client")
-}
-
-/// Runs the relay binary with the test defaults plus `args` and `envs`, expecting it to stop
-/// at start-up; returns its exit code and everything it wrote.
-pub async fn relay_start_failure(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_notify-relay"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--jwt-secret", JWT_SECRET, "--publish-key", PUBLISH_KEY])
-        .args(["--redis-prefix", "test"])
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("relay binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let status = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .expect("the relay should have stopped at start-up")
-        .expect("wait");
-    let mut text = String::new();
-    for mut pipe in [
-        Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(stderr),
-    ] {
-        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut text)
-            .await
-            .expect("read output");
-    }
-    (status.code(), text)
 }
