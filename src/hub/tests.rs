@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::EventId;
+use crate::{broker::LogEntry, event::EventId};
 
 fn hub(per_user: usize, total: usize, queue_len: usize) -> Arc<Hub> {
     Hub::new(

@@ -2,8 +2,11 @@ use std::sync::Arc;
 
 use super::*;
 use crate::{
+    broker::LogEntry,
+    event::{EventId, StoredEvent},
     hub::{Hub, HubLimits},
     metrics::Metrics,
+    transport::Transport,
 };
 
 fn user(u: &str) -> UserId {
