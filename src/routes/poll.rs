@@ -19,13 +19,17 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, cursor, query};
+use super::{PollSettings, cursor, query};
 use crate::{
-    broker::History,
+    auth::Authenticator,
+    broker::{Broker, History},
+    email::delivery::Deliveries,
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{Push, Subscription},
-    metrics::ConnectionAccount,
+    hub::{Hub, Push, Subscription},
+    limits::RateLimits,
+    metrics::{ConnectionAccount, Metrics},
+    presence::Presence,
     transport::Transport,
 };
 
@@ -70,10 +74,21 @@ pub struct PollAnswer {
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
-pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.limits.connect(&req)?;
+#[allow(clippy::too_many_arguments)] // One extractor per shared part the poll uses.
+pub async fn poll(
+    req: HttpRequest,
+    auth: web::Data<Authenticator>,
+    limits: web::Data<RateLimits>,
+    hub: web::Data<Hub>,
+    broker: web::Data<dyn Broker>,
+    metrics: web::Data<Metrics>,
+    presence: web::Data<Presence>,
+    deliveries: web::Data<Deliveries>,
+    settings: web::Data<PollSettings>,
+) -> Result<HttpResponse, ApiError> {
+    limits.connect(&req)?;
     let q: PollQuery = query(&req)?;
-    let session = state.auth.session(&req, q.token.as_deref())?;
+    let session = auth.session(&req, q.token.as_deref())?;
     let user = session.user;
     // A poll is not held past its token's expiry: the next one must present a valid token.
     let token_left = session
@@ -84,20 +99,32 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let timeout = q
         .timeout
         .map(Duration::from_secs)
-        .unwrap_or(state.poll.timeout)
-        .min(state.poll.timeout)
+        .unwrap_or(settings.timeout)
+        .min(settings.timeout)
         .min(token_left);
     let mut response = HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type(mime::APPLICATION_JSON)
         .take();
-    Ok(match start(&state, user, cursor, timeout).await? {
-        Start::Answer(user, body) => {
-            answered(&state, &user, &body);
-            answer(response, &body)
-        }
-        Start::Wait(waiting) => response.streaming(waiting),
-    })
+    let reports = Reports {
+        presence,
+        deliveries,
+    };
+    let read = Read {
+        hub: &hub,
+        broker: &**broker,
+        metrics: &metrics,
+        batch: settings.batch,
+    };
+    Ok(
+        match start(read, user, cursor, timeout, reports.clone()).await? {
+            Start::Answer(user, body) => {
+                reports.answered(&user, &body);
+                answer(response, &body)
+            }
+            Start::Wait(waiting) => response.streaming(waiting),
+        },
+    )
 }
 
 /// How a poll goes on once history was read.
@@ -108,17 +135,33 @@ enum Start {
     Wait(Waiting),
 }
 
+/// What a poll reads before it answers or waits.
+struct Read<'a> {
+    hub: &'a Arc<Hub>,
+    broker: &'a dyn Broker,
+    metrics: &'a Arc<Metrics>,
+    /// Most events in one answer.
+    batch: usize,
+}
+
 async fn start(
-    state: &web::Data<AppState>,
+    read: Read<'_>,
     user: UserId,
     cursor: Option<EventId>,
     timeout: Duration,
+    reports: Reports,
 ) -> Result<Start, ApiError> {
-    if !state.hub.is_live() {
+    let Read {
+        hub,
+        broker,
+        metrics,
+        batch,
+    } = read;
+    if !hub.is_live() {
         return Err(ApiError::NotReady);
     }
     let Some(cursor) = cursor else {
-        let head = state.broker.head_for(&user).await?;
+        let head = broker.head_for(&user).await?;
         let body = PollAnswer {
             events: Vec::new(),
             cursor: head,
@@ -126,12 +169,11 @@ async fn start(
         };
         return Ok(Start::Answer(user, body));
     };
-    let batch = state.poll.batch;
     // Subscribe before reading history, so nothing appended in between is missed.
-    let sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
-    match state.broker.read_after(&user, cursor, batch).await? {
+    let sub = hub.subscribe(user.clone(), Transport::Poll)?;
+    match broker.read_after(&user, cursor, batch).await? {
         History::Reset { head } => {
-            state.metrics.trace.reset(&user, "poll", cursor, head);
+            metrics.trace.reset(&user, "poll", cursor, head);
             let body = PollAnswer {
                 events: Vec::new(),
                 cursor: head,
@@ -140,10 +182,8 @@ async fn start(
             return Ok(Start::Answer(user, body));
         }
         History::Events(events) if !events.is_empty() => {
-            state.metrics.trace.polled(&user, &events);
-            state
-                .metrics
-                .delivered_from_history(Transport::Poll, events.len());
+            metrics.trace.polled(&user, &events);
+            metrics.delivered_from_history(Transport::Poll, events.len());
             let last = events.last().map_or(cursor, |e| e.id);
             let body = PollAnswer {
                 events,
@@ -155,7 +195,7 @@ async fn start(
         History::Events(_) => {}
     }
     // Counted as waiting until it answers or the client goes away (the body is dropped).
-    let conn = ConnectionAccount::open(&state.metrics, Transport::Poll, &user);
+    let conn = ConnectionAccount::open(metrics, Transport::Poll, &user);
     Ok(Start::Wait(Waiting {
         wait: Some(Box::pin(Wait {
             sub,
@@ -163,17 +203,28 @@ async fn start(
             batch,
             deadline: tokio::time::sleep(timeout),
             conn,
-            state: state.clone(),
+            reports,
         })),
     }))
 }
 
-/// What a poll's answer means beyond its bytes: the user counts as online until the next poll
-/// is due, and fallback events returned here reached them, so they get no email for those.
-fn answered(state: &AppState, user: &UserId, body: &PollAnswer) {
-    state.presence.polled(user);
-    for e in body.events.iter().filter(|e| e.fallback) {
-        state.email.deliveries.report(e.id, user);
+/// Where a poll's answer is reported: the two parts [`Reports::answered`] tells, held by a
+/// waiting poll until it answers.
+#[derive(Clone)]
+struct Reports {
+    presence: web::Data<Presence>,
+    deliveries: web::Data<Deliveries>,
+}
+
+impl Reports {
+    /// What a poll's answer means beyond its bytes: the user counts as online until the next
+    /// poll is due, and fallback events returned here reached them, so they get no email for
+    /// those.
+    fn answered(&self, user: &UserId, body: &PollAnswer) {
+        self.presence.polled(user);
+        for e in body.events.iter().filter(|e| e.fallback) {
+            self.deliveries.report(e.id, user);
+        }
     }
 }
 
@@ -204,7 +255,7 @@ pin_project_lite::pin_project! {
         deadline: tokio::time::Sleep,
         // The waiting-poll gauge and the delivery counts.
         conn: ConnectionAccount,
-        state: web::Data<AppState>,
+        reports: Reports,
     }
 }
 
@@ -265,7 +316,7 @@ impl Stream for Waiting {
             events,
             reset: false,
         };
-        answered(wait.state, wait.sub.user(), &body);
+        wait.reports.answered(wait.sub.user(), &body);
         match serde_json::to_vec(&body) {
             Ok(json) => Poll::Ready(Some(Ok(Bytes::from(json)))),
             Err(e) => {

@@ -14,12 +14,14 @@ use actix_web::{
     web,
 };
 
+mod app_data;
 mod broker;
 mod mailer;
 mod signal;
 
 pub use mailer::run_mailer;
 
+use app_data::AppData;
 use broker::make_broker;
 use signal::on_signal;
 
@@ -35,7 +37,7 @@ use crate::{
     metrics::Metrics,
     presence::Presence,
     redis_store::StoreError,
-    routes::{self, AppState},
+    routes::{self, Lease},
     tasks::{self, Tasks},
     telemetry,
 };
@@ -148,8 +150,6 @@ impl Application {
             .trace
             .attach(&instance, shared_redis.clone(), &tasks);
         metrics.connections_limit.set(config.hub.total as i64);
-        let admin = Admin::new(config.admin, &instance, shared_redis);
-        let admin_on = admin.enabled();
         tasks.spawn(
             "hub-keepalive",
             hub.clone().run_keepalive(config.sse.keepalive),
@@ -161,35 +161,57 @@ impl Application {
                 "DEMO MODE: no --jwt-secret / NOTIFY_JWT_SECRET is set, so /demo/token hands out a token for any user id. For local demos only; the relay listens on loopback only."
             );
         }
-        let limits = Arc::new(RateLimits::new(&config.limits));
-        tasks.spawn("rate-limit-cleanup", limits.clone().run_cleanup());
-        // Read by `limits::bound_request`, which runs before any route.
-        let request_bounds = web::Data::from(limits.clone());
+        let limits = web::Data::new(RateLimits::new(&config.limits));
+        tasks.spawn(
+            "rate-limit-cleanup",
+            limits.clone().into_inner().run_cleanup(),
+        );
         tasks.spawn("hub-deadlines", hub.clone().run_deadlines());
         let cors_origins = server.cors_origins;
         let write_timeout = server.write_timeout;
         let drain = server.drain;
         let auth = Authenticator::new(&config.auth);
         tasks.spawn("auth-failure-cleanup", auth.failures().run_cleanup());
-        let state = web::Data::new(AppState {
-            auth,
-            broker,
-            hub: hub.clone(),
-            lease: bridge,
-            sse: config.sse,
-            poll: config.poll,
-            parse: config.parse,
-            limits,
-            presence,
-            email,
-            metrics,
-        });
-        crate::admin::figures::start(&state, &admin, &tasks);
-        let admin_data = web::Data::from(admin);
-        let description = web::Data::new(routes::describe::Description::new(
+        let lease = Arc::new(Lease(bridge));
+        let email = Arc::new(email);
+        let admin = Admin::new(
+            config.admin,
+            &instance,
+            shared_redis,
+            crate::admin::figures::Sources {
+                hub: hub.clone(),
+                broker: broker.clone(),
+                metrics: metrics.clone(),
+                lease: lease.clone(),
+                presence: presence.clone(),
+                email: email.clone(),
+            },
+        );
+        let admin_on = admin.enabled();
+        crate::admin::figures::start(&admin, &tasks);
+        let description = routes::describe::Description::new(
             &config.parse,
             admin_on.then(crate::admin::description),
-        ));
+        );
+        // Each part is its own app data, and each handler extracts only the parts it uses.
+        let data = AppData {
+            auth: web::Data::new(auth),
+            broker: web::Data::from(broker),
+            hub: web::Data::from(hub.clone()),
+            lease: web::Data::from(lease),
+            limits,
+            bounds: web::Data::new(config.limits.bounds),
+            tracer: web::Data::from(metrics.trace.clone()),
+            metrics: web::Data::from(metrics),
+            presence: web::Data::from(presence),
+            deliveries: web::Data::from(email.deliveries.clone()),
+            email: web::Data::from(email),
+            sse: web::Data::new(config.sse),
+            poll: web::Data::new(config.poll),
+            parse: web::Data::new(config.parse),
+            description: web::Data::new(description),
+            admin: web::Data::from(admin),
+        };
         let server = HttpServer::new(move || {
             App::new()
                 // Every route in demo mode, so a proxy or a rebinding page can reach none of them.
@@ -200,10 +222,7 @@ impl Application {
                 .wrap(from_fn(limits::bound_request))
                 // Outermost: the request id and span cover everything below.
                 .wrap(from_fn(telemetry::request_span))
-                .app_data(state.clone())
-                .app_data(description.clone())
-                .app_data(request_bounds.clone())
-                .app_data(admin_data.clone())
+                .configure(|cfg| data.register(cfg))
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .configure(|cfg| crate::admin::configure(cfg, admin_on))
                 .default_service(web::to(|| async {
