@@ -1,4 +1,4 @@
-//! The admin page's figures: this instance's, every instance's (through Redis), and one user's.
+//! The admin page's figures: this instance's and every instance's (through Redis).
 //!
 //! Each instance with the admin key samples its own figures once a second ([`run_sampler`]):
 //! counters become rates over the last [`WINDOW`] samples, and on Redis the figures are written
@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 
 use super::Admin;
 use crate::{
-    broker::{Broker, BrokerError, History, TailSink},
+    broker::{Broker, BrokerError, TailSink},
     email::{Email, notification_log::Status},
-    event::{EventId, UserId, now_ms},
+    event::now_ms,
     hub::Hub,
     metrics::Metrics,
-    presence::{PRESENCE_TTL, Presence},
+    presence::Presence,
     routes::Lease,
     transport::Transport,
 };
@@ -31,10 +31,8 @@ pub const EVERY: Duration = Duration::from_secs(1);
 pub const WINDOW: usize = 10;
 /// Figures older than this are an instance that stopped.
 pub const STALE_MS: u64 = 5_000;
-/// Events of a user's history shown in the lookup.
-const HISTORY_SHOWN: usize = 5;
 /// Notification log records shown in the lookup and the overview.
-const LOG_SHOWN: usize = 10;
+pub(super) const LOG_SHOWN: usize = 10;
 
 /// Recent samples of the ingest and delivery counters.
 #[derive(Default)]
@@ -238,86 +236,6 @@ pub async fn overview(admin: &Admin) -> Result<Value, BrokerError> {
         "instances": instances,
         "failed_emails": failed,
         "recent_errors": crate::telemetry::recent::recent(),
-    }))
-}
-
-/// `GET /admin/users/{user}`: presence per instance, history head, contact, log and trace.
-pub async fn user(admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
-    let Sources {
-        hub,
-        broker,
-        metrics,
-        presence,
-        email,
-        ..
-    } = &admin.sources;
-    let presence = presence.status(user).await?;
-    let per_instance = match &admin.redis {
-        None => json!({ admin.instance.clone(): hub.user_connections(user) }),
-        Some(redis) => {
-            let mut conn = redis.connection().await?;
-            let cutoff = now_ms().saturating_sub(PRESENCE_TTL.as_millis() as u64);
-            let instances: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-                .arg(redis.key_of("instances"))
-                .arg(cutoff)
-                .arg("+inf")
-                .query_async(&mut conn)
-                .await
-                .map_err(BrokerError::from)?;
-            let mut counts = serde_json::Map::new();
-            for instance in instances {
-                let n: Option<u64> = redis::cmd("HGET")
-                    .arg(redis.key_of(&format!("presence:{instance}")))
-                    .arg(user.as_str())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(BrokerError::from)?;
-                counts.insert(instance, n.unwrap_or(0).into());
-            }
-            Value::Object(counts)
-        }
-    };
-    let history = match broker
-        .read_after(user, EventId::ZERO, admin.history_len)
-        .await?
-    {
-        History::Events(events) => {
-            let shown: Vec<_> = events.iter().rev().take(HISTORY_SHOWN).collect();
-            json!({
-                "count": events.len(),
-                "head": events.last().map(|e| e.id),
-                "newest": shown,
-            })
-        }
-        History::Reset { head } => json!({ "count": 0, "head": null, "log_head": head }),
-    };
-    let (contact, notifications) = match email.store.as_ref() {
-        Some(store) => (
-            serde_json::to_value(store.contacts.get(user).await?).unwrap_or_default(),
-            serde_json::to_value(
-                store
-                    .notification_log
-                    .list(Some(user), None, LOG_SHOWN)
-                    .await?
-                    .notifications,
-            )
-            .unwrap_or_default(),
-        ),
-        None => (Value::Null, json!([])),
-    };
-    let until = metrics.trace.until_shared(user).await?;
-    Ok(json!({
-        "user": user.as_str(),
-        "presence": {
-            "online": presence.online,
-            "connections": presence.connections,
-            "instances": per_instance,
-        },
-        "history": history,
-        "contact": contact,
-        "email_available": email.store.is_some(),
-        "notifications": notifications,
-        "trace": { "tracing": until.is_some(), "until_ms": until },
     }))
 }
 

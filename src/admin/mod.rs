@@ -9,7 +9,8 @@
 //! # Layout
 //! - this module: the [`Admin`] handle, the page and the figure routes.
 //! - [`description`](mod@description): the admin routes' description and their shared refusals.
-//! - [`figures`]: this instance's and the cluster's figures, and the user lookup.
+//! - [`figures`]: this instance's and the cluster's figures, and the parts they are read from.
+//! - `lookup`: one user's figures.
 //! - `trace`: the delivery trace endpoints.
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::{
 
 mod description;
 pub mod figures;
+mod lookup;
 mod trace;
 
 pub use description::description;
@@ -162,5 +164,5 @@ async fn user(
 ) -> Result<HttpResponse, ApiError> {
     admin.check(&req, &auth)?;
     let user = UserPath::parse(&req)?;
-    Ok(no_store(figures::user(&admin, &user).await?))
+    Ok(no_store(lookup::user(&admin, &user).await?))
 }

@@ -1,21 +1,10 @@
 //! `GET /poll`: long-poll for clients whose proxies buffer or cut streams.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use actix_web::{
-    HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError,
-    http::header,
-    mime,
-    web::{self, Bytes},
+    HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, http::header, mime, web,
 };
-use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -26,12 +15,16 @@ use crate::{
     email::delivery::Deliveries,
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{Hub, Push, Subscription},
+    hub::Hub,
     limits::RateLimits,
     metrics::{ConnectionAccount, Metrics},
     presence::Presence,
     transport::Transport,
 };
+
+mod wait;
+
+pub use wait::Waiting;
 
 #[derive(Debug, Deserialize)]
 struct PollQuery {
@@ -196,16 +189,9 @@ async fn start(
     }
     // Counted as waiting until it answers or the client goes away (the body is dropped).
     let conn = ConnectionAccount::open(metrics, Transport::Poll, &user);
-    Ok(Start::Wait(Waiting {
-        wait: Some(Box::pin(Wait {
-            sub,
-            cursor,
-            batch,
-            deadline: tokio::time::sleep(timeout),
-            conn,
-            reports,
-        })),
-    }))
+    Ok(Start::Wait(Waiting::new(
+        sub, cursor, batch, timeout, conn, reports,
+    )))
 }
 
 /// Where a poll's answer is reported: the two parts [`Reports::answered`] tells, held by a
@@ -234,96 +220,6 @@ fn answer(mut response: HttpResponseBuilder, body: &PollAnswer) -> HttpResponse 
         Err(e) => {
             tracing::error!(error = %e, "could not encode a poll answer");
             ApiError::Internal.error_response()
-        }
-    }
-}
-
-/// The body of a poll that waits: nothing until an event for the user arrives (with whatever
-/// else is already queued, up to the batch), the timeout passes or the relay shuts down; then
-/// the JSON answer in one chunk, and the end.
-pub struct Waiting {
-    /// `None` once answered: the subscription and the timer go as soon as the answer is made.
-    wait: Option<Pin<Box<Wait>>>,
-}
-
-pin_project_lite::pin_project! {
-    struct Wait {
-        sub: Subscription,
-        cursor: EventId,
-        batch: usize,
-        #[pin]
-        deadline: tokio::time::Sleep,
-        // The waiting-poll gauge and the delivery counts.
-        conn: ConnectionAccount,
-        reports: Reports,
-    }
-}
-
-impl Wait {
-    /// The events to answer with, once there are any, the time is up or the queue closed.
-    fn poll_events(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Arc<StoredEvent>>> {
-        let mut this = self.project();
-        let mut events = Vec::new();
-        loop {
-            match this.sub.rx.poll_recv(cx) {
-                Poll::Ready(Some(Push::Event(e))) => events.push(e),
-                Poll::Ready(Some(Push::Ping | Push::End(_))) => {}
-                // The hub let go of us: shutting down. Answer now so the client moves on.
-                Poll::Ready(None) => return Poll::Ready(events),
-                Poll::Pending => {
-                    return match this.deadline.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(events),
-                        Poll::Pending => Poll::Pending,
-                    };
-                }
-            }
-            // Take whatever else is already queued, up to the batch size.
-            while events.len() < *this.batch {
-                match this.sub.rx.try_recv() {
-                    Ok(Push::Event(e)) => events.push(e),
-                    Ok(Push::Ping | Push::End(_)) => {}
-                    Err(_) => break,
-                }
-            }
-            // A lagging tail can hand over events the client already has.
-            events.retain(|e| e.id > *this.cursor);
-            if !events.is_empty() {
-                return Poll::Ready(events);
-            }
-        }
-    }
-}
-
-impl Stream for Waiting {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(wait) = self.wait.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let Poll::Ready(events) = wait.as_mut().poll_events(cx) else {
-            return Poll::Pending;
-        };
-        let Some(mut wait) = self.wait.take() else {
-            return Poll::Ready(None);
-        };
-        let wait = wait.as_mut().project();
-        for e in &events {
-            wait.conn.sent_live(e.id);
-        }
-        let body = PollAnswer {
-            cursor: events.last().map_or(*wait.cursor, |e| e.id),
-            events,
-            reset: false,
-        };
-        wait.reports.answered(wait.sub.user(), &body);
-        match serde_json::to_vec(&body) {
-            Ok(json) => Poll::Ready(Some(Ok(Bytes::from(json)))),
-            Err(e) => {
-                // The head is out: all that is left is to cut the body, which the client sees.
-                tracing::error!(error = %e, "could not encode a poll answer; cutting it");
-                Poll::Ready(None)
-            }
         }
     }
 }
