@@ -2,8 +2,9 @@
 //! hub, bridge, HTTP server.
 //!
 //! Every background loop is spawned into one [`Tasks`], created here; stopping ends the server
-//! and the streams first, then cancels and joins the tasks. Tests call [`Application::build`]
-//! with port 0 and talk to the real server.
+//! and the streams first, then cancels and joins the tasks. Each shared part is handed to the
+//! HTTP server as its own app data (`app_data`), for the handlers that use it. Tests call
+//! [`Application::build`] with port 0 and talk to the real server.
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -163,11 +164,8 @@ impl Application {
                 "DEMO MODE: no --jwt-secret / NOTIFY_JWT_SECRET is set, so /demo/token hands out a token for any user id. For local demos only; the relay listens on loopback only."
             );
         }
-        let limits = web::Data::new(RateLimits::new(&config.limits));
-        tasks.spawn(
-            "rate-limit-cleanup",
-            limits.clone().into_inner().run_cleanup(),
-        );
+        let limits = Arc::new(RateLimits::new(&config.limits));
+        tasks.spawn("rate-limit-cleanup", limits.clone().run_cleanup());
         tasks.spawn("hub-deadlines", hub.clone().run_deadlines());
         let cors_origins = server.cors_origins;
         let write_timeout = server.write_timeout;
@@ -201,7 +199,7 @@ impl Application {
             broker: web::Data::from(broker),
             hub: web::Data::from(hub.clone()),
             lease: web::Data::from(lease),
-            limits,
+            limits: web::Data::from(limits),
             bounds: web::Data::new(config.limits.bounds),
             tracer: web::Data::from(metrics.trace.clone()),
             metrics: web::Data::from(metrics),
