@@ -109,15 +109,15 @@ pub async fn poll(
         metrics: &metrics,
         batch: settings.batch,
     };
-    Ok(
-        match start(read, user, cursor, timeout, reports.clone()).await? {
-            Start::Answer(user, body) => {
-                reports.answered(&user, &body);
-                answer(response, &body)
-            }
-            Start::Wait(waiting) => response.streaming(waiting),
-        },
-    )
+    // A waiting poll takes its own handle on the reports, to tell them when it answers.
+    let started = start(read, user, cursor, timeout, reports.clone()).await?;
+    Ok(match started {
+        Start::Answer(user, body) => {
+            reports.answered(&user, &body);
+            answer(response, &body)
+        }
+        Start::Wait(waiting) => response.streaming(waiting),
+    })
 }
 
 /// How a poll goes on once history was read.
