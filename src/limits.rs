@@ -32,8 +32,6 @@ pub struct RateLimits {
     proxies: TrustedProxies,
     /// Open `/events` streams per client address.
     streams: Arc<AddressSlots>,
-    /// The largest request heads accepted (see [`bound_request`]).
-    bounds: RequestBounds,
 }
 
 /// The largest path, query string and head a request may have, in bytes.
@@ -58,7 +56,7 @@ pub struct LimitSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Open `/events` streams per client address; 0: no limit.
     pub streams_per_address: usize,
-    /// The largest request heads accepted.
+    /// The largest request heads accepted (kept apart from the limiters: see [`bound_request`]).
     pub bounds: RequestBounds,
 }
 
@@ -70,7 +68,6 @@ impl RateLimits {
             publishes: settings.publishes_per_sec.map(limiter),
             proxies: TrustedProxies::new(settings.trusted_proxies.clone()),
             streams: AddressSlots::new(settings.streams_per_address),
-            bounds: settings.bounds,
         }
     }
 
@@ -152,28 +149,27 @@ where
 
 /// Middleware: refuses a request whose head or query string is larger than configured, with a
 /// JSON error (actix itself only refuses heads over 128 KiB, with an empty 431). The bounds are
-/// those of the [`RateLimits`] the app holds as data.
+/// app data of their own; were they not registered, every request would fail (500), not pass
+/// unchecked.
 pub async fn bound_request(
+    max: web::Data<RequestBounds>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(limits) = req.app_data::<web::Data<RateLimits>>() {
-        let max = limits.bounds;
-        if req.path().len() > max.path {
-            return Err(ApiError::PathTooLong(max.path).into());
-        }
-        if req.query_string().len() > max.query {
-            return Err(ApiError::QueryTooLong(max.query).into());
-        }
-        let head: usize = req
-            .headers()
-            .iter()
-            // Name, ": ", value, CRLF, as on the wire.
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        if head > max.head {
-            return Err(ApiError::HeadersTooLarge(max.head).into());
-        }
+    if req.path().len() > max.path {
+        return Err(ApiError::PathTooLong(max.path).into());
+    }
+    if req.query_string().len() > max.query {
+        return Err(ApiError::QueryTooLong(max.query).into());
+    }
+    let head: usize = req
+        .headers()
+        .iter()
+        // Name, ": ", value, CRLF, as on the wire.
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > max.head {
+        return Err(ApiError::HeadersTooLarge(max.head).into());
     }
     next.call(req).await
 }

@@ -1,4 +1,4 @@
-//! The admin page's figures: this instance's, every instance's (through Redis), and one user's.
+//! The admin page's figures: this instance's and every instance's (through Redis).
 //!
 //! Each instance with the admin key samples its own figures once a second ([`run_sampler`]):
 //! counters become rates over the last [`WINDOW`] samples, and on Redis the figures are written
@@ -11,16 +11,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_web::web;
 use serde_json::{Value, json};
 
 use super::Admin;
 use crate::{
-    broker::{BrokerError, History, TailSink},
-    email::notification_log::Status,
-    event::{EventId, UserId, now_ms},
-    presence::PRESENCE_TTL,
-    routes::AppState,
+    broker::{Broker, BrokerError, TailSink},
+    email::{Email, notification_log::Status},
+    event::now_ms,
+    hub::Hub,
+    metrics::Metrics,
+    presence::Presence,
+    routes::Lease,
     transport::Transport,
 };
 
@@ -30,10 +31,8 @@ pub const EVERY: Duration = Duration::from_secs(1);
 pub const WINDOW: usize = 10;
 /// Figures older than this are an instance that stopped.
 pub const STALE_MS: u64 = 5_000;
-/// Events of a user's history shown in the lookup.
-const HISTORY_SHOWN: usize = 5;
 /// Notification log records shown in the lookup and the overview.
-const LOG_SHOWN: usize = 10;
+pub(super) const LOG_SHOWN: usize = 10;
 
 /// Recent samples of the ingest and delivery counters.
 #[derive(Default)]
@@ -64,22 +63,40 @@ impl Rates {
     }
 }
 
+/// The relay's parts the figures are read from. The sampler and both figure routes read the
+/// same set, and the sampler runs outside any request, so the admin side holds them (one set,
+/// made by the application) instead of each route extracting them.
+pub struct Sources {
+    /// Live subscribers: the sampler runs while the hub is open.
+    pub hub: Arc<Hub>,
+    /// The log head (tail lag) and a user's history.
+    pub broker: Arc<dyn Broker>,
+    /// Connection and email counts, rates, and the delivery trace.
+    pub metrics: Arc<Metrics>,
+    /// Whether this instance holds the leader lease.
+    pub lease: Arc<Lease>,
+    /// A user's presence on every instance.
+    pub presence: Arc<Presence>,
+    /// Contacts, the notification log and the outbox (on Redis).
+    pub email: Arc<Email>,
+}
+
 /// Emails in the outbox not sent yet; `None` on the memory broker.
-async fn outbox_depth(state: &AppState) -> Option<Result<u64, BrokerError>> {
-    Some(state.email.store.as_ref()?.outbox_depth().await)
+async fn outbox_depth(email: &Email) -> Option<Result<u64, BrokerError>> {
+    Some(email.store.as_ref()?.outbox_depth().await)
 }
 
 /// Samples this instance's figures every [`EVERY`] until the relay stops; on Redis, shares them.
-pub async fn run_sampler(state: web::Data<AppState>, admin: Arc<Admin>) {
+pub async fn run_sampler(admin: Arc<Admin>) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while state.hub.open() {
+    while admin.sources.hub.open() {
         tick.tick().await;
-        admin.rates.push(state.metrics.totals());
+        admin.rates.push(admin.sources.metrics.totals());
         let Some(redis) = &admin.redis else {
             continue;
         };
-        let figures = this_instance(&state, &admin).await;
+        let figures = this_instance(&admin).await;
         let key = redis.key_of("admin:figures");
         let written = async {
             let mut conn = redis.connection().await?;
@@ -104,13 +121,19 @@ pub async fn run_sampler(state: web::Data<AppState>, admin: Arc<Admin>) {
 }
 
 /// This instance's figures now.
-async fn this_instance(state: &AppState, admin: &Admin) -> Value {
-    let m = &state.metrics;
+async fn this_instance(admin: &Admin) -> Value {
+    let Sources {
+        hub,
+        broker,
+        metrics: m,
+        lease,
+        ..
+    } = &admin.sources;
     let (events_in, events_out) = admin.rates.per_sec();
-    let lease_holder = state.lease.as_ref().is_some_and(|b| b.held());
+    let lease_holder = lease.held();
     // How far the tail is behind the newest id in the log (0 when it has caught up).
     let last = m.trace.last_tail_ms();
-    let tail_lag_ms = match state.broker.head().await {
+    let tail_lag_ms = match broker.head().await {
         Ok(head) if last > 0 => Some(head.ms.saturating_sub(last)),
         Ok(_) => Some(0),
         Err(_) => None,
@@ -123,11 +146,11 @@ async fn this_instance(state: &AppState, admin: &Admin) -> Value {
             "poll": m.open(Transport::Poll).get(),
             "limit": admin.connections_limit,
         },
-        "users_online": state.hub.users_online(),
+        "users_online": hub.users_online(),
         "events_in_per_sec": round(events_in),
         "events_out_per_sec": round(events_out),
         "lease_holder": lease_holder,
-        "tail_live": state.hub.is_live(),
+        "tail_live": hub.is_live(),
         "tail_lag_ms": tail_lag_ms,
         "emails_sent": m.email.sent.get(),
         "emails_failed": m.email.failed.get(),
@@ -139,8 +162,9 @@ fn round(x: f64) -> f64 {
 }
 
 /// `GET /admin/overview`: this instance, the cluster, failed emails and recent errors.
-pub async fn overview(state: &AppState, admin: &Admin) -> Result<Value, BrokerError> {
-    let here = this_instance(state, admin).await;
+pub async fn overview(admin: &Admin) -> Result<Value, BrokerError> {
+    let here = this_instance(admin).await;
+    let email = &admin.sources.email;
     let mut instances: Vec<Value> = match &admin.redis {
         None => vec![here.clone()],
         Some(redis) => {
@@ -178,11 +202,11 @@ pub async fn overview(state: &AppState, admin: &Admin) -> Result<Value, BrokerEr
         .iter()
         .find(|i| i["lease_holder"] == true)
         .map(|i| i["instance"].clone());
-    let outbox = match outbox_depth(state).await {
+    let outbox = match outbox_depth(email).await {
         Some(Ok(depth)) => json!(depth),
         _ => Value::Null,
     };
-    let failed = match state.email.store.as_ref() {
+    let failed = match email.store.as_ref() {
         Some(store) => serde_json::to_value(
             store
                 .notification_log
@@ -215,82 +239,9 @@ pub async fn overview(state: &AppState, admin: &Admin) -> Result<Value, BrokerEr
     }))
 }
 
-/// `GET /admin/users/{user}`: presence per instance, history head, contact, log and trace.
-pub async fn user(state: &AppState, admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
-    let presence = state.presence.status(user).await?;
-    let per_instance = match &admin.redis {
-        None => json!({ admin.instance.clone(): state.hub.user_connections(user) }),
-        Some(redis) => {
-            let mut conn = redis.connection().await?;
-            let cutoff = now_ms().saturating_sub(PRESENCE_TTL.as_millis() as u64);
-            let instances: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-                .arg(redis.key_of("instances"))
-                .arg(cutoff)
-                .arg("+inf")
-                .query_async(&mut conn)
-                .await
-                .map_err(BrokerError::from)?;
-            let mut counts = serde_json::Map::new();
-            for instance in instances {
-                let n: Option<u64> = redis::cmd("HGET")
-                    .arg(redis.key_of(&format!("presence:{instance}")))
-                    .arg(user.as_str())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(BrokerError::from)?;
-                counts.insert(instance, n.unwrap_or(0).into());
-            }
-            Value::Object(counts)
-        }
-    };
-    let history = match state
-        .broker
-        .read_after(user, EventId::ZERO, admin.history_len)
-        .await?
-    {
-        History::Events(events) => {
-            let shown: Vec<_> = events.iter().rev().take(HISTORY_SHOWN).collect();
-            json!({
-                "count": events.len(),
-                "head": events.last().map(|e| e.id),
-                "newest": shown,
-            })
-        }
-        History::Reset { head } => json!({ "count": 0, "head": null, "log_head": head }),
-    };
-    let (contact, notifications) = match state.email.store.as_ref() {
-        Some(store) => (
-            serde_json::to_value(store.contacts.get(user).await?).unwrap_or_default(),
-            serde_json::to_value(
-                store
-                    .notification_log
-                    .list(Some(user), None, LOG_SHOWN)
-                    .await?
-                    .notifications,
-            )
-            .unwrap_or_default(),
-        ),
-        None => (Value::Null, json!([])),
-    };
-    let until = state.metrics.trace.until_shared(user).await?;
-    Ok(json!({
-        "user": user.as_str(),
-        "presence": {
-            "online": presence.online,
-            "connections": presence.connections,
-            "instances": per_instance,
-        },
-        "history": history,
-        "contact": contact,
-        "email_available": state.email.store.is_some(),
-        "notifications": notifications,
-        "trace": { "tracing": until.is_some(), "until_ms": until },
-    }))
-}
-
 /// Starts the sampler when the admin routes are on.
-pub fn start(state: &web::Data<AppState>, admin: &Arc<Admin>, tasks: &crate::tasks::Tasks) {
+pub fn start(admin: &Arc<Admin>, tasks: &crate::tasks::Tasks) {
     if admin.enabled() {
-        tasks.spawn("admin-sampler", run_sampler(state.clone(), admin.clone()));
+        tasks.spawn("admin-sampler", run_sampler(admin.clone()));
     }
 }

@@ -7,26 +7,33 @@
 //! key never travels in a URL, so it cannot land in an access log.
 //!
 //! # Layout
-//! - this module: the [`Admin`] handle, the routes, the trace endpoints.
-//! - [`figures`]: this instance's and the cluster's figures, and the user lookup.
+//! - this module: the [`Admin`] handle, the page and the figure routes.
+//! - [`description`](mod@description): the admin routes' description and their shared refusals.
+//! - [`figures`]: this instance's and the cluster's figures, and the parts they are read from.
+//! - `lookup`: one user's figures.
+//! - `trace`: the delivery trace endpoints.
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use serde::Serialize;
+use utoipa::OpenApi;
 
 use crate::{
     auth::Authenticator,
     error::{ApiError, ErrorBody},
-    event::UserId,
     redis_store::RedisStore,
-    routes::{AppState, params::UserPath},
+    routes::params::UserPath,
     secret::Secret,
-    trace,
 };
 
+mod description;
 pub mod figures;
+mod lookup;
+mod trace;
+
+pub use description::description;
+pub use trace::TraceState;
 
 /// What the admin side is started with.
 #[derive(Debug, Clone)]
@@ -47,6 +54,8 @@ pub struct Admin {
     instance: String,
     redis: Option<Arc<RedisStore>>,
     rates: figures::Rates,
+    /// The relay's parts the figures read (see [`figures::Sources`] for why they are held here).
+    sources: figures::Sources,
 }
 
 impl Admin {
@@ -55,6 +64,7 @@ impl Admin {
         settings: AdminSettings,
         instance: &str,
         redis: Option<Arc<RedisStore>>,
+        sources: figures::Sources,
     ) -> Arc<Self> {
         Arc::new(Self {
             key: settings.key,
@@ -63,6 +73,7 @@ impl Admin {
             instance: instance.to_owned(),
             redis,
             rates: figures::Rates::default(),
+            sources,
         })
     }
 
@@ -86,58 +97,10 @@ crate::routes::api::api!(
     self::page,
     self::overview,
     self::user,
-    self::trace_get,
-    self::trace_start,
-    self::trace_stop,
+    trace::trace_get,
+    trace::trace_start,
+    trace::trace_stop,
 );
-
-/// The admin routes' description, with the admin key's scheme.
-pub fn description() -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-    let mut doc = AdminDoc::openapi();
-    let scheme = HttpBuilder::new()
-        .scheme(HttpAuthScheme::Bearer)
-        .description(Some("the --admin-key (NOTIFY_ADMIN_KEY)"))
-        .build();
-    doc.components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme("admin_key", SecurityScheme::Http(scheme));
-    shared_refusals(&mut doc);
-    doc
-}
-
-/// Every route that takes the admin key ([`Admin::check`], first) and reads the broker may
-/// refuse the same two ways; they are described once here, on each operation with the key's
-/// security requirement.
-fn shared_refusals(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let refusal = |description: &str| {
-        let body = ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ErrorBody")))
-            .build();
-        ResponseBuilder::new()
-            .description(description)
-            .content("application/json", body)
-            .build()
-    };
-    for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.delete];
-        for op in operations.into_iter().flatten() {
-            if op.security.is_none() {
-                continue;
-            }
-            let answers = &mut op.responses.responses;
-            answers.insert(
-                "401".into(),
-                refusal("Missing or wrong admin key (`bad_admin_key`)").into(),
-            );
-            answers.insert(
-                "503".into(),
-                refusal("The broker is unreachable (`broker_unavailable`)").into(),
-            );
-        }
-    }
-}
 
 /// Registers the admin routes when the admin key is set.
 pub fn configure(cfg: &mut web::ServiceConfig, enabled: bool) {
@@ -149,33 +112,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, enabled: bool) {
     }
 }
 
+/// An answer no cache keeps: the figures are live, and name users.
 fn no_store<T: Serialize>(body: T) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
-}
-
-/// A user's delivery trace: whether it is on, and (when read) its records.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TraceState {
-    /// The user.
-    pub user: String,
-    /// A trace is on (on every instance).
-    pub tracing: bool,
-    /// When it ends, ms since the epoch.
-    pub until_ms: Option<u64>,
-    /// This instance has heard of the trace and records (on a read).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recording_here: Option<bool>,
-    /// This instance's name (on a read).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    /// Newest first (on a read): `appended`, `fanned_out`, `delivered`, `replayed`, `polled`,
-    /// `skipped`, `reset`, `emailed`, `email_retry`, `email_failed`, each with `kind`, `at_ms`,
-    /// `instance` and usually the event `id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub records: Option<Vec<serde_json::Value>>,
 }
 
 /// The page: a static shell that asks for the admin key; all data comes from the JSON routes.
@@ -201,11 +142,11 @@ async fn page() -> HttpResponse {
     ))]
 async fn overview(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
     admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.check(&req, &state.auth)?;
-    Ok(no_store(figures::overview(&state, &admin).await?))
+    admin.check(&req, &auth)?;
+    Ok(no_store(figures::overview(&admin).await?))
 }
 
 /// A user: presence per instance, history head, contact, notification log, trace state.
@@ -218,109 +159,10 @@ async fn overview(
     ))]
 async fn user(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
     admin: web::Data<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.check(&req, &state.auth)?;
+    admin.check(&req, &auth)?;
     let user = UserPath::parse(&req)?;
-    Ok(no_store(figures::user(&state, &admin, &user).await?))
-}
-
-#[derive(Debug, Deserialize)]
-struct TraceQuery {
-    minutes: Option<u64>,
-}
-
-/// Turns the user's delivery trace on, on every instance, for `minutes`.
-#[utoipa::path(post, path = "/admin/trace/{user}", tag = "admin",
-    params(
-        UserPath,
-        ("minutes" = Option<u64>, Query, minimum = 1, description = "How long the trace lasts in minutes (default 10; the most is written from `trace::MAX_MINUTES`)"),
-    ),
-    security(("admin_key" = [])),
-    responses(
-        (status = 200, description = "The trace", body = TraceState),
-        (status = 400, description = "Malformed user id or minutes out of range (`bad_event`, `bad_query`)", body = ErrorBody),
-    ))]
-async fn trace_start(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: web::Data<Admin>,
-) -> Result<HttpResponse, ApiError> {
-    admin.check(&req, &state.auth)?;
-    let user = UserPath::parse(&req)?;
-    let q: TraceQuery = crate::routes::query(&req)?;
-    let minutes = q.minutes.unwrap_or(trace::DEFAULT_MINUTES);
-    if !(1..=trace::MAX_MINUTES).contains(&minutes) {
-        return Err(ApiError::Query(format!(
-            "minutes must be 1 to {}",
-            trace::MAX_MINUTES
-        )));
-    }
-    let until = crate::event::now_ms() + minutes * 60_000;
-    state.metrics.trace.start(&user, until).await?;
-    tracing::info!(user = %user, minutes, "delivery trace started");
-    Ok(no_store(TraceState::switched(&user, Some(until))))
-}
-
-/// Turns the user's delivery trace off; its records stay readable until they expire.
-#[utoipa::path(delete, path = "/admin/trace/{user}", tag = "admin",
-    params(UserPath),
-    security(("admin_key" = [])),
-    responses(
-        (status = 200, description = "The trace", body = TraceState),
-        (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
-    ))]
-async fn trace_stop(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: web::Data<Admin>,
-) -> Result<HttpResponse, ApiError> {
-    admin.check(&req, &state.auth)?;
-    let user = UserPath::parse(&req)?;
-    state.metrics.trace.stop(&user).await?;
-    tracing::info!(user = %user, "delivery trace stopped");
-    Ok(no_store(TraceState::switched(&user, None)))
-}
-
-/// The user's delivery trace, merged across instances, newest first.
-#[utoipa::path(get, path = "/admin/trace/{user}", tag = "admin",
-    params(UserPath),
-    security(("admin_key" = [])),
-    responses(
-        (status = 200, description = "The trace", body = TraceState),
-        (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
-    ))]
-async fn trace_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: web::Data<Admin>,
-) -> Result<HttpResponse, ApiError> {
-    admin.check(&req, &state.auth)?;
-    let user = UserPath::parse(&req)?;
-    let tracer = &state.metrics.trace;
-    let until = tracer.until_shared(&user).await?;
-    let records = tracer.records(&user).await?;
-    Ok(no_store(TraceState {
-        user: user.as_str().to_owned(),
-        tracing: until.is_some(),
-        until_ms: until,
-        recording_here: Some(tracer.tracing(&user)),
-        instance: Some(admin.instance.clone()),
-        records: Some(records),
-    }))
-}
-
-impl TraceState {
-    /// The answer to turning a trace on (until `until`) or off.
-    fn switched(user: &UserId, until: Option<u64>) -> Self {
-        Self {
-            user: user.as_str().to_owned(),
-            tracing: until.is_some(),
-            until_ms: until,
-            recording_here: None,
-            instance: None,
-            records: None,
-        }
-    }
+    Ok(no_store(lookup::user(&admin, &user).await?))
 }

@@ -6,9 +6,13 @@ use actix_web::{HttpRequest, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AppState, params::UserPath, read_body};
+use super::{params::UserPath, read_body};
 use crate::{
-    email::contacts::{Contact, ContactBody},
+    auth::Authenticator,
+    email::{
+        Email,
+        contacts::{Contact, ContactBody},
+    },
     error::{ApiError, ErrorBody},
 };
 
@@ -52,11 +56,12 @@ pub struct ContactRemoved {
 pub async fn contact_put(
     req: HttpRequest,
     mut payload: web::Payload,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    email: web::Data<Email>,
 ) -> Result<web::Json<UserContact>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    let store = state.email.store()?;
+    let store = email.store()?;
     let body = read_body(&req, &mut payload, MAX_BODY).await?;
     let contact = Contact::parse(&body)?;
     store.contacts.put(&user, &contact).await?;
@@ -83,11 +88,12 @@ pub async fn contact_put(
 )]
 pub async fn contact_get(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    email: web::Data<Email>,
 ) -> Result<web::Json<UserContact>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    match state.email.store()?.contacts.get(&user).await? {
+    match email.store()?.contacts.get(&user).await? {
         Some(contact) => Ok(web::Json(UserContact {
             user: user.as_str().to_owned(),
             contact,
@@ -112,11 +118,12 @@ pub async fn contact_get(
 )]
 pub async fn contact_delete(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    email: web::Data<Email>,
 ) -> Result<web::Json<ContactRemoved>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    let removed = state.email.store()?.contacts.delete(&user).await?;
+    let removed = email.store()?.contacts.delete(&user).await?;
     Ok(web::Json(ContactRemoved {
         user: user.as_str().to_owned(),
         removed,

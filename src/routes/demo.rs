@@ -12,8 +12,12 @@ use actix_web::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, query};
-use crate::{auth::TOKEN_COOKIE, error::ApiError, event::UserId};
+use super::query;
+use crate::{
+    auth::{Authenticator, TOKEN_COOKIE},
+    error::ApiError,
+    event::UserId,
+};
 
 /// Headers that proxies and CDNs add to say whom they forward for; any of them means the
 /// request did not come from this machine's own browser or shell.
@@ -86,11 +90,14 @@ struct TokenQuery {
 }
 
 /// Mints a one-hour token for `?user_id=` and sets it as an HttpOnly cookie too.
-pub async fn token(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn token(
+    req: HttpRequest,
+    auth: web::Data<Authenticator>,
+) -> Result<HttpResponse, ApiError> {
     local_only(&req)?;
     let q: TokenQuery = query(&req)?;
     let user = UserId::parse(&q.user_id)?;
-    let token = state.auth.mint(&user, 3600);
+    let token = auth.mint(&user, 3600);
     let cookie = Cookie::build(TOKEN_COOKIE, token.clone())
         .path("/")
         .http_only(true)

@@ -4,41 +4,37 @@
 //! broker failure is still a 503, and a stale cursor a reset), the others by the body as it is
 //! written, one batch at a time, before any live event. The relay never holds more than one
 //! batch of a user's backlog for a stream.
+//!
+//! # Layout
+//! - this module: the handler, the stream's deadline and the first batch.
+//! - [`body`]: the response body (the rest of the replay, then live events and keepalives).
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::header, web};
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
 use serde::Deserialize;
 
-use super::{AppState, cursor, query};
+use super::{SseSettings, cursor, query};
 use crate::{
-    address_slots::Slot,
-    broker::{Broker, BrokerError, History},
+    auth::Authenticator,
+    broker::Broker,
     email::delivery::Deliveries,
     error::{ApiError, ErrorBody},
-    event::{EventId, StoredEvent, UserId},
-    hub::{EndReason, Push, Subscription},
-    metrics::ConnectionAccount,
+    event::{EventId, UserId},
+    hub::{EndReason, Hub},
+    limits::RateLimits,
+    metrics::{ConnectionAccount, Metrics},
     sse,
     telemetry::RequestId,
-    trace::Tracer,
     transport::Transport,
 };
 
+mod body;
 #[cfg(feature = "lab-sse")]
 mod lab;
 
-/// Events read from history per round trip while replaying.
-const REPLAY_BATCH: usize = 500;
+use body::{REPLAY_BATCH, SseBody, put_history, read_batch};
 
 /// Deadlines further out than this are filed at this distance: a stream is ended within a year
 /// whatever its token says, and instant arithmetic cannot overflow.
@@ -70,13 +66,20 @@ struct EventsQuery {
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
+#[allow(clippy::too_many_arguments)] // One extractor per shared part the stream uses.
 pub async fn events(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    limits: web::Data<RateLimits>,
+    hub: web::Data<Hub>,
+    broker: web::Data<dyn Broker>,
+    metrics: web::Data<Metrics>,
+    deliveries: web::Data<Deliveries>,
+    settings: web::Data<SseSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.connect(&req)?;
+    limits.connect(&req)?;
     let q: EventsQuery = query(&req)?;
-    let session = state.auth.session(&req, q.token.as_deref())?;
+    let session = auth.session(&req, q.token.as_deref())?;
     let user = session.user;
     let header_cursor = req
         .headers()
@@ -92,34 +95,44 @@ pub async fn events(
         Some("event") => sse::KEEPALIVE_EVENT,
         Some(_) => return Err(ApiError::Query("keepalive must be comment or event".into())),
     };
-    if !state.hub.is_live() {
+    if !hub.is_live() {
         return Err(ApiError::NotReady);
     }
     // Held by the body for as long as the stream is open.
-    let slot = state.limits.open_stream(&req)?;
+    let slot = limits.open_stream(&req)?;
     // Subscribe before reading history, so nothing appended in between is missed.
-    let deadline = stream_deadline(session.expires_at, state.sse.max_stream);
-    let sub = state.hub.subscribe_until(user.clone(), Some(deadline))?;
-    let (prelude, last_sent, replayed, more) = replay(&state, &user, cursor).await?;
+    let deadline = stream_deadline(session.expires_at, settings.max_stream);
+    let sub = hub.subscribe_until(user.clone(), Some(deadline))?;
+    let first = replay(
+        &**broker,
+        &metrics,
+        &deliveries,
+        settings.retry_ms,
+        &user,
+        cursor,
+    )
+    .await?;
+    let (prelude, last_sent, replayed, more) = first;
     tracing::info!(user = %user, resume = cursor.is_some(), replayed, more, "sse stream opened");
-    let mut conn = ConnectionAccount::open(&state.metrics, Transport::Sse, &user);
+    let mut conn = ConnectionAccount::open(&metrics, Transport::Sse, &user);
     conn.logged_as(req.extensions().get::<RequestId>());
     conn.sent_from_history(replayed);
+    let broker = broker.into_inner();
     let body = SseBody {
         prelude: Some(prelude),
-        more: more.then(|| read_batch(state.broker.clone(), user.clone(), last_sent)),
-        broker: state.broker.clone(),
+        more: more.then(|| read_batch(broker.clone(), user.clone(), last_sent)),
+        broker,
         sub,
         last_sent,
         conn,
         ping,
-        deliveries: state.email.deliveries.clone(),
-        trace: state.metrics.trace.clone(),
+        deliveries: deliveries.into_inner(),
+        trace: metrics.trace.clone(),
         _slot: slot,
     };
     #[cfg(feature = "lab-sse")]
     if lab::enabled() {
-        return Ok(lab::respond(body, state.sse.keepalive));
+        return Ok(lab::respond(body, settings.keepalive));
     }
     Ok(respond(body))
 }
@@ -164,13 +177,15 @@ fn stream_deadline(
 /// the first batch of events after the cursor, or a reset to the current position; with the
 /// last id it holds, how many events, and whether history may hold more after them.
 async fn replay(
-    state: &AppState,
+    broker: &dyn Broker,
+    metrics: &Metrics,
+    deliveries: &Deliveries,
+    retry: u64,
     user: &UserId,
     cursor: Option<EventId>,
 ) -> Result<(Bytes, EventId, usize, bool), ApiError> {
-    let retry = state.sse.retry_ms;
     let Some(cursor) = cursor else {
-        let head = state.broker.head_for(user).await?;
+        let head = broker.head_for(user).await?;
         return Ok((
             sse::opening_frame(retry, Some(&head.to_string())),
             head,
@@ -179,169 +194,9 @@ async fn replay(
         ));
     };
     let mut buf = BytesMut::from(&sse::opening_frame(retry, None)[..]);
-    let history = state.broker.read_after(user, cursor, REPLAY_BATCH).await?;
-    let (last, count, more) = put_history(
-        &mut buf,
-        history,
-        cursor,
-        (&state.metrics.trace, user),
-        |e| {
-            state.email.deliveries.report(e.id, user);
-        },
-    );
+    let history = broker.read_after(user, cursor, REPLAY_BATCH).await?;
+    let (last, count, more) = put_history(&mut buf, history, cursor, (&metrics.trace, user), |e| {
+        deliveries.report(e.id, user);
+    });
     Ok((buf.freeze(), last, count, more))
-}
-
-/// Writes one read of history into `buf`: its events, or the reset frame. Returns the last id
-/// written (`last` if none), the number of events, and whether a full batch means more may
-/// follow. `fallback` is called for each email-fallback event written; `trace` hears what the
-/// user was sent.
-fn put_history(
-    buf: &mut BytesMut,
-    history: History,
-    mut last: EventId,
-    (trace, user): (&Tracer, &UserId),
-    mut fallback: impl FnMut(&StoredEvent),
-) -> (EventId, usize, bool) {
-    match history {
-        History::Reset { head } => {
-            trace.reset(user, "sse", last, head);
-            buf.extend_from_slice(&sse::reset_frame(&head.to_string()));
-            (head, 0, false)
-        }
-        History::Events(events) => {
-            trace.replayed(user, &events);
-            for e in &events {
-                buf.extend_from_slice(&e.frame);
-                last = e.id;
-                if e.fallback {
-                    fallback(e);
-                }
-            }
-            (last, events.len(), events.len() >= REPLAY_BATCH)
-        }
-    }
-}
-
-/// A read of the next replay batch, owned by the body that awaits it.
-type BatchRead = Pin<Box<dyn Future<Output = Result<History, BrokerError>> + Send>>;
-
-fn read_batch(broker: Arc<dyn Broker>, user: UserId, after: EventId) -> BatchRead {
-    Box::pin(async move { broker.read_after(&user, after, REPLAY_BATCH).await })
-}
-
-/// The response body: the prelude, the rest of the replay batch by batch, then the subscriber's
-/// queue, skipping ids already sent.
-struct SseBody {
-    prelude: Option<Bytes>,
-    /// The next replay batch being read; live events wait until the replay is done.
-    more: Option<BatchRead>,
-    /// Where the replay batches are read.
-    broker: Arc<dyn Broker>,
-    sub: Subscription,
-    last_sent: EventId,
-    /// Gauge, delivery counts and latency, and the closing log line when the stream is dropped.
-    conn: ConnectionAccount,
-    /// What a keepalive looks like on this stream (a shared static, not a copy).
-    ping: Bytes,
-    /// Where deliveries of email-fallback events are reported (nothing else is).
-    deliveries: Arc<Deliveries>,
-    /// The delivery trace, which hears the replay batches read after the prelude.
-    trace: Arc<Tracer>,
-    /// This stream's place in its client address's count, given back when the body is dropped.
-    _slot: Option<Slot>,
-}
-
-/// What the live part of a stream yields next.
-enum Live {
-    /// An event the client has not had yet.
-    Event(Arc<StoredEvent>),
-    /// Time for a keepalive (the hub's shared ticker).
-    Ping,
-    /// The stream's last frame.
-    End(EndReason),
-}
-
-impl SseBody {
-    /// Polls the replay: `Some(Some(bytes))` is the next chunk, `Some(None)` ends the stream (the
-    /// broker failed mid-replay), `None` means the replay is done and live events follow.
-    fn poll_replay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Option<Bytes>>> {
-        if let Some(prelude) = self.prelude.take() {
-            return Poll::Ready(Some(Some(prelude)));
-        }
-        while let Some(read) = self.more.as_mut() {
-            let history = match read.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(history)) => history,
-                Poll::Ready(Err(e)) => {
-                    // The client resumes from the last id it got, on this or another instance.
-                    let _span = self.conn.span().entered();
-                    tracing::warn!(error = %e, "replay interrupted by the broker; ending the stream");
-                    return Poll::Ready(Some(None));
-                }
-            };
-            let mut buf = BytesMut::new();
-            let (user, deliveries) = (self.sub.user().clone(), self.deliveries.clone());
-            let traced = (&*self.trace, &user);
-            let (last, count, more) = put_history(&mut buf, history, self.last_sent, traced, |e| {
-                deliveries.report(e.id, &user);
-            });
-            self.last_sent = last;
-            self.conn.sent_from_history(count);
-            self.more = more.then(|| read_batch(self.broker.clone(), user, last));
-            if !buf.is_empty() {
-                return Poll::Ready(Some(Some(buf.freeze())));
-            }
-        }
-        Poll::Ready(None)
-    }
-
-    /// Polls the subscriber's queue, skipping ids already sent; `None` when the queue closed.
-    fn poll_live(&mut self, cx: &mut Context<'_>) -> Poll<Option<Live>> {
-        loop {
-            match self.sub.rx.poll_recv(cx) {
-                Poll::Ready(Some(Push::Event(e))) => {
-                    // The queue may repeat what the replay already sent; ids only grow.
-                    if e.id <= self.last_sent {
-                        continue;
-                    }
-                    self.last_sent = e.id;
-                    if e.fallback {
-                        self.deliveries.report(e.id, self.sub.user());
-                    }
-                    self.conn.sent_live(e.id);
-                    return Poll::Ready(Some(Live::Event(e)));
-                }
-                Poll::Ready(Some(Push::Ping)) => return Poll::Ready(Some(Live::Ping)),
-                // The hub closed the queue behind this frame, so the stream ends after it.
-                Poll::Ready(Some(Push::End(reason))) => {
-                    return Poll::Ready(Some(Live::End(reason)));
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-}
-
-impl Stream for SseBody {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        match this.poll_replay(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Some(chunk)) => return Poll::Ready(chunk.map(Ok)),
-            Poll::Ready(None) => {}
-        }
-        this.poll_live(cx).map(|next| {
-            next.map(|live| {
-                Ok(match live {
-                    Live::Event(e) => e.frame.clone(),
-                    Live::Ping => this.ping.clone(),
-                    Live::End(reason) => reason.frame(),
-                })
-            })
-        })
-    }
 }

@@ -4,10 +4,14 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
-use super::AppState;
+use super::Lease;
 use crate::{
-    email::db::writer,
+    auth::Authenticator,
+    broker::Broker,
+    email::{Email, db::writer},
     error::{ApiError, ErrorBody},
+    hub::Hub,
+    metrics::Metrics,
 };
 
 /// Longest a scrape waits for the broker's ping before reporting it down.
@@ -23,28 +27,32 @@ const PING_TIMEOUT: Duration = Duration::from_secs(1);
     ))]
 pub async fn metrics(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    broker: web::Data<dyn Broker>,
+    hub: web::Data<Hub>,
+    lease: web::Data<Lease>,
+    email: web::Data<Email>,
+    metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.metrics(&req)?;
+    auth.metrics(&req)?;
     let broker_up = matches!(
-        tokio::time::timeout(PING_TIMEOUT, state.broker.ping()).await,
+        tokio::time::timeout(PING_TIMEOUT, broker.ping()).await,
         Ok(Ok(()))
     );
-    let holder = state.lease.as_ref().is_some_and(|b| b.held());
-    state.metrics.sample(broker_up, state.hub.is_live(), holder);
-    if let Some(redis) = state.email.store.as_ref().and_then(|s| s.db_queue()) {
+    metrics.sample(broker_up, hub.is_live(), lease.held());
+    if let Some(redis) = email.store.as_ref().and_then(|s| s.db_queue()) {
         // Unknown (Redis down) keeps the last value rather than claiming an empty backlog.
         if let Ok(Ok(n)) = tokio::time::timeout(PING_TIMEOUT, writer::backlog(redis)).await {
-            state.metrics.notifications_db.backlog.set(n as i64);
+            metrics.notifications_db.backlog.set(n as i64);
         }
     }
-    if let Some(store) = &state.email.store {
+    if let Some(store) = &email.store {
         // Left as it was when Redis does not answer in time: a scrape must not hang on it.
         if let Ok(Ok(depth)) = tokio::time::timeout(PING_TIMEOUT, store.outbox_depth()).await {
-            state.metrics.email_outbox_depth.set(depth as i64);
+            metrics.email_outbox_depth.set(depth as i64);
         }
     }
-    let body = state.metrics.render().map_err(|e| {
+    let body = metrics.render().map_err(|e| {
         tracing::error!(error = %e, "could not render metrics");
         ApiError::Internal
     })?;

@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, query};
+use super::query;
 use crate::{
+    auth::Authenticator,
     email::{
-        EmailError,
+        Email, EmailError,
         notification_log::{Page, Status},
     },
     error::{ApiError, ErrorBody},
@@ -48,11 +49,12 @@ struct LogQuery {
 )]
 pub async fn notifications(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    email: web::Data<Email>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let q: LogQuery = query(&req)?;
-    let store = state.email.store()?;
+    let store = email.store()?;
     let user = q.user.as_deref().map(UserId::parse).transpose()?;
     let status = q
         .status

@@ -4,7 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::Lease;
+use crate::{broker::Broker, hub::Hub};
 
 /// Liveness.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,14 +40,18 @@ pub async fn healthz() -> web::Json<Health> {
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready", body = Readiness),
     ))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let broker = state.broker.ping().await.is_ok();
-    let tail = state.hub.is_live();
+pub async fn readyz(
+    broker: web::Data<dyn Broker>,
+    hub: web::Data<Hub>,
+    lease: web::Data<Lease>,
+) -> HttpResponse {
+    let broker = broker.ping().await.is_ok();
+    let tail = hub.is_live();
     let body = Readiness {
         broker: if broker { "ok" } else { "unavailable" },
         tail: if tail { "live" } else { "starting" },
-        connections: state.hub.connections() as u64,
-        bridge: match &state.lease {
+        connections: hub.connections() as u64,
+        bridge: match &lease.0 {
             None => "off",
             Some(b) if b.held() => "holder",
             Some(_) => "standby",

@@ -1,33 +1,30 @@
 //! `GET /poll`: long-poll for clients whose proxies buffer or cut streams.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use actix_web::{
-    HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError,
-    http::header,
-    mime,
-    web::{self, Bytes},
+    HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, http::header, mime, web,
 };
-use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AppState, cursor, query};
+use super::{PollSettings, cursor, query};
 use crate::{
-    broker::History,
+    auth::Authenticator,
+    broker::{Broker, History},
+    email::delivery::Deliveries,
     error::{ApiError, ErrorBody},
     event::{EventId, StoredEvent, UserId},
-    hub::{Push, Subscription},
-    metrics::ConnectionAccount,
+    hub::Hub,
+    limits::RateLimits,
+    metrics::{ConnectionAccount, Metrics},
+    presence::Presence,
     transport::Transport,
 };
+
+mod wait;
+
+pub use wait::Waiting;
 
 #[derive(Debug, Deserialize)]
 struct PollQuery {
@@ -70,10 +67,21 @@ pub struct PollAnswer {
         (status = 503, description = "Starting, full, stopping, or the broker is unreachable", body = ErrorBody),
     )
 )]
-pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.limits.connect(&req)?;
+#[allow(clippy::too_many_arguments)] // One extractor per shared part the poll uses.
+pub async fn poll(
+    req: HttpRequest,
+    auth: web::Data<Authenticator>,
+    limits: web::Data<RateLimits>,
+    hub: web::Data<Hub>,
+    broker: web::Data<dyn Broker>,
+    metrics: web::Data<Metrics>,
+    presence: web::Data<Presence>,
+    deliveries: web::Data<Deliveries>,
+    settings: web::Data<PollSettings>,
+) -> Result<HttpResponse, ApiError> {
+    limits.connect(&req)?;
     let q: PollQuery = query(&req)?;
-    let session = state.auth.session(&req, q.token.as_deref())?;
+    let session = auth.session(&req, q.token.as_deref())?;
     let user = session.user;
     // A poll is not held past its token's expiry: the next one must present a valid token.
     let token_left = session
@@ -84,16 +92,28 @@ pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let timeout = q
         .timeout
         .map(Duration::from_secs)
-        .unwrap_or(state.poll.timeout)
-        .min(state.poll.timeout)
+        .unwrap_or(settings.timeout)
+        .min(settings.timeout)
         .min(token_left);
     let mut response = HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type(mime::APPLICATION_JSON)
         .take();
-    Ok(match start(&state, user, cursor, timeout).await? {
+    let reports = Reports {
+        presence,
+        deliveries,
+    };
+    let read = Read {
+        hub: &hub,
+        broker: &**broker,
+        metrics: &metrics,
+        batch: settings.batch,
+    };
+    // A waiting poll takes its own handle on the reports, to tell them when it answers.
+    let started = start(read, user, cursor, timeout, reports.clone()).await?;
+    Ok(match started {
         Start::Answer(user, body) => {
-            answered(&state, &user, &body);
+            reports.answered(&user, &body);
             answer(response, &body)
         }
         Start::Wait(waiting) => response.streaming(waiting),
@@ -108,17 +128,33 @@ enum Start {
     Wait(Waiting),
 }
 
+/// What a poll reads before it answers or waits.
+struct Read<'a> {
+    hub: &'a Arc<Hub>,
+    broker: &'a dyn Broker,
+    metrics: &'a Arc<Metrics>,
+    /// Most events in one answer.
+    batch: usize,
+}
+
 async fn start(
-    state: &web::Data<AppState>,
+    read: Read<'_>,
     user: UserId,
     cursor: Option<EventId>,
     timeout: Duration,
+    reports: Reports,
 ) -> Result<Start, ApiError> {
-    if !state.hub.is_live() {
+    let Read {
+        hub,
+        broker,
+        metrics,
+        batch,
+    } = read;
+    if !hub.is_live() {
         return Err(ApiError::NotReady);
     }
     let Some(cursor) = cursor else {
-        let head = state.broker.head_for(&user).await?;
+        let head = broker.head_for(&user).await?;
         let body = PollAnswer {
             events: Vec::new(),
             cursor: head,
@@ -126,12 +162,11 @@ async fn start(
         };
         return Ok(Start::Answer(user, body));
     };
-    let batch = state.poll.batch;
     // Subscribe before reading history, so nothing appended in between is missed.
-    let sub = state.hub.subscribe(user.clone(), Transport::Poll)?;
-    match state.broker.read_after(&user, cursor, batch).await? {
+    let sub = hub.subscribe(user.clone(), Transport::Poll)?;
+    match broker.read_after(&user, cursor, batch).await? {
         History::Reset { head } => {
-            state.metrics.trace.reset(&user, "poll", cursor, head);
+            metrics.trace.reset(&user, "poll", cursor, head);
             let body = PollAnswer {
                 events: Vec::new(),
                 cursor: head,
@@ -140,10 +175,8 @@ async fn start(
             return Ok(Start::Answer(user, body));
         }
         History::Events(events) if !events.is_empty() => {
-            state.metrics.trace.polled(&user, &events);
-            state
-                .metrics
-                .delivered_from_history(Transport::Poll, events.len());
+            metrics.trace.polled(&user, &events);
+            metrics.delivered_from_history(Transport::Poll, events.len());
             let last = events.last().map_or(cursor, |e| e.id);
             let body = PollAnswer {
                 events,
@@ -155,25 +188,29 @@ async fn start(
         History::Events(_) => {}
     }
     // Counted as waiting until it answers or the client goes away (the body is dropped).
-    let conn = ConnectionAccount::open(&state.metrics, Transport::Poll, &user);
-    Ok(Start::Wait(Waiting {
-        wait: Some(Box::pin(Wait {
-            sub,
-            cursor,
-            batch,
-            deadline: tokio::time::sleep(timeout),
-            conn,
-            state: state.clone(),
-        })),
-    }))
+    let conn = ConnectionAccount::open(metrics, Transport::Poll, &user);
+    Ok(Start::Wait(Waiting::new(
+        sub, cursor, batch, timeout, conn, reports,
+    )))
 }
 
-/// What a poll's answer means beyond its bytes: the user counts as online until the next poll
-/// is due, and fallback events returned here reached them, so they get no email for those.
-fn answered(state: &AppState, user: &UserId, body: &PollAnswer) {
-    state.presence.polled(user);
-    for e in body.events.iter().filter(|e| e.fallback) {
-        state.email.deliveries.report(e.id, user);
+/// Where a poll's answer is reported: the two parts [`Reports::answered`] tells, held by a
+/// waiting poll until it answers.
+#[derive(Clone)]
+struct Reports {
+    presence: web::Data<Presence>,
+    deliveries: web::Data<Deliveries>,
+}
+
+impl Reports {
+    /// What a poll's answer means beyond its bytes: the user counts as online until the next
+    /// poll is due, and fallback events returned here reached them, so they get no email for
+    /// those.
+    fn answered(&self, user: &UserId, body: &PollAnswer) {
+        self.presence.polled(user);
+        for e in body.events.iter().filter(|e| e.fallback) {
+            self.deliveries.report(e.id, user);
+        }
     }
 }
 
@@ -183,96 +220,6 @@ fn answer(mut response: HttpResponseBuilder, body: &PollAnswer) -> HttpResponse 
         Err(e) => {
             tracing::error!(error = %e, "could not encode a poll answer");
             ApiError::Internal.error_response()
-        }
-    }
-}
-
-/// The body of a poll that waits: nothing until an event for the user arrives (with whatever
-/// else is already queued, up to the batch), the timeout passes or the relay shuts down; then
-/// the JSON answer in one chunk, and the end.
-pub struct Waiting {
-    /// `None` once answered: the subscription and the timer go as soon as the answer is made.
-    wait: Option<Pin<Box<Wait>>>,
-}
-
-pin_project_lite::pin_project! {
-    struct Wait {
-        sub: Subscription,
-        cursor: EventId,
-        batch: usize,
-        #[pin]
-        deadline: tokio::time::Sleep,
-        // The waiting-poll gauge and the delivery counts.
-        conn: ConnectionAccount,
-        state: web::Data<AppState>,
-    }
-}
-
-impl Wait {
-    /// The events to answer with, once there are any, the time is up or the queue closed.
-    fn poll_events(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Arc<StoredEvent>>> {
-        let mut this = self.project();
-        let mut events = Vec::new();
-        loop {
-            match this.sub.rx.poll_recv(cx) {
-                Poll::Ready(Some(Push::Event(e))) => events.push(e),
-                Poll::Ready(Some(Push::Ping | Push::End(_))) => {}
-                // The hub let go of us: shutting down. Answer now so the client moves on.
-                Poll::Ready(None) => return Poll::Ready(events),
-                Poll::Pending => {
-                    return match this.deadline.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(events),
-                        Poll::Pending => Poll::Pending,
-                    };
-                }
-            }
-            // Take whatever else is already queued, up to the batch size.
-            while events.len() < *this.batch {
-                match this.sub.rx.try_recv() {
-                    Ok(Push::Event(e)) => events.push(e),
-                    Ok(Push::Ping | Push::End(_)) => {}
-                    Err(_) => break,
-                }
-            }
-            // A lagging tail can hand over events the client already has.
-            events.retain(|e| e.id > *this.cursor);
-            if !events.is_empty() {
-                return Poll::Ready(events);
-            }
-        }
-    }
-}
-
-impl Stream for Waiting {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(wait) = self.wait.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let Poll::Ready(events) = wait.as_mut().poll_events(cx) else {
-            return Poll::Pending;
-        };
-        let Some(mut wait) = self.wait.take() else {
-            return Poll::Ready(None);
-        };
-        let wait = wait.as_mut().project();
-        for e in &events {
-            wait.conn.sent_live(e.id);
-        }
-        let body = PollAnswer {
-            cursor: events.last().map_or(*wait.cursor, |e| e.id),
-            events,
-            reset: false,
-        };
-        answered(wait.state, wait.sub.user(), &body);
-        match serde_json::to_vec(&body) {
-            Ok(json) => Poll::Ready(Some(Ok(Bytes::from(json)))),
-            Err(e) => {
-                // The head is out: all that is left is to cut the body, which the client sees.
-                tracing::error!(error = %e, "could not encode a poll answer; cutting it");
-                Poll::Ready(None)
-            }
         }
     }
 }

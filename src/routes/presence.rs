@@ -2,10 +2,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{AppState, params::UserPath};
+use super::params::UserPath;
 use crate::{
+    auth::Authenticator,
     error::{ApiError, ErrorBody},
-    presence::Status,
+    presence::{Presence, Status},
 };
 
 /// Whether a user has a live connection on any instance: `{"online": bool, "connections": n}`.
@@ -23,11 +24,12 @@ use crate::{
 )]
 pub async fn presence(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    presence: web::Data<Presence>,
 ) -> Result<HttpResponse, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let user = UserPath::parse(&req)?;
-    let status = state.presence.status(&user).await?;
+    let status = presence.status(&user).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(status))

@@ -4,10 +4,14 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{AppState, read_body};
+use super::read_body;
 use crate::{
+    auth::Authenticator,
+    broker::Broker,
     error::{ApiError, ErrorBody},
-    event::{EventError, EventId, IdempotencyKey, NewEvent},
+    event::{EventError, EventId, IdempotencyKey, NewEvent, ParseLimits},
+    limits::RateLimits,
+    metrics::Metrics,
     trace::Source,
 };
 
@@ -41,30 +45,38 @@ pub struct Accepted {
 pub async fn publish(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    limits: web::Data<RateLimits>,
+    parse: web::Data<ParseLimits>,
+    broker: web::Data<dyn Broker>,
+    metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = store(&req, payload, &state).await;
+    let outcome = async {
+        let publisher = auth.publisher(&req)?;
+        limits.publish(publisher)?;
+        store(&req, payload, **parse, &**broker, &metrics).await
+    }
+    .await;
     match &outcome {
-        Ok(_) => state.metrics.ingested_http.inc(),
-        Err(e) => state.metrics.reject("http", e.code()),
+        Ok(_) => metrics.ingested_http.inc(),
+        Err(e) => metrics.reject("http", e.code()),
     }
     outcome
 }
 
+/// Parses the publisher's message and stores it.
 async fn store(
     req: &HttpRequest,
     mut payload: web::Payload,
-    state: &AppState,
+    limits: ParseLimits,
+    broker: &dyn Broker,
+    metrics: &Metrics,
 ) -> Result<HttpResponse, ApiError> {
-    let publisher = state.auth.publisher(req)?;
-    state.limits.publish(publisher)?;
     require_json(req)?;
-    let limits = state.parse;
     let body = read_body(req, &mut payload, limits.max_bytes).await?;
     let event = with_header_key(req, NewEvent::parse(&body, limits)?)?;
-    let appended = state.broker.append(&event).await?;
-    state
-        .metrics
+    let appended = broker.append(&event).await?;
+    metrics
         .trace
         .appended(&event, &appended, Source::Http, None);
     // A topic with no subscribers stores nothing: there is no id, and the answer says so.

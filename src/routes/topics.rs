@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    AppState,
     params::{TopicPath, UserPath},
     query, read_body,
 };
 use crate::{
+    auth::Authenticator,
+    broker::Broker,
     error::{ApiError, ErrorBody},
     event::{EventError, UserId},
 };
@@ -78,11 +79,12 @@ pub struct TopicReplaced {
 )]
 pub async fn topic_add(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    broker: web::Data<dyn Broker>,
 ) -> Result<web::Json<Subscribed>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let (topic, user) = (TopicPath::parse(&req)?, UserPath::parse(&req)?);
-    let added = state.broker.topic_add(&topic, &user).await?;
+    let added = broker.topic_add(&topic, &user).await?;
     Ok(web::Json(Subscribed {
         topic: topic.as_str().to_owned(),
         user: user.as_str().to_owned(),
@@ -105,11 +107,12 @@ pub async fn topic_add(
 )]
 pub async fn topic_remove(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    broker: web::Data<dyn Broker>,
 ) -> Result<web::Json<Unsubscribed>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let (topic, user) = (TopicPath::parse(&req)?, UserPath::parse(&req)?);
-    let removed = state.broker.topic_remove(&topic, &user).await?;
+    let removed = broker.topic_remove(&topic, &user).await?;
     Ok(web::Json(Unsubscribed {
         topic: topic.as_str().to_owned(),
         user: user.as_str().to_owned(),
@@ -142,17 +145,15 @@ struct ListQuery {
 )]
 pub async fn topic_list(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    broker: web::Data<dyn Broker>,
 ) -> Result<web::Json<SubscribersPage>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let topic = TopicPath::parse(&req)?;
     let q: ListQuery = query(&req)?;
     let after = q.after.as_deref().map(UserId::parse).transpose()?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let page = state
-        .broker
-        .topic_members(&topic, after.as_ref(), limit)
-        .await?;
+    let page = broker.topic_members(&topic, after.as_ref(), limit).await?;
     let next = (page.len() == limit)
         .then(|| page.last().map(|u| u.as_str().to_owned()))
         .flatten();
@@ -190,9 +191,10 @@ pub struct ReplaceBody {
 pub async fn topic_replace(
     req: HttpRequest,
     mut payload: web::Payload,
-    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+    broker: web::Data<dyn Broker>,
 ) -> Result<web::Json<TopicReplaced>, ApiError> {
-    state.auth.publisher(&req)?;
+    auth.publisher(&req)?;
     let topic = TopicPath::parse(&req)?;
     let body = read_body(&req, &mut payload, MAX_REPLACE_BYTES).await?;
     let body: ReplaceBody =
@@ -207,7 +209,7 @@ pub async fn topic_replace(
         .collect::<Result<Vec<_>, _>>()?;
     users.sort();
     users.dedup();
-    state.broker.topic_replace(&topic, &users).await?;
+    broker.topic_replace(&topic, &users).await?;
     Ok(web::Json(TopicReplaced {
         topic: topic.as_str().to_owned(),
         count: users.len() as u64,

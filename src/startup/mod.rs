@@ -2,8 +2,9 @@
 //! hub, bridge, HTTP server.
 //!
 //! Every background loop is spawned into one [`Tasks`], created here; stopping ends the server
-//! and the streams first, then cancels and joins the tasks. Tests call [`Application::build`]
-//! with port 0 and talk to the real server.
+//! and the streams first, then cancels and joins the tasks. Each shared part is handed to the
+//! HTTP server as its own app data (`app_data`), for the handlers that use it. Tests call
+//! [`Application::build`] with port 0 and talk to the real server.
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -14,14 +15,18 @@ use actix_web::{
     web,
 };
 
+mod app_data;
 mod broker;
 mod mailer;
 mod signal;
+mod socket;
 
 pub use mailer::run_mailer;
 
+use app_data::AppData;
 use broker::make_broker;
 use signal::on_signal;
+use socket::tune_socket;
 
 use crate::{
     admin::Admin,
@@ -35,7 +40,7 @@ use crate::{
     metrics::Metrics,
     presence::Presence,
     redis_store::StoreError,
-    routes::{self, AppState},
+    routes::{self, Lease},
     tasks::{self, Tasks},
     telemetry,
 };
@@ -148,8 +153,6 @@ impl Application {
             .trace
             .attach(&instance, shared_redis.clone(), &tasks);
         metrics.connections_limit.set(config.hub.total as i64);
-        let admin = Admin::new(config.admin, &instance, shared_redis);
-        let admin_on = admin.enabled();
         tasks.spawn(
             "hub-keepalive",
             hub.clone().run_keepalive(config.sse.keepalive),
@@ -163,33 +166,52 @@ impl Application {
         }
         let limits = Arc::new(RateLimits::new(&config.limits));
         tasks.spawn("rate-limit-cleanup", limits.clone().run_cleanup());
-        // Read by `limits::bound_request`, which runs before any route.
-        let request_bounds = web::Data::from(limits.clone());
         tasks.spawn("hub-deadlines", hub.clone().run_deadlines());
         let cors_origins = server.cors_origins;
         let write_timeout = server.write_timeout;
         let drain = server.drain;
         let auth = Authenticator::new(&config.auth);
         tasks.spawn("auth-failure-cleanup", auth.failures().run_cleanup());
-        let state = web::Data::new(AppState {
-            auth,
-            broker,
-            hub: hub.clone(),
-            lease: bridge,
-            sse: config.sse,
-            poll: config.poll,
-            parse: config.parse,
-            limits,
-            presence,
-            email,
-            metrics,
-        });
-        crate::admin::figures::start(&state, &admin, &tasks);
-        let admin_data = web::Data::from(admin);
-        let description = web::Data::new(routes::describe::Description::new(
+        let lease = Arc::new(Lease(bridge));
+        let email = Arc::new(email);
+        let admin = Admin::new(
+            config.admin,
+            &instance,
+            shared_redis,
+            crate::admin::figures::Sources {
+                hub: hub.clone(),
+                broker: broker.clone(),
+                metrics: metrics.clone(),
+                lease: lease.clone(),
+                presence: presence.clone(),
+                email: email.clone(),
+            },
+        );
+        let admin_on = admin.enabled();
+        crate::admin::figures::start(&admin, &tasks);
+        let description = routes::describe::Description::new(
             &config.parse,
             admin_on.then(crate::admin::description),
-        ));
+        );
+        // Each part is its own app data, and each handler extracts only the parts it uses.
+        let data = AppData {
+            auth: web::Data::new(auth),
+            broker: web::Data::from(broker),
+            hub: web::Data::from(hub.clone()),
+            lease: web::Data::from(lease),
+            limits: web::Data::from(limits),
+            bounds: web::Data::new(config.limits.bounds),
+            tracer: web::Data::from(metrics.trace.clone()),
+            metrics: web::Data::from(metrics),
+            presence: web::Data::from(presence),
+            deliveries: web::Data::from(email.deliveries.clone()),
+            email: web::Data::from(email),
+            sse: web::Data::new(config.sse),
+            poll: web::Data::new(config.poll),
+            parse: web::Data::new(config.parse),
+            description: web::Data::new(description),
+            admin: web::Data::from(admin),
+        };
         let server = HttpServer::new(move || {
             App::new()
                 // Every route in demo mode, so a proxy or a rebinding page can reach none of them.
@@ -200,10 +222,7 @@ impl Application {
                 .wrap(from_fn(limits::bound_request))
                 // Outermost: the request id and span cover everything below.
                 .wrap(from_fn(telemetry::request_span))
-                .app_data(state.clone())
-                .app_data(description.clone())
-                .app_data(request_bounds.clone())
-                .app_data(admin_data.clone())
+                .configure(|cfg| data.register(cfg))
                 .configure(|cfg| routes::configure(cfg, demo, &cors_origins))
                 .configure(|cfg| crate::admin::configure(cfg, admin_on))
                 .default_service(web::to(|| async {
@@ -266,23 +285,5 @@ impl Application {
         // The server must go on being polled for the stop to complete.
         let (served, _) = tokio::join!(server, stopper.stop());
         served
-    }
-}
-
-/// Tunes each accepted socket for a stream of small frames:
-/// - `TCP_NODELAY`: an event is written the moment it arrives; with Nagle on, a frame that
-///   follows another within a round trip waits for the client's delayed ACK (up to 40 ms).
-/// - `TCP_USER_TIMEOUT`: the kernel drops a connection whose written data stays unacknowledged
-///   for `timeout` (a client that stopped reading, or vanished without a FIN). actix never polls
-///   a blocked stream's body again, so without it such a connection would hold its socket forever.
-fn tune_socket(conn: &dyn std::any::Any, timeout: Duration) {
-    let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-        return;
-    };
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY");
-    }
-    if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
-        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
     }
 }

@@ -55,7 +55,7 @@ async fn with_the_admin_key_the_description_names_the_admin_routes_too() {
     names_exactly(&app, &served).await;
 }
 
-/// The description names exactly `served`, and none of them answers 404.
+/// The description names exactly `served`, and none of them answers 404 or 500.
 async fn names_exactly(app: &TestApp, served_routes: &[(&str, &str)]) {
     let doc: Value = app.get("/openapi.json").await.json().await.expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
@@ -92,6 +92,9 @@ async fn names_exactly(app: &TestApp, served_routes: &[(&str, &str)]) {
         };
         let res = req.send().await.expect("request");
         assert_ne!(res.status().as_u16(), 404, "{method} {path} is not served");
+        // Every extractor runs before the handler, credentials or not: a 500 here is a handler
+        // asking for app data that `startup` did not register.
+        assert_ne!(res.status().as_u16(), 500, "{method} {path} failed");
     }
     let error = &doc["components"]["schemas"]["ErrorBody"]["required"];
     assert_eq!(error, &serde_json::json!(["error", "message"]));

@@ -16,7 +16,7 @@ use crate::{
     on_both_brokers,
 };
 
-/// Events read from history per batch by the relay (`REPLAY_BATCH` in routes/events.rs).
+/// Events read from history per batch by the relay (`REPLAY_BATCH` in routes/events/body.rs).
 const BATCH: usize = 500;
 
 /// Reads one HTTP/1.1 chunk of a chunked body (its payload; empty for the last chunk).

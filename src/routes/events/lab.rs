@@ -30,7 +30,7 @@ use actix_web_lab::sse::{Data, Event, Sse};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::{Live, SseBody};
+use super::body::{Live, SseBody};
 use crate::{hub::EndReason, sse};
 
 type BoxError = Box<dyn std::error::Error>;
