@@ -11,9 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{Value, json};
-
-use super::Admin;
+use super::{
+    Admin,
+    bodies::{ClusterConnections, ClusterFigures, InstanceConnections, InstanceFigures, Overview},
+};
 use crate::{
     broker::{Broker, BrokerError, TailSink},
     email::{Email, notification_log::Status},
@@ -104,7 +105,7 @@ pub async fn run_sampler(admin: Arc<Admin>) {
                 .cmd("HSET")
                 .arg(&key)
                 .arg(&admin.instance)
-                .arg(figures.to_string())
+                .arg(serde_json::to_string(&figures).unwrap_or_default())
                 .ignore()
                 .cmd("PEXPIRE")
                 .arg(&key)
@@ -121,7 +122,7 @@ pub async fn run_sampler(admin: Arc<Admin>) {
 }
 
 /// This instance's figures now.
-async fn this_instance(admin: &Admin) -> Value {
+async fn this_instance(admin: &Admin) -> InstanceFigures {
     let Sources {
         hub,
         broker,
@@ -130,7 +131,6 @@ async fn this_instance(admin: &Admin) -> Value {
         ..
     } = &admin.sources;
     let (events_in, events_out) = admin.rates.per_sec();
-    let lease_holder = lease.held();
     // How far the tail is behind the newest id in the log (0 when it has caught up).
     let last = m.trace.last_tail_ms();
     let tail_lag_ms = match broker.head().await {
@@ -138,105 +138,96 @@ async fn this_instance(admin: &Admin) -> Value {
         Ok(_) => Some(0),
         Err(_) => None,
     };
-    json!({
-        "instance": admin.instance,
-        "at_ms": now_ms(),
-        "connections": {
-            "sse": m.open(Transport::Sse).get(),
-            "poll": m.open(Transport::Poll).get(),
-            "limit": admin.connections_limit,
+    let open = |transport| u64::try_from(m.open(transport).get()).unwrap_or(0);
+    InstanceFigures {
+        instance: admin.instance.clone(),
+        at_ms: now_ms(),
+        connections: InstanceConnections {
+            sse: open(Transport::Sse),
+            poll: open(Transport::Poll),
+            limit: admin.connections_limit as u64,
         },
-        "users_online": hub.users_online(),
-        "events_in_per_sec": round(events_in),
-        "events_out_per_sec": round(events_out),
-        "lease_holder": lease_holder,
-        "tail_live": hub.is_live(),
-        "tail_lag_ms": tail_lag_ms,
-        "emails_sent": m.email.sent.get(),
-        "emails_failed": m.email.failed.get(),
-    })
+        users_online: hub.users_online() as u64,
+        events_in_per_sec: round(events_in),
+        events_out_per_sec: round(events_out),
+        lease_holder: lease.held(),
+        tail_live: hub.is_live(),
+        tail_lag_ms,
+        emails_sent: m.email.sent.get(),
+        emails_failed: m.email.failed.get(),
+    }
 }
 
 fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// The figures every instance shared within [`STALE_MS`], `here` in place of this one's, by
+/// name.
+async fn every_instance(
+    admin: &Admin,
+    here: &InstanceFigures,
+) -> Result<Vec<InstanceFigures>, BrokerError> {
+    let Some(redis) = &admin.redis else {
+        return Ok(vec![here.clone()]);
+    };
+    let mut conn = redis.connection().await?;
+    let all: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(redis.key_of("admin:figures"))
+        .query_async(&mut conn)
+        .await
+        .map_err(BrokerError::from)?;
+    let fresh = now_ms().saturating_sub(STALE_MS);
+    let mut instances: Vec<InstanceFigures> = all
+        .values()
+        .filter_map(|v| serde_json::from_str::<InstanceFigures>(v).ok())
+        .filter(|f| f.at_ms >= fresh && f.instance != here.instance)
+        .chain(std::iter::once(here.clone()))
+        .collect();
+    instances.sort_by(|a, b| a.instance.cmp(&b.instance));
+    Ok(instances)
+}
+
 /// `GET /admin/overview`: this instance, the cluster, failed emails and recent errors.
-pub async fn overview(admin: &Admin) -> Result<Value, BrokerError> {
+pub async fn overview(admin: &Admin) -> Result<Overview, BrokerError> {
     let here = this_instance(admin).await;
     let email = &admin.sources.email;
-    let mut instances: Vec<Value> = match &admin.redis {
-        None => vec![here.clone()],
-        Some(redis) => {
-            let mut conn = redis.connection().await?;
-            let all: HashMap<String, String> = redis::cmd("HGETALL")
-                .arg(redis.key_of("admin:figures"))
-                .query_async(&mut conn)
-                .await
-                .map_err(BrokerError::from)?;
-            let fresh = now_ms().saturating_sub(STALE_MS);
-            all.values()
-                .filter_map(|v| serde_json::from_str::<Value>(v).ok())
-                .filter(|v| v["at_ms"].as_u64().is_some_and(|t| t >= fresh))
-                .filter(|v| v["instance"] != here["instance"])
-                .chain(std::iter::once(here.clone()))
-                .collect()
-        }
-    };
-    instances.sort_by(|a, b| a["instance"].as_str().cmp(&b["instance"].as_str()));
-    let sum = |field: &dyn Fn(&Value) -> &Value| {
-        instances
-            .iter()
-            .map(|i| field(i).as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
-    let rate = |name: &str| {
-        round(
-            instances
-                .iter()
-                .map(|i| i[name].as_f64().unwrap_or(0.0))
-                .sum(),
-        )
-    };
-    let holder = instances
-        .iter()
-        .find(|i| i["lease_holder"] == true)
-        .map(|i| i["instance"].clone());
-    let outbox = match outbox_depth(email).await {
-        Some(Ok(depth)) => json!(depth),
-        _ => Value::Null,
-    };
-    let failed = match email.store.as_ref() {
-        Some(store) => serde_json::to_value(
+    let instances = every_instance(admin, &here).await?;
+    let sum = |field: fn(&InstanceFigures) -> u64| instances.iter().map(field).sum::<u64>();
+    let rate = |field: fn(&InstanceFigures) -> f64| round(instances.iter().map(field).sum());
+    let failed_emails = match email.store.as_ref() {
+        Some(store) => {
             store
                 .notification_log
                 .list(None, Some(Status::Failed), LOG_SHOWN)
                 .await?
-                .notifications,
-        )
-        .unwrap_or_default(),
-        None => json!([]),
+                .notifications
+        }
+        None => Vec::new(),
     };
-    let cluster = json!({
-        "instances": instances.len(),
-        "connections": {
-            "sse": sum(&|i| &i["connections"]["sse"]),
-            "poll": sum(&|i| &i["connections"]["poll"]),
+    let cluster = ClusterFigures {
+        instances: instances.len(),
+        connections: ClusterConnections {
+            sse: sum(|i| i.connections.sse),
+            poll: sum(|i| i.connections.poll),
         },
-        "users_online": sum(&|i| &i["users_online"]),
-        "events_in_per_sec": rate("events_in_per_sec"),
-        "events_out_per_sec": rate("events_out_per_sec"),
-        "lease_holder": holder,
-        "email_outbox_depth": outbox,
-        "emails_failed": sum(&|i| &i["emails_failed"]),
-    });
-    Ok(json!({
-        "instance": here,
-        "cluster": cluster,
-        "instances": instances,
-        "failed_emails": failed,
-        "recent_errors": crate::telemetry::recent::recent(),
-    }))
+        users_online: sum(|i| i.users_online),
+        events_in_per_sec: rate(|i| i.events_in_per_sec),
+        events_out_per_sec: rate(|i| i.events_out_per_sec),
+        lease_holder: instances
+            .iter()
+            .find(|i| i.lease_holder)
+            .map(|i| i.instance.clone()),
+        email_outbox_depth: outbox_depth(email).await.and_then(Result::ok),
+        emails_failed: sum(|i| i.emails_failed),
+    };
+    Ok(Overview {
+        instance: here,
+        cluster,
+        instances,
+        failed_emails,
+        recent_errors: crate::telemetry::recent::recent(),
+    })
 }
 
 /// Starts the sampler when the admin routes are on.

@@ -1,10 +1,11 @@
 //! The admin user lookup: a user's presence on each instance, history, contact, notification
 //! log and trace state, read from the [`Sources`] the admin side holds.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use super::{
     Admin,
+    bodies::{HistorySummary, PresenceByInstance, TraceSwitch, UserLookup},
     figures::{LOG_SHOWN, Sources},
 };
 use crate::{
@@ -17,7 +18,7 @@ use crate::{
 const HISTORY_SHOWN: usize = 5;
 
 /// `GET /admin/users/{user}`: presence per instance, history head, contact, log and trace.
-pub async fn user(admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
+pub async fn user(admin: &Admin, user: &UserId) -> Result<UserLookup, BrokerError> {
     let Sources {
         hub,
         broker,
@@ -27,8 +28,8 @@ pub async fn user(admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
         ..
     } = &admin.sources;
     let presence = presence.status(user).await?;
-    let per_instance = match &admin.redis {
-        None => json!({ admin.instance.clone(): hub.user_connections(user) }),
+    let instances = match &admin.redis {
+        None => BTreeMap::from([(admin.instance.clone(), hub.user_connections(user) as u64)]),
         Some(redis) => {
             let mut conn = redis.connection().await?;
             let cutoff = now_ms().saturating_sub(PRESENCE_TTL.as_millis() as u64);
@@ -39,7 +40,7 @@ pub async fn user(admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
                 .query_async(&mut conn)
                 .await
                 .map_err(BrokerError::from)?;
-            let mut counts = serde_json::Map::new();
+            let mut counts = BTreeMap::new();
             for instance in instances {
                 let n: Option<u64> = redis::cmd("HGET")
                     .arg(redis.key_of(&format!("presence:{instance}")))
@@ -47,51 +48,54 @@ pub async fn user(admin: &Admin, user: &UserId) -> Result<Value, BrokerError> {
                     .query_async(&mut conn)
                     .await
                     .map_err(BrokerError::from)?;
-                counts.insert(instance, n.unwrap_or(0).into());
+                counts.insert(instance, n.unwrap_or(0));
             }
-            Value::Object(counts)
+            counts
         }
     };
     let history = match broker
         .read_after(user, EventId::ZERO, admin.history_len)
         .await?
     {
-        History::Events(events) => {
-            let shown: Vec<_> = events.iter().rev().take(HISTORY_SHOWN).collect();
-            json!({
-                "count": events.len(),
-                "head": events.last().map(|e| e.id),
-                "newest": shown,
-            })
-        }
-        History::Reset { head } => json!({ "count": 0, "head": null, "log_head": head }),
+        History::Events(events) => HistorySummary {
+            count: events.len(),
+            head: events.last().map(|e| e.id),
+            newest: Some(events.iter().rev().take(HISTORY_SHOWN).cloned().collect()),
+            log_head: None,
+        },
+        History::Reset { head } => HistorySummary {
+            count: 0,
+            head: None,
+            newest: None,
+            log_head: Some(head),
+        },
     };
     let (contact, notifications) = match email.store.as_ref() {
         Some(store) => (
-            serde_json::to_value(store.contacts.get(user).await?).unwrap_or_default(),
-            serde_json::to_value(
-                store
-                    .notification_log
-                    .list(Some(user), None, LOG_SHOWN)
-                    .await?
-                    .notifications,
-            )
-            .unwrap_or_default(),
+            store.contacts.get(user).await?,
+            store
+                .notification_log
+                .list(Some(user), None, LOG_SHOWN)
+                .await?
+                .notifications,
         ),
-        None => (Value::Null, json!([])),
+        None => (None, Vec::new()),
     };
     let until = metrics.trace.until_shared(user).await?;
-    Ok(json!({
-        "user": user.as_str(),
-        "presence": {
-            "online": presence.online,
-            "connections": presence.connections,
-            "instances": per_instance,
+    Ok(UserLookup {
+        user: user.as_str().to_owned(),
+        presence: PresenceByInstance {
+            online: presence.online,
+            connections: presence.connections,
+            instances,
         },
-        "history": history,
-        "contact": contact,
-        "email_available": email.store.is_some(),
-        "notifications": notifications,
-        "trace": { "tracing": until.is_some(), "until_ms": until },
-    }))
+        history,
+        contact,
+        email_available: email.store.is_some(),
+        notifications,
+        trace: TraceSwitch {
+            tracing: until.is_some(),
+            until_ms: until,
+        },
+    })
 }

@@ -27,6 +27,7 @@ use crate::{
     secret::Secret,
 };
 
+pub mod bodies;
 mod description;
 pub mod figures;
 mod lookup;
@@ -138,7 +139,7 @@ async fn page() -> HttpResponse {
 #[utoipa::path(get, path = "/admin/overview", tag = "admin",
     security(("admin_key" = [])),
     responses(
-        (status = 200, description = "The figures: `instance`, `cluster`, `instances`, `failed_emails`, `recent_errors`", body = Object),
+        (status = 200, description = "The figures: this instance, the cluster, every instance, failed emails, recent errors", body = bodies::Overview),
     ))]
 async fn overview(
     req: HttpRequest,
@@ -154,7 +155,7 @@ async fn overview(
     params(UserPath),
     security(("admin_key" = [])),
     responses(
-        (status = 200, description = "The user", body = Object),
+        (status = 200, description = "The user", body = bodies::UserLookup),
         (status = 400, description = "Malformed user id (`bad_event`)", body = ErrorBody),
     ))]
 async fn user(

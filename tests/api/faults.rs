@@ -71,7 +71,11 @@ async fn a_poll_waiting_when_redis_dies_answers_at_its_timeout() {
         let app = app.clone();
         tokio::spawn(async move { app.poll("1", Some(&cursor), 2).await })
     };
-    app.wait_connections(1).await;
+    // Waiting, not still reading history: the poll gauge counts a poll once its read is done
+    // (`wait_connections` counts it from its subscription, before the read, which would answer
+    // 503 if Redis died in between).
+    app.wait_sample(r#"notify_connections{transport="poll"}"#, 1.0)
+        .await;
     let started = Instant::now();
     // The app is shared with the waiting poll, so stop Redis through its own shutdown command.
     let port = app.redis().port;
