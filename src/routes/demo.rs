@@ -9,8 +9,7 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::query;
 use crate::{
@@ -89,6 +88,14 @@ struct TokenQuery {
     user_id: String,
 }
 
+/// The answer to `/demo/token` (demo mode only, so not in the API description).
+#[derive(Debug, Serialize)]
+struct DemoToken<'a> {
+    user_id: &'a str,
+    token: &'a str,
+    demo: bool,
+}
+
 /// Mints a one-hour token for `?user_id=` and sets it as an HttpOnly cookie too.
 pub async fn token(
     req: HttpRequest,
@@ -106,7 +113,11 @@ pub async fn token(
     Ok(HttpResponse::Ok()
         .cookie(cookie)
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "user_id": user.as_str(), "token": token, "demo": true })))
+        .json(DemoToken {
+            user_id: user.as_str(),
+            token: &token,
+            demo: true,
+        }))
 }
 
 #[cfg(test)]
