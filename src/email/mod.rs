@@ -78,8 +78,6 @@ pub struct Email {
     pub deliveries: Arc<delivery::Deliveries>,
     /// Contacts and the log; `None` on the memory broker (email needs Redis).
     pub store: Option<Store>,
-    /// Counters.
-    pub stats: Arc<EmailStats>,
 }
 
 /// The Redis-backed stores of the email path.
@@ -149,7 +147,6 @@ pub fn start(
         return Ok(Email {
             deliveries,
             store: None,
-            stats,
         });
     };
     let db = match &settings.db {
@@ -182,7 +179,6 @@ pub fn start(
             notification_log: notification_log::NotificationLog::new(redis, settings.db.is_some()),
             db,
         }),
-        stats,
     })
 }
 

@@ -1,11 +1,32 @@
 //! Reading the log: a page of records, newest first, filtered by user and status, bounded by
 //! [`SCAN_MAX`]; on a partitioned store, every user's records merged by time.
 
-use super::{NotificationLog, Page, SCAN_MAX, Status, record};
+use std::collections::HashMap;
+
+use super::{NotificationLog, Page, Record, SCAN_MAX, Status, record};
 use crate::{broker::BrokerError, event::UserId};
 
 /// Records read per round trip while filtering.
 const PAGE: usize = 200;
+
+/// Adds to `out` the records read (a deleted one reads empty) that are in `status`, until it
+/// holds `limit`.
+fn keep(
+    out: &mut Vec<Record>,
+    read: Vec<HashMap<String, String>>,
+    status: Option<Status>,
+    limit: usize,
+) {
+    let wanted = status.map(Status::as_str);
+    let room = limit.saturating_sub(out.len());
+    out.extend(
+        read.into_iter()
+            .filter(|r| !r.is_empty())
+            .map(record)
+            .filter(|r| wanted.is_none_or(|s| r.status == s))
+            .take(room),
+    );
+}
 
 impl NotificationLog {
     /// Records, newest first, optionally of one user and in one status, at most `limit`; with
@@ -55,19 +76,11 @@ impl NotificationLog {
             for id in &ids {
                 pipe.cmd("HGETALL").arg(self.record_key(p, id));
             }
-            let records: Vec<std::collections::HashMap<String, String>> = pipe
+            let records: Vec<HashMap<String, String>> = pipe
                 .query_async(&mut conn)
                 .await
                 .map_err(BrokerError::from)?;
-            let wanted = status.map(Status::as_str);
-            out.extend(
-                records
-                    .into_iter()
-                    .filter(|r| !r.is_empty())
-                    .map(record)
-                    .filter(|r| wanted.is_none_or(|s| r.status == s))
-                    .take(limit - out.len()),
-            );
+            keep(&mut out, records, status, limit);
             if ids.len() < page {
                 break;
             }
@@ -105,7 +118,6 @@ impl NotificationLog {
         newest.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| b.2.cmp(&a.2)));
         capped |= newest.len() > scan_max;
         newest.truncate(scan_max);
-        let wanted = status.map(Status::as_str);
         let mut out = Vec::new();
         for chunk in newest.chunks(PAGE) {
             if out.len() >= limit {
@@ -113,21 +125,14 @@ impl NotificationLog {
             }
             let mut records = Vec::with_capacity(chunk.len());
             for (_, p, id) in chunk {
-                let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                let h: HashMap<String, String> = redis::cmd("HGETALL")
                     .arg(self.record_key(*p, id))
                     .query_async(&mut conn)
                     .await
                     .map_err(BrokerError::from)?;
                 records.push(h);
             }
-            out.extend(
-                records
-                    .into_iter()
-                    .filter(|r| !r.is_empty())
-                    .map(record)
-                    .filter(|r| wanted.is_none_or(|s| r.status == s))
-                    .take(limit - out.len()),
-            );
+            keep(&mut out, records, status, limit);
         }
         Ok(Page {
             partial: capped && out.len() < limit && status.is_some(),
