@@ -9,7 +9,8 @@ use serde_json::json;
 use crate::{
     helpers::{MailerProcess, RedisServer, RelayProcess, start_failure},
     mail_helpers::{
-        SmtpServer, email_process_settings, notifications, register, wait_record, zcard,
+        SmtpServer, a_mail_held_for_retry, email_process_settings, notifications, register,
+        wait_record, zcard,
     },
 };
 
@@ -77,13 +78,8 @@ async fn a_mail_left_pending_by_a_killed_worker_is_reclaimed_and_sent_by_another
         s.email_retry_ms = 5000;
         s.email_retry_max_ms = 5000;
     });
-    smtp.set_mode("tempfail");
-    register(&relay, "kim").await;
-    relay
-        .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
-        .await;
     // The first worker took the mail, failed once, and holds it while waiting to retry.
-    wait_record(&relay, "kim", |r| r["error_message"].is_string()).await;
+    a_mail_held_for_retry(&relay, &smtp).await;
     first.kill();
     smtp.set_mode("accept");
     let _second = MailerProcess::start(&redis.url(), reclaim);

@@ -228,3 +228,15 @@ pub async fn zcard(redis: &crate::helpers::RedisServer, name: &str) -> i64 {
         .await
         .expect("zcard")
 }
+
+/// Makes the SMTP server refuse for now (451), registers `kim` and publishes one email-fallback
+/// event for her, then waits until a worker has failed it once: that worker now holds the mail
+/// while it waits to retry.
+pub async fn a_mail_held_for_retry(relay: &Relay, smtp: &SmtpServer) {
+    smtp.set_mode("tempfail");
+    register(relay, "kim").await;
+    relay
+        .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
+        .await;
+    wait_record(relay, "kim", |r| r["error_message"].is_string()).await;
+}

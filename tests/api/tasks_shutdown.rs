@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use crate::{
     admin_helpers::ADMIN_KEY,
     helpers::{Backend, MailerProcess, RedisServer, RelayProcess, TestApp, eventually},
-    mail_helpers::{SmtpServer, email_process_settings, register, wait_record},
+    mail_helpers::{
+        SmtpServer, a_mail_held_for_retry, email_process_settings, register, wait_record,
+    },
     sql_helpers::{Database, Kind},
 };
 
@@ -157,13 +159,8 @@ async fn on_sigterm_the_mail_worker_stops_waiting_to_retry_ends_its_tasks_and_ex
         &first_log,
     )
     .await;
-    smtp.set_mode("tempfail");
-    register(&relay, "kim").await;
-    relay
-        .publish_ok(json!({"user_id": "kim", "fallback": "email", "img_url": "/k.jpg"}))
-        .await;
     // The worker failed once and waits 5 s to retry: the signal ends that wait.
-    wait_record(&relay, "kim", |r| r["error_message"].is_string()).await;
+    a_mail_held_for_retry(&relay, &smtp).await;
     let signalled = Instant::now();
     first.signal("TERM");
     let status = eventually("the mail worker did not exit", || {
