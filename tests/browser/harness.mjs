@@ -188,14 +188,18 @@ export function renderNginxConf(example, { dir, relayPort, nginxPort, eventsRead
  *   extraPorts: how many additional free ports to reserve for extraHttp.
  */
 export async function startStack(opts = {}) {
-  const stack = new Stack(opts);
-  try {
-    await stack.start();
-  } catch (e) {
-    await stack.stopAll();
-    throw e;
+  // A port found free can be taken before its server binds it (the kernel hands out the same
+  // range for the local end of outgoing connections): then the stack starts again on new ports.
+  for (let attempt = 1; ; attempt++) {
+    const stack = new Stack(opts);
+    try {
+      await stack.start();
+      return stack;
+    } catch (e) {
+      await stack.stopAll();
+      if (attempt >= 3 || !String(e.message).includes('Address already in use')) throw e;
+    }
   }
-  return stack;
 }
 
 class Stack {
@@ -225,7 +229,9 @@ class Stack {
       '--save', '', '--appendonly', 'no', '--dir', this.dir,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.redis = track('redis', child);
-    await waitFor(() => tcpOpen(this.redisPort), { what: 'redis to listen' });
+    const exitedEarly = this.redis.exited.then(() => { throw new Error(`redis exited: ${this.redis.logs.join('')}`); });
+    await Promise.race([waitFor(() => tcpOpen(this.redisPort), { what: 'redis to listen' }), exitedEarly]);
+    exitedEarly.catch(() => {});
   }
 
   async stopRedis() { await stopProc(this.redis, 'SIGKILL'); }

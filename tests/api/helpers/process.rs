@@ -41,19 +41,49 @@ impl RelayProcess {
         envs: &[(&str, &str)],
         log: Option<&Path>,
     ) -> Self {
+        let mut settings = test_settings(redis_url.map(str::to_owned));
+        tweak(&mut settings);
         // The port is chosen here, not by the relay: the test needs it before the relay runs.
-        let port = free_port();
-        let child = spawn_binary(None, redis_url, envs, log, |s| {
-            tweak(s);
-            s.listen = format!("127.0.0.1:{port}").parse().expect("addr");
-        });
-        let relay = Self {
-            relay: Relay::at(format!("http://127.0.0.1:{port}")),
-            child: Some(child),
-            status: None,
-        };
-        relay.wait_ready().await;
-        relay
+        // One found free can be taken before the relay binds it (the kernel hands out the same
+        // range for the local end of outgoing connections, and many tests run at once): the
+        // relay then exits at once, and starts again on another port.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = spawn_binary(None, redis_url, envs, log, |s| {
+                *s = settings.clone();
+                s.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+            });
+            let relay = Relay::at(format!("http://127.0.0.1:{port}"));
+            let ready = within(WAIT, || {
+                let exited = child.try_wait().ok().flatten().is_some();
+                let relay = &relay;
+                async move {
+                    if exited {
+                        return Ok(false);
+                    }
+                    match relay.http.get(relay.url("/readyz")).send().await {
+                        Ok(res) if res.status() == 200 => Ok(true),
+                        _ => Err(()),
+                    }
+                }
+            })
+            .await;
+            match ready {
+                Ok(true) => {
+                    return Self {
+                        relay,
+                        child: Some(child),
+                        status: None,
+                    };
+                }
+                Ok(false) => continue,
+                Err(()) => {
+                    let _ = child.kill();
+                    panic!("the relay on port {port} never became ready");
+                }
+            }
+        }
+        panic!("the relay exited at start on three free ports");
     }
 
     /// The process id, to read its memory or signal it.

@@ -23,13 +23,21 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// Starts a server on a free port and waits until it answers.
     pub async fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            child: None,
-        };
-        server.restart().await;
-        server
+        // A port found free can be taken before redis-server binds it (the kernel hands out the
+        // same range for the local end of outgoing connections, and many tests run at once):
+        // the server then exits at once, and starts again on another port.
+        for _ in 0..3 {
+            let mut server = Self {
+                port: free_port(),
+                child: None,
+            };
+            if server.start_here().await {
+                return server;
+            }
+        }
+        panic!("redis-server exited at start on three free ports");
     }
 
     pub fn url(&self) -> String {
@@ -38,7 +46,12 @@ impl RedisServer {
 
     /// Starts (again) on the same port and waits until it answers.
     pub async fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        assert!(self.start_here().await, "redis-server exited at start");
+    }
+
+    /// Starts on `self.port` and waits until it answers (true) or exits (false).
+    async fn start_here(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -53,13 +66,27 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
-        self.child = Some(child);
         let client = redis::Client::open(self.url()).expect("url");
-        eventually("redis-server did not start", || async {
-            let mut c = client.get_multiplexed_async_connection().await.ok()?;
-            redis::cmd("PING").query_async::<String>(&mut c).await.ok()
+        let up = eventually("redis-server did not start", || {
+            let exited = child.try_wait().ok().flatten().is_some();
+            let client = client.clone();
+            async move {
+                if exited {
+                    return Some(false);
+                }
+                let mut c = client.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .ok()
+                    .map(|_| true)
+            }
         })
         .await;
+        if up {
+            self.child = Some(child);
+        }
+        up
     }
 
     /// Kills the server (SIGKILL) and waits for it to be gone.

@@ -43,18 +43,23 @@ final class Stack
         if (!is_executable($bin)) {
             throw new \RuntimeException("$bin is missing: run cargo build --bins first");
         }
-        $this->redisPort = self::freePort();
-        $this->relayPort = self::freePort();
-        $this->startRedis();
-        $this->spawn('relay', [$bin,
-            '--listen', "127.0.0.1:{$this->relayPort}",
-            '--redis-url', $this->redisUrl(),
-            '--jwt-secret', self::JWT_SECRET,
-            '--publish-key', self::PUBLISH_KEY,
-            '--workers', '2',
-            ...$this->relayArgs,
-        ], ['RUST_LOG' => 'warn']);
-        $this->waitFor(fn () => @file_get_contents($this->url() . '/readyz') !== false, 'relay /readyz', 'relay');
+        // A port found free can be taken before the server binds it (by the local end of some
+        // outgoing connection, which the kernel picks from the same range): then both are
+        // started again on new ports, a few times at most.
+        for ($attempt = 1; ; $attempt++) {
+            $this->redisPort = self::freePort();
+            $this->relayPort = self::freePort();
+            $bound = $this->startRedisOnce() && $this->startRelayOnce($bin);
+            if ($bound) {
+                break;
+            }
+            $logs = $this->log('redis') . $this->log('relay');
+            $this->stop();
+            mkdir($this->dir);
+            if ($attempt >= 3 || !str_contains($logs, 'Address already in use')) {
+                throw new \RuntimeException("the stack did not start: $logs");
+            }
+        }
         // Ready over HTTP is not yet subscribed; a PUBLISH before that reaches nobody.
         $this->waitFor(function () {
             $n = $this->redis()->pubsub('numsub', ['image_update']);
@@ -63,11 +68,48 @@ final class Stack
         return $this;
     }
 
+    /** Starts redis-server on $redisPort; false if it exited instead of listening. */
+    private function startRedisOnce(): bool
+    {
+        $this->spawnRedis();
+        return $this->upOrExited('redis', fn () => @fsockopen('127.0.0.1', $this->redisPort) !== false);
+    }
+
+    /** Starts the relay on $relayPort; false if it exited instead of answering /readyz. */
+    private function startRelayOnce(string $bin): bool
+    {
+        $this->spawn('relay', [$bin,
+            '--listen', "127.0.0.1:{$this->relayPort}",
+            '--redis-url', $this->redisUrl(),
+            '--jwt-secret', self::JWT_SECRET,
+            '--publish-key', self::PUBLISH_KEY,
+            '--workers', '2',
+            ...$this->relayArgs,
+        ], ['RUST_LOG' => 'warn']);
+        // Bounded: whatever holds a taken port may accept and never answer.
+        $once = stream_context_create(['http' => ['timeout' => 1.0]]);
+        return $this->upOrExited('relay', fn () => @file_get_contents($this->url() . '/readyz', false, $once) !== false);
+    }
+
+    /** Waits until `$up` holds (true) or the process `$name` has exited (false). */
+    private function upOrExited(string $name, callable $up): bool
+    {
+        $exited = fn () => !proc_get_status($this->procs[$name])['running'];
+        $this->waitFor(fn () => $exited() || $up(), "$name to start", $name);
+        return !$exited();
+    }
+
+    /** Starts redis-server again on the same port (after stopRedis()). */
     public function startRedis(): void
+    {
+        $this->spawnRedis();
+        $this->waitFor(fn () => @fsockopen('127.0.0.1', $this->redisPort) !== false, 'redis to listen', 'redis');
+    }
+
+    private function spawnRedis(): void
     {
         $this->spawn('redis', ['redis-server', '--port', (string) $this->redisPort, '--bind', '127.0.0.1',
             '--save', '', '--appendonly', 'no', '--dir', $this->dir]);
-        $this->waitFor(fn () => @fsockopen('127.0.0.1', $this->redisPort) !== false, 'redis to listen', 'redis');
     }
 
     public function stopRedis(): void
