@@ -23,9 +23,10 @@ use crate::{
     routes::{PollSettings, SseSettings},
 };
 
-/// The settings, split into one group per part of the relay. Not `Debug`: the Redis URL and
-/// password in [`BrokerSettings::store`] are plain strings there.
-#[derive(Clone)]
+/// The settings, split into one group per part of the relay. Its `Debug` shows no secret: keys
+/// are [`Secret`](crate::secret::Secret)s, and the Redis URL and password are redacted by
+/// `StoreSettings`.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The HTTP server.
     pub server: ServerSettings,
@@ -68,9 +69,8 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
 }
 
-/// The broker: the in-memory one, or Redis with its bridge and cache. Not `Debug`, as
-/// [`Config`].
-#[derive(Clone)]
+/// The broker: the in-memory one, or Redis with its bridge and cache.
+#[derive(Debug, Clone)]
 pub struct BrokerSettings {
     /// Redis, when the relay runs on it; `None`: the in-memory broker.
     pub store: Option<StoreSettings>,

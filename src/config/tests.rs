@@ -199,3 +199,44 @@ fn with_redis_the_split_names_the_store_and_the_stream() {
         Some("notifications")
     );
 }
+
+#[test]
+fn the_split_settings_print_no_secret() {
+    let s = Settings::try_parse_from([
+        "notify-relay",
+        "--redis-url",
+        "rediss://relay:url-password-1@redis.example:6380/0",
+        "--redis-password",
+        "redis-password-2",
+        "--jwt-secret",
+        "jwt-secret-3",
+        "--publish-key",
+        "publish-key-4",
+        "--metrics-key",
+        "metrics-key-5",
+        "--admin-key",
+        "admin-key-6",
+        "--smtp-password",
+        "smtp-password-7",
+        "--notifications-db",
+        "postgres://app:db-password-8@db.example/app",
+    ])
+    .unwrap();
+    let shown = format!("{:?}", s.split());
+    assert!(
+        shown.contains("redis.example"),
+        "the Redis host is shown: {shown}"
+    );
+    for secret in [
+        "url-password-1",
+        "redis-password-2",
+        "jwt-secret-3",
+        "publish-key-4",
+        "metrics-key-5",
+        "admin-key-6",
+        "smtp-password-7",
+        "db-password-8",
+    ] {
+        assert!(!shown.contains(secret), "{secret} printed in {shown}");
+    }
+}

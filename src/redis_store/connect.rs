@@ -1,7 +1,10 @@
 //! How to open connections to a data node: the URL's scheme, database and credentials, the
 //! separate username and password settings, and the TLS material (private CA, client cert).
 
-use std::path::{Path, PathBuf};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use redis::{
     Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates,
@@ -9,8 +12,8 @@ use redis::{
 
 use super::StoreError;
 
-/// The TLS and auth settings, as given.
-#[derive(Debug, Clone, Default)]
+/// The TLS and auth settings, as given. Its `Debug` never shows the password.
+#[derive(Clone, Default)]
 pub struct Credentials {
     /// ACL username, instead of the URL's userinfo.
     pub username: Option<String>,
@@ -22,6 +25,30 @@ pub struct Credentials {
     pub client_cert: Option<PathBuf>,
     /// PEM key of the client certificate.
     pub client_key: Option<PathBuf>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
+}
+
+/// `url` with its userinfo (`user:password@`) replaced by `***@`, for `Debug` output.
+pub(super) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// Everything but the address needed to open a connection to a data node.
@@ -129,5 +156,28 @@ impl NodeTemplate {
                 format!("unusable TLS material: {e}"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_password() {
+        let credentials = Credentials {
+            username: Some("relay".into()),
+            password: Some("hunter2-password".into()),
+            ..Credentials::default()
+        };
+        let shown = format!("{credentials:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("relay"), "{shown}");
+        assert_eq!(
+            redacted("rediss://user:hunter2@redis.example:6380/0"),
+            "rediss://***@redis.example:6380/0"
+        );
+        assert_eq!(redacted("redis://:p@ss@host/1"), "redis://***@host/1");
+        assert_eq!(redacted("redis://host:6379"), "redis://host:6379");
     }
 }

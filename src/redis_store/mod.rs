@@ -55,8 +55,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a command on the shared connection may take.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where Redis is and how to name keys.
-#[derive(Debug, Clone)]
+/// Where Redis is and how to name keys. Its `Debug` never shows a password.
+#[derive(Clone)]
 pub struct StoreSettings {
     /// `redis://` or `rediss://` URL.
     pub url: String,
@@ -74,6 +74,21 @@ pub struct StoreSettings {
     pub cluster: Vec<String>,
     /// Partitions of the log on a cluster (ignored without one: a single node has one).
     pub partitions: u16,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &connect::redacted(&self.url))
+            .field("prefix", &self.prefix)
+            .field("credentials", &self.credentials)
+            .field("wait", &self.wait)
+            .field("sentinels", &self.sentinels)
+            .field("master_name", &self.master_name)
+            .field("cluster", &self.cluster)
+            .field("partitions", &self.partitions)
+            .finish()
+    }
 }
 
 /// One data node and the shared connection to it.
