@@ -49,6 +49,11 @@ impl ConnectionAccount {
         }
     }
 
+    /// The delivery trace, which hears what this connection is sent.
+    pub fn trace(&self) -> &crate::trace::Tracer {
+        &self.metrics.trace
+    }
+
     /// The request's span again ([`telemetry::stream_span`]), for a line written after the
     /// request was answered; none when the request was not named or such lines are off.
     pub fn span(&self) -> Span {

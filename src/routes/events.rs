@@ -127,7 +127,6 @@ pub async fn events(
         conn,
         ping,
         deliveries: deliveries.into_inner(),
-        trace: metrics.trace.clone(),
         _slot: slot,
     };
     #[cfg(feature = "lab-sse")]

@@ -80,8 +80,6 @@ pub(super) struct SseBody {
     pub(super) ping: Bytes,
     /// Where deliveries of email-fallback events are reported (nothing else is).
     pub(super) deliveries: Arc<Deliveries>,
-    /// The delivery trace, which hears the replay batches read after the prelude.
-    pub(super) trace: Arc<Tracer>,
     /// This stream's place in its client address's count, given back when the body is dropped.
     pub(super) _slot: Option<Slot>,
 }
@@ -116,7 +114,7 @@ impl SseBody {
             };
             let mut buf = BytesMut::new();
             let (user, deliveries) = (self.sub.user().clone(), self.deliveries.clone());
-            let traced = (&*self.trace, &user);
+            let traced = (self.conn.trace(), &user);
             let (last, count, more) = put_history(&mut buf, history, self.last_sent, traced, |e| {
                 deliveries.report(e.id, &user);
             });
