@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     PUBLISH_KEY, Relay, WAIT, eventually, eventually_ok, eventually_ok_within, free_port,
+    kill_child,
 };
 
 /// A message the SMTP server accepted, decoded by the server.
@@ -81,10 +82,7 @@ impl SmtpServer {
 
     /// Kills the server: connections to its port are refused until [`Self::restart`].
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// How the server answers the next messages: `accept`, `tempfail` (451) or `permfail` (550).

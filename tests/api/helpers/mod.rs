@@ -25,7 +25,7 @@ pub mod wait;
 pub use app::{TestApp, now_secs, test_settings, token, token_with};
 pub use client::{Relay, sample};
 pub use flags::flags;
-pub use process::{MailerProcess, RelayProcess, logged_run, signal, start_failure};
+pub use process::{MailerProcess, RelayProcess, kill_child, logged_run, signal, start_failure};
 pub use redis_server::{RedisServer, free_port, subscribed, wait_bridge_subscribed};
 pub use sse::{Frame, SseClient};
 pub use wait::{eventually, eventually_ok, eventually_ok_within, eventually_within, within};

@@ -123,10 +123,7 @@ impl RelayProcess {
 
     /// Kills the relay (SIGKILL) and waits for it to be gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 }
 
@@ -215,6 +212,14 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .expect("kill");
     assert!(ok.success(), "kill -{name} {pid}");
+}
+
+/// Kills the process in `child`, if there is one, with SIGKILL and reaps it.
+pub fn kill_child(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// Runs the binary (`subcommand` first if any) with the test settings adjusted by `tweak`,

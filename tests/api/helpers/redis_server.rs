@@ -7,7 +7,7 @@ use std::{
 
 use redis::aio::MultiplexedConnection;
 
-use super::eventually;
+use super::{eventually, kill_child};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -91,10 +91,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL) and waits for it to be gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// A connection of the test's own to this server.

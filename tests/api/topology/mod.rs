@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use redis::Client;
 use tempfile::TempDir;
 
-use crate::helpers::{eventually, free_port, signal, subscribed, wait_bridge_subscribed};
+use crate::helpers::{
+    eventually, free_port, kill_child, signal, subscribed, wait_bridge_subscribed,
+};
 
 mod certs;
 mod cluster;
@@ -188,10 +190,7 @@ impl Node {
 
     /// Kills the server (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 }
 

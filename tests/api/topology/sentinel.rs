@@ -8,7 +8,7 @@ use std::{
 use redis::Client;
 use tempfile::TempDir;
 
-use crate::helpers::{eventually_within, free_port};
+use crate::helpers::{eventually_within, free_port, kill_child};
 
 /// One `redis-sentinel` process watching the primary `mymaster`, killed by pid when dropped.
 pub struct Sentinel {
@@ -91,9 +91,6 @@ impl Sentinel {
 
 impl Drop for Sentinel {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 }
